@@ -1,0 +1,32 @@
+# Set-up and main jobs. `make demo` and `make test` each work on a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install demo test lint bench-encoders clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+
+demo: install
+	$(BIN)/python -m nyx.demo
+
+test: install
+	bash scripts/system-deps.sh
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+
+bench-encoders: install
+	$(BIN)/python -m benchmarks.encoder_speed
+
+clean:
+	rm -rf $(VENV) build *.egg-info

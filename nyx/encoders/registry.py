@@ -1,0 +1,99 @@
+"""``load_encoder``: one entry point from a name, a local path or a hub id to an encoder."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from nyx.encoders.base import Encoder
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ENCODER = "nyx-lite"
+
+_HELP = (
+    "known encoders: 'nyx-lite' (offline default; 'nyx-lite:PROJECTION.safetensors' adds a trained "
+    "image projection), 'clip:ARCH[@PRETRAINED_TAG_OR_CHECKPOINT]' (pip install "
+    "'nyx-retrieval[clip]'), 'vlm:MODEL_PATH_OR_HUB_ID' or a Qwen2-VL-family folder or hub id "
+    "such as 'SnowNation/Nyx' (pip install 'nyx-retrieval[vlm]')"
+)
+
+_VLM_MODEL_TYPES = {"qwen2_vl", "qwen2_5_vl", "qwen3_vl"}
+
+
+def load_encoder(spec: str | Path | Encoder = DEFAULT_ENCODER, *, device: str | None = None,
+                 **options: Any) -> Encoder:
+    """Load an encoder from a registry name, a local path or a hub id.
+
+    >>> load_encoder("nyx-lite")
+    >>> load_encoder("nyx-lite:runs/projection.safetensors")
+    >>> load_encoder("clip:ViT-B-32@laion2b_s34b_b79k")
+    >>> load_encoder("SnowNation/Nyx", dim=1024)
+    """
+    if isinstance(spec, Encoder):
+        return spec
+    text = str(spec).strip()
+    if not text:
+        raise ValueError(f"empty encoder name; {_HELP}")
+    encoder = _dispatch(text, device, options)
+    encoder.spec = text  # type: ignore[attr-defined]
+    return encoder
+
+
+def _dispatch(text: str, device: str | None, options: dict[str, Any]) -> Encoder:
+    if text == "nyx-lite" or text.startswith("nyx-lite:"):
+        from nyx.encoders.lite import load_lite
+
+        projection = text.partition(":")[2] or options.pop("projection", None)
+        return load_lite(projection=projection, device=device or "cpu", **options)
+    if text.startswith("clip:"):
+        from nyx.encoders.clip import ClipEncoder
+
+        arch, _, source = text[len("clip:"):].partition("@")
+        if source and (Path(source).expanduser().exists() or _looks_like_file(source)):
+            return ClipEncoder(arch, checkpoint=Path(source).expanduser(), device=device,
+                               **options)
+        return ClipEncoder(arch, pretrained=source or None, device=device, **options)
+    if text.startswith("vlm:"):
+        return _vlm(text[len("vlm:"):], device, options)
+
+    path = Path(text).expanduser()
+    if path.is_file() and path.suffix == ".safetensors":
+        from nyx.encoders.lite import load_lite
+
+        return load_lite(projection=path, device=device or "cpu", **options)
+    if path.is_dir():
+        model_type = _model_type(path)
+        if model_type in _VLM_MODEL_TYPES:
+            return _vlm(str(path), device, options)
+        raise ValueError(f"{path} is a folder but not a known model (config.json model_type="
+                         f"{model_type!r}); {_HELP}")
+    if path.exists():
+        raise ValueError(f"{path} is not a model: expected a projection .safetensors or a model "
+                         f"folder; {_HELP}")
+    if "/" in text and not text.startswith(("/", ".", "~")):
+        # A hub id: the Nyx model family is a Qwen2.5-VL embedder.
+        return _vlm(text, device, options)
+    raise ValueError(f"unknown encoder {text!r}; {_HELP}")
+
+
+def _vlm(model: str, device: str | None, options: dict[str, Any]) -> Encoder:
+    from nyx.encoders.vlm import VLMEncoder
+
+    return VLMEncoder(model, device=device, **options)
+
+
+def _model_type(folder: Path) -> str | None:
+    config = folder / "config.json"
+    if not config.is_file():
+        return None
+    try:
+        return json.loads(config.read_text()).get("model_type")
+    except (OSError, ValueError):
+        return None
+
+
+def _looks_like_file(source: str) -> bool:
+    return source.endswith((".pt", ".pth", ".bin", ".safetensors")) or "/" in source

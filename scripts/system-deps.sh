@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Debian packages the test suite reads data from. Installs them when missing and we are root.
+set -euo pipefail
+packages=()
+[ -d /usr/share/datasets/fashion-mnist ] || packages+=(dataset-fashion-mnist)
+if [ ${#packages[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing Debian packages: ${packages[*]} (run: sudo apt-get install ${packages[*]})" >&2
+  exit 0
+fi
+apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null

@@ -1,0 +1,18 @@
+"""Shared fixtures: real offline models, loaded once per test session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Tests must never reach a model hub; the real models ship inside PyPI packages.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def lite():
+    from nyx import load_encoder
+
+    return load_encoder("nyx-lite")
