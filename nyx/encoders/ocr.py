@@ -6,7 +6,7 @@ import logging
 import threading
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 logger = logging.getLogger(__name__)
 
@@ -14,8 +14,10 @@ logger = logging.getLogger(__name__)
 class OCRReader:
     """Lazy RapidOCR wrapper returning the text lines it is confident about, top to bottom."""
 
-    def __init__(self, min_confidence: float = 0.6) -> None:
+    def __init__(self, min_confidence: float = 0.6, pad: int = 32) -> None:
         self.min_confidence = min_confidence
+        # The detector misses lines that touch the image border; a white margin fixes that.
+        self.pad = pad
         self._engine = None
         self._lock = threading.Lock()
 
@@ -36,7 +38,8 @@ class OCRReader:
     def read(self, image: Image.Image) -> str:
         """All confident text lines of ``image`` joined by newlines ('' when there are none)."""
         with self._lock:  # onnxruntime sessions are shared; keep calls serial
-            result, _ = self._get_engine()(np.asarray(image.convert("RGB")))
+            padded = ImageOps.expand(image.convert("RGB"), border=self.pad, fill="white")
+            result, _ = self._get_engine()(np.asarray(padded))
         if not result:
             return ""
         lines = [(box, text) for box, text, score in result
