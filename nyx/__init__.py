@@ -3,6 +3,7 @@
 from nyx.content import ImagePart, Item, as_items
 from nyx.encoders import DEFAULT_ENCODER, Encoder, load_encoder
 from nyx.images import ImageLoadError, load_image
+from nyx.retriever import Retriever, SearchResult
 
 __version__ = "0.1.0"
 
@@ -12,6 +13,8 @@ __all__ = [
     "ImageLoadError",
     "ImagePart",
     "Item",
+    "Retriever",
+    "SearchResult",
     "__version__",
     "as_items",
     "load_encoder",

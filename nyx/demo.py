@@ -1,51 +1,59 @@
-"""The main job on the embedded default: embed the bundled corpus and answer a few queries.
+"""The main job on the embedded default: build an index over the bundled corpus and query it.
 
-Run with ``python -m nyx.demo`` (or ``make demo``). Needs no network.
+Run with ``python -m nyx.demo`` (or ``make demo``). Needs no network. The index is written to
+``out/demo.nyx`` (``--output``); running again updates it incrementally.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
-
-from nyx import Item, load_encoder
-
-QUERIES: list[tuple[str, object]] = [
-    ("text -> image", "a cup of coffee"),
-    ("text -> image", "a space launch"),
-    ("text -> image (OCR)", "when does the library open?"),
-    ("text -> text", "how long do cats sleep?"),
-]
+from nyx.builder import BuildOptions, build_index
+from nyx.content import Item
+from nyx.retriever import Retriever
 
 
 def demo_corpus() -> Path:
     return Path(str(resources.files("nyx") / "data" / "demo_corpus"))
 
 
+def demo_queries(root: Path) -> list[tuple[str, Item]]:
+    return [
+        ("text -> image", Item.of("a cup of coffee")),
+        ("text -> image", Item.of("a space launch")),
+        ("text -> image (OCR)", Item.of("when does the library open?")),
+        ("text -> text", Item.of("how long do cats sleep?")),
+        ("text -> text", Item.of("can I get my money back?")),
+        ("image -> text", Item.of(root / "photos" / "chelsea-the-cat.jpg")),
+        ("image -> text", Item.of(root / "photos" / "rocket-launch.jpg")),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", default="nyx-lite")
+    parser.add_argument("--output", type=Path, default=Path("out/demo.nyx"))
+    parser.add_argument("-k", type=int, default=3)
     args = parser.parse_args(argv)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     root = demo_corpus()
-    start = time.perf_counter()
-    encoder = load_encoder(args.model)
-    files = sorted(p for p in root.rglob("*") if p.suffix in {".jpg", ".png", ".txt"})
-    items = [Item.of(p) if p.suffix != ".txt" else Item.of(p.read_text()) for p in files]
-    docs = encoder.encode_documents(items, show_progress=True)
-    print(f"{encoder.name} ({encoder.version}), {len(files)} documents embedded in "
-          f"{time.perf_counter() - start:.1f} s\n")
-    queries = [q for _, q in QUERIES] + [Item.of(root / "photos" / "chelsea-the-cat.jpg")]
-    labels = [k for k, _ in QUERIES] + ["image -> text"]
-    scores = encoder.encode_queries(queries) @ docs.T
-    for label, query, row in zip(labels, queries, scores):
-        shown = query if isinstance(query, str) else "[photo of a cat]"
-        print(f"{label}: {shown!r}")
-        for j in np.argsort(-row)[:3]:
-            print(f"   {row[j]:.3f}  {files[j].relative_to(root)}")
+    summary = build_index(root, args.output, BuildOptions())
+    print(f"built {summary.index} ({summary.generation}): {summary.documents} documents from "
+          f"{len(summary.added) + len(summary.updated) + summary.unchanged} files in "
+          f"{summary.seconds:.1f} s (added {len(summary.added)}, unchanged {summary.unchanged}, "
+          f"skipped {len(summary.skipped)})\n")
+    with Retriever.load(args.output) as retriever:
+        for label, query in demo_queries(root):
+            shown = query.text or f"[image {query.images[0].path.name}]"
+            print(f"{label}: {shown}")
+            for rank, hit in enumerate(retriever.search(query, k=args.k), 1):
+                kind = hit.document.modality if hit.document else "?"
+                what = " ".join(hit.text.split())[:60] or "(no text)"
+                print(f"  {rank}. {hit.score:.3f}  {hit.id:<26} [{kind}] {what}")
+            print()
     return 0
 
 

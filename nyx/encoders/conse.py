@@ -6,9 +6,15 @@ an image's vector is the probability-weighted sum of the text embeddings of its 
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 #: How a class name becomes a sentence for the text encoder.
 DEFAULT_TEMPLATE = "a photo of a {name}."
@@ -55,3 +61,31 @@ class ConSE:
         probs = np.asarray(probabilities)
         order = np.argsort(-probs, axis=1)[:, :n]
         return [[(names[j], float(probs[i, j])) for j in row] for i, row in enumerate(order)]
+
+
+def cache_dir() -> Path:
+    """Nyx's cache folder: ``$NYX_CACHE`` or ``~/.cache/nyx``."""
+    return Path(os.environ.get("NYX_CACHE") or Path.home() / ".cache" / "nyx")
+
+
+def cached_class_vectors(template: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """Class-name text vectors, computed once per template and text model and kept on disk."""
+    from nyx.encoders.towers import MINILM_SHA256
+
+    key = hashlib.sha256(f"{MINILM_SHA256}|{template}".encode()).hexdigest()[:16]
+    path = cache_dir() / "conse" / f"imagenet-{key}.npy"
+    if path.is_file():
+        try:
+            return np.load(path)
+        except (OSError, ValueError) as exc:
+            logger.warning("recomputing unreadable ConSE cache %s: %s", path, exc)
+    vectors = np.asarray(compute(), dtype=np.float32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, vectors)
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only home is fine: compute each time
+        logger.info("could not cache ConSE vectors at %s: %s", path, exc)
+    return vectors

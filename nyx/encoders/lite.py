@@ -17,7 +17,13 @@ from tqdm.auto import tqdm
 
 from nyx.content import ImagePart, Item
 from nyx.encoders.base import Encoder, l2_normalize, resolve_device
-from nyx.encoders.conse import DEFAULT_TEMPLATE, ConSE, imagenet_class_names
+from nyx.encoders.conse import (
+    DEFAULT_TEMPLATE,
+    ConSE,
+    cached_class_vectors,
+    class_prompts,
+    imagenet_class_names,
+)
 from nyx.encoders.fusion import fuse_vectors
 from nyx.encoders.ocr import OCRReader
 from nyx.encoders.projection import ImageProjection
@@ -112,8 +118,12 @@ class NyxLite(Encoder):
     def conse(self) -> ConSE:
         if self._conse is None:
             self._class_names = imagenet_class_names()
-            self._conse = ConSE.from_encoder(lambda t: self.encode_texts(t, batch_size=64),
-                                             self.config.top_t, self.config.conse_template)
+            vectors = cached_class_vectors(
+                self.config.conse_template,
+                lambda: self.encode_texts(class_prompts(self._class_names or [],
+                                                        self.config.conse_template),
+                                          batch_size=64))
+            self._conse = ConSE(vectors, self.config.top_t)
         return self._conse
 
     def analyze_images(self, parts: list[ImagePart], batch_size: int = 32,

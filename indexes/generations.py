@@ -1,0 +1,171 @@
+"""Generational index directories: readers only ever see fully committed state.
+
+Layout::
+
+    root/
+      CURRENT          names the live generation, e.g. "gen-000007" (written atomically)
+      gen-000006/      previous generation, kept for readers that still have it open
+      gen-000007/      live generation
+      gen-000008/      staging generation of a writer in progress (or a crashed one)
+      .lock            writer lock (see `IndexLock`)
+
+A writer calls `begin()` to get a fresh staging directory, writes files into it and
+then `commit()`: every file is fsynced, CURRENT is switched with one atomic rename,
+and stale generations are removed. A crash at any point before the rename leaves
+CURRENT naming the previous, complete generation.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from collections.abc import Collection
+from pathlib import Path
+
+from .atomic import atomic_write_text, fsync_dir, fsync_tree
+from .lock import IndexLock
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CURRENT_FILENAME", "IndexDirectory"]
+
+CURRENT_FILENAME = "CURRENT"
+_GENERATION_RE = re.compile(r"^gen-(\d{6,})$")
+
+
+def _generation_number(name: str) -> int | None:
+    match = _GENERATION_RE.match(name)
+    return int(match.group(1)) if match else None
+
+
+class IndexDirectory:
+    """A folder holding numbered generations of an index, one of which is live.
+
+    Writers should hold `lock()` between `begin()` and `commit()`; readers need no lock
+    and should open `current()` once and read everything from that one folder.
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"IndexDirectory({str(self.root)!r})"
+
+    def lock(self) -> IndexLock:
+        """The exclusive writer lock for this directory (not yet acquired)."""
+        return IndexLock(self.root)
+
+    def current(self) -> Path | None:
+        """The live generation folder, or None when nothing was committed yet."""
+        name = self.current_name()
+        return None if name is None else self.root / name
+
+    def current_name(self) -> str | None:
+        """Name of the live generation as written in CURRENT, or None."""
+        try:
+            name = (self.root / CURRENT_FILENAME).read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        if _generation_number(name) is None:
+            raise ValueError(
+                f"{self.root / CURRENT_FILENAME} contains {name!r}, not a generation name like "
+                "'gen-000001'; restore it by hand or rebuild the index"
+            )
+        if not (self.root / name).is_dir():
+            raise FileNotFoundError(
+                f"{self.root / CURRENT_FILENAME} names {name} but {self.root / name} is missing; "
+                "the index folder was modified outside Nyx - rebuild the index"
+            )
+        return name
+
+    def generations(self) -> list[Path]:
+        """All generation folders on disk (committed or not), oldest first."""
+        if not self.root.is_dir():
+            return []
+        found = [
+            (number, entry)
+            for entry in self.root.iterdir()
+            if entry.is_dir() and (number := _generation_number(entry.name)) is not None
+        ]
+        return [entry for _number, entry in sorted(found)]
+
+    def begin(self, *, copy_current: bool = True, link: Collection[str] = ()) -> Path:
+        """Create and return a fresh staging generation folder.
+
+        With `copy_current`, the live generation's files are copied in so that an
+        incremental update can start from them. Files whose relative paths are listed in
+        `link` are hard-linked instead of copied: only do that for files the writer will
+        replace (write a new file and rename over it), never modify in place, since a
+        hard link shares its bytes with the committed generation.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        existing = [_generation_number(path.name) or 0 for path in self.generations()]
+        number = max(existing, default=0) + 1
+        while True:
+            staging = self.root / f"gen-{number:06d}"
+            try:
+                staging.mkdir()
+                break
+            except FileExistsError:  # a concurrent begin(); writers should hold the lock
+                number += 1
+        source = self.current()
+        if copy_current and source is not None:
+            self._populate(source, staging, set(link))
+        logger.debug("began staging generation %s", staging)
+        return staging
+
+    @staticmethod
+    def _populate(source: Path, staging: Path, link: set[str]) -> None:
+        for dirpath, _dirnames, filenames in os.walk(source):
+            relative_dir = Path(dirpath).relative_to(source)
+            (staging / relative_dir).mkdir(parents=True, exist_ok=True)
+            for name in filenames:
+                relative = (relative_dir / name).as_posix()
+                src, dst = Path(dirpath) / name, staging / relative_dir / name
+                if relative in link:
+                    os.link(src, dst)
+                else:
+                    shutil.copy2(src, dst)
+
+    def commit(self, staging: str | os.PathLike[str]) -> Path:
+        """Make `staging` the live generation and clean up stale ones.
+
+        Keeps the previously live generation (a reader may still be reading it) and
+        deletes every other generation, including staging folders abandoned by crashes.
+        """
+        staging = Path(staging)
+        if (
+            staging.parent.resolve() != self.root.resolve()
+            or _generation_number(staging.name) is None
+        ):
+            raise ValueError(
+                f"{staging} is not a staging generation of {self.root}; pass the path "
+                "returned by IndexDirectory.begin()"
+            )
+        if not staging.is_dir():
+            raise FileNotFoundError(f"staging generation {staging} does not exist; call begin()")
+        previous = self.current_name()
+        if previous == staging.name:
+            raise ValueError(f"{staging} is already the live generation; call begin() first")
+        fsync_tree(staging)
+        fsync_dir(self.root)
+        atomic_write_text(self.root / CURRENT_FILENAME, staging.name + "\n")
+        logger.info("committed generation %s of %s", staging.name, self.root)
+        self._collect_garbage(keep={staging.name, previous})
+        return staging
+
+    def abort(self, staging: str | os.PathLike[str]) -> None:
+        """Throw away an uncommitted staging generation."""
+        staging = Path(staging)
+        if staging.name == self.current_name():
+            raise ValueError(f"refusing to delete {staging}: it is the live generation")
+        shutil.rmtree(staging, ignore_errors=True)
+
+    def _collect_garbage(self, keep: set[str | None]) -> None:
+        for generation in self.generations():
+            if generation.name in keep:
+                continue
+            logger.debug("removing stale generation %s", generation)
+            shutil.rmtree(generation, ignore_errors=True)

@@ -1,0 +1,164 @@
+"""``nyx-index``: build, search, inspect and verify indexes from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from indexes import EncoderMismatchError, Filter, IndexLockedError
+
+logger = logging.getLogger("nyx.cli")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nyx-index", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    build = sub.add_parser("build", help="build or update an index from a folder")
+    build.add_argument("corpus", type=Path, help="folder of .txt/.md/.jsonl/.json/images")
+    build.add_argument("-o", "--output", type=Path, help="index folder (default CORPUS.nyx)")
+    build.add_argument("--model", help="encoder: nyx-lite (default for new indexes), "
+                       "nyx-lite:PROJ.safetensors, clip:ARCH@TAG, vlm:PATH")
+    build.add_argument("--backend", choices=["faiss", "qdrant"], default="faiss")
+    build.add_argument("--qdrant-url", help="Qdrant server/cluster URL (default: local folder)")
+    build.add_argument("--qdrant-api-key")
+    build.add_argument("--batch-size", type=int, default=32)
+    build.add_argument("--shard-size", type=int, default=64,
+                       help="documents per embedding shard written while building")
+    build.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    search = sub.add_parser("search", help="search an index")
+    search.add_argument("index", type=Path)
+    search.add_argument("query", nargs="?", default="", help="query text")
+    search.add_argument("--image", type=Path, help="query image (with or without text)")
+    search.add_argument("-k", type=int, default=5)
+    search.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                        help="metadata filter: key=value, key=a|b (any of), key>=3; repeatable")
+    search.add_argument("--mode", choices=["auto", "dense", "lexical", "hybrid"],
+                        default="auto")
+    search.add_argument("--json", action="store_true")
+
+    info = sub.add_parser("info", help="show an index's manifest")
+    info.add_argument("index", type=Path)
+    verify = sub.add_parser("verify", help="check that manifest, vectors and store agree")
+    verify.add_argument("index", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _quiet_model_loading()
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return {"build": _build, "search": _search, "info": _info,
+                "verify": _verify}[args.command](args)
+    except (IndexLockedError, EncoderMismatchError, FileNotFoundError, NotADirectoryError,
+            ValueError) as exc:
+        print(f"nyx-index {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _quiet_model_loading() -> None:
+    """transformers 5 prints a weight-loading bar per model; a CLI user needs ours only."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return
+    hf_logging.disable_progress_bar()
+
+
+def _build(args: argparse.Namespace) -> int:
+    from nyx.builder import BuildOptions, build_index
+
+    params: dict[str, Any] = {}
+    if args.backend == "qdrant" and args.qdrant_url:
+        params = {"url": args.qdrant_url, "api_key": args.qdrant_api_key}
+    output = args.output or args.corpus.with_name(args.corpus.name + ".nyx")
+    options = BuildOptions(model=args.model, backend=args.backend, backend_params=params,
+                           batch_size=args.batch_size, show_progress=not args.json,
+                           shard_size=args.shard_size)
+    s = build_index(args.corpus, output, options)
+    if args.json:
+        print(json.dumps(s.to_dict(), indent=2))
+        return 0
+    print(f"index {s.index} ({s.generation}) from {s.corpus}")
+    print(f"  added {len(s.added)}, updated {len(s.updated)}, removed {len(s.removed)}, "
+          f"unchanged {s.unchanged}, skipped {len(s.skipped)} file(s)")
+    print(f"  {s.documents} documents, {s.vectors} vectors; embedded {s.embedded} "
+          f"(reused {s.reused_from_cache} from an interrupted build)")
+    print(f"  {s.seconds:.1f} s, peak memory {s.peak_memory_mb:.0f} MB")
+    for rel, reason in s.skipped:
+        print(f"  skipped {rel}: {reason}")
+    for rel, note in s.notes:
+        print(f"  note {rel}: {note}")
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    from nyx.content import ImagePart, Item
+    from nyx.retriever import Retriever
+
+    if not args.query and not args.image:
+        raise ValueError("give query text, --image PATH, or both")
+    parts: list[Any] = [args.query] if args.query else []
+    if args.image:
+        if not args.image.is_file():
+            raise FileNotFoundError(f"query image not found: {args.image}")
+        parts.append(ImagePart(str(args.image)))
+    flt = Filter.from_cli(args.filter) if args.filter else None
+    retriever = Retriever.load(args.index)
+    try:
+        results = retriever.search(Item(parts), k=args.k, filter=flt, mode=args.mode)
+    finally:
+        retriever.close()
+    rows = [{"rank": r + 1, "id": h.id, "score": round(h.score, 4),
+             "text": h.text[:300], "images": [str(p.source) for p in h.document.images]
+             if h.document else [], "metadata": h.metadata} for r, h in enumerate(results)]
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    if not rows:
+        print("no results")
+    for row in rows:
+        snippet = " ".join(row["text"].split())[:90]
+        print(f"{row['rank']:>2}. {row['score']:.3f}  {row['id']}")
+        if snippet:
+            print(f"      {snippet}")
+        for image in row["images"]:
+            print(f"      [image] {image}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from indexes import IndexDirectory, Manifest
+
+    folder = IndexDirectory(args.index).current()
+    if folder is None:
+        raise FileNotFoundError(f"no index at {args.index}; build one with nyx-index build")
+    manifest = Manifest.load(folder)
+    data = manifest.to_dict()
+    data["generation"] = folder.name
+    data["sources"] = f"{len(manifest.sources)} files"
+    print(json.dumps(data, indent=2))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from nyx.verify import verify_index
+
+    report = verify_index(args.index)
+    status = "OK" if report.ok else "FAILED"
+    print(f"{status}: {report.index} {report.generation} {report.checked}")
+    for problem in report.problems:
+        print(f"  - {problem}")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,407 @@
+"""``Retriever``: an encoder, a vector index, a lexical index and a document store in one."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from indexes import (
+    BackendInfo,
+    DocStore,
+    Document,
+    EncoderInfo,
+    Filter,
+    IndexDirectory,
+    LexicalIndex,
+    Manifest,
+    VectorIndex,
+    create_index,
+    load_index,
+)
+from nyx.chunking import DEFAULT_MAX_WORDS, chunk_text
+from nyx.content import ImagePart, Item, ItemLike, as_items
+from nyx.encoders import Encoder, load_encoder
+from nyx.hybrid import HybridConfig, fuse_scores
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["auto", "dense", "lexical", "hybrid"]
+_CHUNK_SEP = "\x1f"
+RETRIEVER_FILE = "retriever.json"
+MEDIA_PREFIX = "nyx-media:"
+
+
+@dataclass
+class SearchResult:
+    """One hit: the document id, its score, and the document itself."""
+
+    id: str
+    score: float
+    document: Item | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    dense_score: float | None = None
+    lexical_score: float | None = None
+    #: the document's searchable text: its own text plus text read from its images (OCR)
+    text: str = ""
+
+
+class Retriever:
+    """Mixed-modal search over documents: dense vectors plus BM25 for text queries.
+
+    >>> r = Retriever()                      # nyx-lite + FAISS, in memory
+    >>> r.add(["a note about cats", Path("cat.jpg")])
+    >>> r.search("a photo of a cat", k=3)
+    >>> r.save("my-index"); Retriever.load("my-index")
+    """
+
+    def __init__(self, encoder: Encoder | str | None = None,
+                 index: VectorIndex | str | None = None, *, lexical: bool = True,
+                 hybrid: HybridConfig | None = None, max_words: int = DEFAULT_MAX_WORDS,
+                 **index_params: Any) -> None:
+        self.encoder = load_encoder(encoder or "nyx-lite")
+        if isinstance(index, VectorIndex):
+            self.index = index
+        else:
+            self.index = create_index(index or "faiss", self.encoder.dim, **index_params)
+        if self.index.dim != self.encoder.dim:
+            raise ValueError(f"index dim {self.index.dim} != encoder {self.encoder.name} dim "
+                             f"{self.encoder.dim}")
+        self.lexical = LexicalIndex() if lexical else None
+        self.hybrid = hybrid or HybridConfig()
+        self.max_words = max_words
+        self._tmp = tempfile.mkdtemp(prefix="nyx-retriever-")
+        self._media = Path(self._tmp) / "media"
+        self._media_ro: Path | None = None
+        self.store = DocStore(Path(self._tmp) / "docs.sqlite")
+        self.manifest: Manifest | None = None
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def add(self, documents: ItemLike | Sequence[ItemLike], *, batch_size: int = 32,
+            show_progress: bool = False, vectors: np.ndarray | None = None,
+            source: str | None = None) -> list[str]:
+        """Embed and index documents (replacing any with the same id). Returns their ids.
+
+        ``vectors`` may carry precomputed document vectors (one per item, unchunked), as the
+        index builder does when it resumes from cached shards.
+        """
+        items = as_items(documents)
+        if not items:
+            return []
+        ids = [item.stable_id() for item in items]
+        if len(set(ids)) != len(ids):
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            raise ValueError(f"duplicate document ids in one add(): {dupes[:5]}")
+        self.delete([i for i in ids if i in self.store])
+        items = [self._with_stored_images(item) for item in items]
+        vector_ids, vector_meta, to_encode, n_vectors = [], [], [], []
+        for item, doc_id in zip(items, ids):
+            pieces = self._pieces(item)
+            n_vectors.append(len(pieces))
+            for n, piece in enumerate(pieces):
+                vector_ids.append(doc_id if len(pieces) == 1 else f"{doc_id}{_CHUNK_SEP}{n}")
+                vector_meta.append({**item.metadata, "_doc": doc_id})
+                to_encode.append(piece)
+        if vectors is None or len(vectors) != len(to_encode):
+            vectors = self.encoder.encode_documents(to_encode, batch_size=batch_size,
+                                                    show_progress=show_progress)
+        self.index.upsert(vector_ids, vectors, vector_meta)
+        texts = [self._document_text(item) for item in items]
+        if self.lexical is not None:
+            self.lexical.add(ids, [t or " " for t in texts])
+        self.store.put_many(
+            Document(doc_id, {**self._payload(item), "text": text, "n_vectors": n},
+                     dict(item.metadata), source=source or item.metadata.get("source"),
+                     content_hash=item.content_hash())
+            for item, doc_id, text, n in zip(items, ids, texts, n_vectors)
+        )
+        return ids
+
+    def encode_for_add(self, items: list[Item], batch_size: int = 32,
+                       show_progress: bool = False) -> np.ndarray:
+        """The vectors :meth:`add` would compute for ``items`` (chunked), for caching."""
+        pieces = [p for item in items for p in self._pieces(item)]
+        return self.encoder.encode_documents(pieces, batch_size=batch_size,
+                                             show_progress=show_progress)
+
+    # -- images given as bytes or PIL objects are kept as PNG files beside the index --------
+
+    def _with_stored_images(self, item: Item) -> Item:
+        if all(p.path is not None for p in item.images):
+            return item
+        parts: list[Any] = []
+        for part in item.parts:
+            if isinstance(part, ImagePart) and part.path is None:
+                target = self._media / f"{part.digest()[:24]}.png"
+                if not target.exists():
+                    self._media.mkdir(parents=True, exist_ok=True)
+                    part.load(max_side=None).save(target)
+                part = ImagePart(str(target), alt=part.alt)
+            parts.append(part)
+        return Item(parts, item.metadata, item.id)
+
+    def _payload(self, item: Item) -> dict[str, Any]:
+        data = item.to_dict()
+        for entry in data["parts"]:
+            image = Path(entry.get("image", ""))
+            if "image" in entry and image.parent == self._media:
+                entry["image"] = MEDIA_PREFIX + image.name
+        return data
+
+    def _media_path(self, name: str) -> str:
+        for folder in (self._media, self._media_ro):
+            if folder is not None and (folder / name).exists():
+                return str(folder / name)
+        return str(self._media / name)
+
+    def _to_item(self, doc: Document) -> Item:
+        data = {k: doc.payload[k] for k in ("id", "parts", "metadata") if k in doc.payload}
+        parts = []
+        for entry in data.get("parts", []):
+            image = entry.get("image", "")
+            if image.startswith(MEDIA_PREFIX):
+                entry = {**entry, "image": self._media_path(image[len(MEDIA_PREFIX):])}
+            parts.append(entry)
+        return Item.from_dict({**data, "parts": parts, "id": doc.id, "metadata": doc.metadata})
+
+    def _pieces(self, item: Item) -> list[Item]:
+        """Text-only documents longer than the encoder's window are embedded in chunks."""
+        if item.modality != "text" or len(item.text.split()) <= self.max_words:
+            return [item]
+        return [Item([c]) for c in chunk_text(item.text, self.max_words)]
+
+    def _document_text(self, item: Item) -> str:
+        describe = getattr(self.encoder, "document_text", None)
+        return describe(item) if describe else item.text
+
+    def delete(self, ids: Iterable[str]) -> int:
+        """Remove documents by id; returns how many existed."""
+        ids = [i for i in ids]
+        docs = [d for d in self.store.get_many(ids, skip_missing=True) if d is not None]
+        if not docs:
+            return 0
+        vector_ids = []
+        for doc in docs:
+            n = int(doc.payload.get("n_vectors", 1))
+            vector_ids += [doc.id] if n == 1 else [f"{doc.id}{_CHUNK_SEP}{j}" for j in range(n)]
+        self.index.delete(vector_ids)
+        if self.lexical is not None:
+            self.lexical.delete([d.id for d in docs])
+        return self.store.delete_many([d.id for d in docs])
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def count(self) -> int:
+        return self.store.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def get(self, ids: Sequence[str]) -> list[Item | None]:
+        return [self._to_item(d) if d else None for d in self.store.get_many(list(ids),
+                                                                         skip_missing=False)]
+
+    def search(self, query: ItemLike | Sequence[ItemLike], k: int = 10,
+               filter: dict[str, Any] | Filter | None = None,
+               mode: Mode = "auto") -> list[SearchResult] | list[list[SearchResult]]:
+        """Top-``k`` documents for one query (a list of results) or for a list of queries.
+
+        ``mode="auto"`` fuses dense and lexical scores for queries with text and uses dense
+        search alone for image queries. A list of strings is a batch of text queries; wrap an
+        interleaved query in :class:`~nyx.Item`.
+        """
+        single = isinstance(query, (str, Item, Path, bytes)) or not isinstance(query, Sequence)
+        items = as_items(query)
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        if mode not in ("auto", "dense", "lexical", "hybrid"):
+            raise ValueError(f"unknown mode {mode!r}: use auto, dense, lexical or hybrid")
+        flt = Filter.coerce(filter)
+        if mode in ("lexical", "hybrid") and self.lexical is None:
+            raise ValueError("this retriever has no lexical index (created with lexical=False)")
+        results = [self._search_one(item, k, flt, mode) for item in items]
+        return results[0] if single else results
+
+    def _search_one(self, item: Item, k: int, flt: Filter | None,
+                    mode: Mode) -> list[SearchResult]:
+        text = item.text
+        if mode == "auto":
+            mode = "hybrid" if text and self.lexical is not None else "dense"
+        if mode in ("lexical", "hybrid") and not text:
+            raise ValueError(f"{mode} search needs a query with text; use mode='dense'")
+        n = max(k, self.hybrid.candidates) if mode == "hybrid" else k
+        dense: dict[str, float] = {}
+        lexical: dict[str, float] = {}
+        query_vector = None
+        if mode in ("dense", "hybrid"):
+            query_vector = self.encoder.encode_queries([item])[0]
+            dense = self._dense(query_vector, n, flt)
+        if mode in ("lexical", "hybrid"):
+            lexical = self._lexical(text, n, flt)
+        if mode == "dense":
+            ranked = sorted(dense.items(), key=lambda kv: -kv[1])
+        elif mode == "lexical":
+            ranked = sorted(lexical.items(), key=lambda kv: -kv[1])
+        else:
+            ids = list(dict.fromkeys([*dense, *lexical]))
+            self._fill_dense(dense, ids, query_vector)
+            missing = [i for i in ids if i not in lexical]
+            if missing and self.lexical is not None:
+                lexical.update(zip(missing, self.lexical.get_scores(text, missing).tolist()))
+            ranked = fuse_scores(ids, np.array([dense[i] for i in ids]),
+                                 np.array([lexical[i] for i in ids]), self.hybrid)
+        ranked = ranked[:k]
+        docs = self.store.get_many([i for i, _ in ranked], skip_missing=False)
+        return [SearchResult(i, s, self._to_item(d) if d else None, dict(d.metadata) if d else {},
+                             dense.get(i), lexical.get(i),
+                             str(d.payload.get("text", "")) if d else "")
+                for (i, s), d in zip(ranked, docs)]
+
+    def _dense(self, vector: np.ndarray, n: int, flt: Filter | None) -> dict[str, float]:
+        chunked = self.index.count() > self.store.count()
+        fetch = n * 4 if chunked else n
+        hits = self.index.search(vector[None, :], min(fetch, max(self.index.count(), 1)), flt)[0]
+        best: dict[str, float] = {}
+        for hit in hits:  # a chunked document scores as its best chunk
+            doc = hit.id.split(_CHUNK_SEP, 1)[0]
+            if doc not in best or hit.score > best[doc]:
+                best[doc] = hit.score
+        return dict(sorted(best.items(), key=lambda kv: -kv[1])[:n])
+
+    def _fill_dense(self, dense: dict[str, float], ids: list[str],
+                    vector: np.ndarray | None) -> None:
+        missing = [i for i in ids if i not in dense]
+        if not missing or vector is None:
+            return
+        docs = self.store.get_many(missing, skip_missing=False)
+        for doc_id, doc in zip(missing, docs):
+            n = int(doc.payload.get("n_vectors", 1)) if doc else 1
+            vids = [doc_id] if n == 1 else [f"{doc_id}{_CHUNK_SEP}{j}" for j in range(n)]
+            dense[doc_id] = float(np.max(self.index.get_vectors(vids) @ vector))
+
+    def _lexical(self, text: str, n: int, flt: Filter | None) -> dict[str, float]:
+        assert self.lexical is not None
+        fetch = n if flt is None else n * 10
+        hits = self.lexical.search([text], fetch)[0]
+        if flt is not None:
+            docs = self.store.get_many([h.id for h in hits], skip_missing=False)
+            hits = [h for h, d in zip(hits, docs) if d is not None and flt.matches(d.metadata)]
+        return {h.id: h.score for h in hits[:n]}
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str], *, sources: dict[str, str] | None = None,
+             corpus_root: str | None = None, lock: bool = True) -> Path:
+        """Write the retriever as a new generation of the index folder ``path`` (atomic)."""
+        directory = IndexDirectory(path)
+        Path(path).mkdir(parents=True, exist_ok=True)
+        guard = directory.lock().acquire() if lock else None
+        try:
+            staging = directory.begin(copy_current=False)
+            self.write_generation(staging, sources=sources, corpus_root=corpus_root)
+            return directory.commit(staging)
+        finally:
+            if guard is not None:
+                guard.release()
+
+    def write_generation(self, folder: Path, *, sources: dict[str, str] | None = None,
+                         corpus_root: str | None = None) -> None:
+        """Write every file of the index into ``folder`` (a staging generation)."""
+        self.index.save(folder / "vectors")
+        if self.lexical is not None:
+            self.lexical.save(folder / "lexical")
+        _backup_sqlite(self.store, folder / "docs.sqlite")
+        for media in (self._media_ro, self._media):
+            if media is not None and media.is_dir():
+                shutil.copytree(media, folder / "media", dirs_exist_ok=True,
+                                copy_function=_link_or_copy)
+        previous = self.manifest
+        manifest = Manifest(
+            encoder=EncoderInfo(self.encoder.name, self.encoder.version, self.encoder.dim),
+            backend=BackendInfo(type(self.index).__name__, dict(self.index.params)),
+            corpus_root=corpus_root or (previous.corpus_root if previous else None),
+            sources=dict(sources if sources is not None else
+                         (previous.sources if previous else {})),
+            counts={"documents": self.store.count(), "vectors": self.index.count(),
+                    "lexical": self.lexical.count() if self.lexical else 0},
+        )
+        if previous is not None:
+            manifest.created = previous.created
+        manifest.save(folder)
+        settings = {"encoder": getattr(self.encoder, "spec", self.encoder.name),
+                    "hybrid": self.hybrid.to_dict(), "max_words": self.max_words,
+                    "lexical": self.lexical is not None}
+        (folder / RETRIEVER_FILE).write_text(json.dumps(settings, indent=2))
+        self.manifest = manifest
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], encoder: Encoder | str | None = None,
+             **encoder_options: Any) -> Retriever:
+        """Open the live generation of an index folder. The encoder defaults to the one that
+        built it; a different encoder is refused with a clear message."""
+        directory = IndexDirectory(path)
+        folder = directory.current()
+        if folder is None:
+            raise FileNotFoundError(f"no index at {path}: build one with `nyx-index build`")
+        manifest = Manifest.load(folder)
+        settings = json.loads((folder / RETRIEVER_FILE).read_text())
+        enc = load_encoder(encoder or settings["encoder"], **encoder_options)
+        manifest.check_encoder(enc.name, enc.version, enc.dim)
+        self = cls.__new__(cls)
+        self.encoder = enc
+        self.index = load_index(folder / "vectors")
+        self.lexical = LexicalIndex.load(folder / "lexical") if settings["lexical"] else None
+        self.hybrid = HybridConfig(**settings["hybrid"])
+        self.max_words = int(settings["max_words"])
+        self._tmp = tempfile.mkdtemp(prefix="nyx-retriever-")
+        self._media = Path(self._tmp) / "media"
+        self._media_ro = folder / "media" if (folder / "media").is_dir() else None
+        # Work on a private copy so that the committed generation is never modified.
+        shutil.copyfile(folder / "docs.sqlite", Path(self._tmp) / "docs.sqlite")
+        self.store = DocStore(Path(self._tmp) / "docs.sqlite")
+        self.manifest = manifest
+        return self
+
+    def close(self) -> None:
+        self.store.close()
+        self.index.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> Retriever:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"Retriever(encoder={self.encoder.name!r}, index={type(self.index).__name__}, "
+                f"documents={self.count()})")
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    """Media files never change once written, so generations can share them."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _backup_sqlite(store: DocStore, target: Path) -> None:
+    """Copy the live store into ``target`` consistently (SQLite's online backup)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    dest = sqlite3.connect(str(target))
+    try:
+        store.conn.backup(dest)
+        dest.commit()
+    finally:
+        dest.close()

@@ -1,0 +1,145 @@
+"""nyx-index builds: incremental updates, bad input, locking, and surviving SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from indexes import IndexLockedError
+from nyx.builder import CACHE_DIR, BuildOptions, build_index
+from nyx.retriever import Retriever
+from nyx.verify import verify_index
+
+TOPICS = ["volcanoes erupt molten rock", "bees make honey from nectar",
+          "glaciers carve deep valleys", "violins have four strings",
+          "chess openings control the centre", "bread rises because of yeast",
+          "owls hunt at night", "tides follow the moon", "copper conducts electricity",
+          "penguins live in the southern hemisphere"]
+
+
+def write_corpus(root: Path, n: int, offset: int = 0) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(offset, offset + n):
+        topic = TOPICS[i % len(TOPICS)]
+        (root / f"doc{i:03d}.txt").write_text(
+            f"Note {i}. In short, {topic}. This is fact number {i} of the collection, about "
+            f"{topic.split()[0]} and related matters.")
+
+
+def options(lite, **kw) -> BuildOptions:
+    return BuildOptions(model=lite, show_progress=False, **kw)
+
+
+def test_incremental_rebuild_touches_only_changes(lite, tmp_path):
+    corpus, out = tmp_path / "corpus", tmp_path / "idx"
+    write_corpus(corpus, 6)
+    (corpus / "notes.md").write_text("# Honey\n\nBees dance to show where flowers are.\n")
+    first = build_index(corpus, out, options(lite))
+    assert len(first.added) == 7 and first.embedded == 7 and first.documents == 7
+
+    (corpus / "doc001.txt").write_text("Note 1 changed: zebras have black and white stripes.")
+    (corpus / "doc002.txt").unlink()
+    (corpus / "extra.jsonl").write_text(json.dumps(
+        {"id": "r1", "text": "Octopuses have three hearts.", "metadata": {"lang": "en"}}) + "\n")
+    second = build_index(corpus, out, options(lite))
+    assert second.updated == ["doc001.txt"]
+    assert second.removed == ["doc002.txt"]
+    assert second.added == ["extra.jsonl"]
+    assert second.unchanged == 5 and second.embedded == 2 and second.documents == 7
+
+    with Retriever.load(out, encoder=lite) as r:
+        assert r.search("zebra stripes", k=1)[0].id == "doc001.txt#0"
+        assert r.search("how many hearts does an octopus have", k=1)[0].id == "r1"
+        assert "doc002.txt#0" not in {h.id for h in r.search("glaciers valleys", k=7)}
+        assert r.search("hearts", k=3, filter={"lang": "en"})[0].id == "r1"
+    assert verify_index(out).ok
+
+    third = build_index(corpus, out, options(lite))
+    assert third.embedded == 0 and third.generation == second.generation
+
+
+def test_bad_input_is_reported_not_fatal(lite, tmp_path):
+    corpus, out = tmp_path / "corpus", tmp_path / "idx"
+    write_corpus(corpus, 2)
+    (corpus / "empty.txt").write_text("")
+    (corpus / "latin1.txt").write_bytes("Caf\xe9 au lait is served warm.".encode("latin-1"))
+    (corpus / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    Image.new("1", (12000, 12000)).save(corpus / "huge.png")
+    (corpus / "data.bin").write_bytes(b"\x00\x01")
+    outside = tmp_path / "secret.txt"
+    outside.write_text("must not be indexed")
+    os.symlink(outside, corpus / "link.txt")
+    (corpus / "records.jsonl").write_text('{"id": "ok", "text": "a fine record"}\n{not json}\n')
+
+    s = build_index(corpus, out, options(lite))
+    reasons = dict(s.skipped)
+    assert reasons["empty.txt"] == "empty file"
+    assert "corrupt" in reasons["broken.png"]
+    assert "too large" in reasons["huge.png"]
+    assert "unsupported" in reasons["data.bin"]
+    assert "outside the corpus root" in reasons["link.txt"]
+    notes = dict(s.notes)
+    assert "not valid UTF-8" in notes["latin1.txt"]
+    assert "line 2" in notes["records.jsonl"]
+    assert s.documents == 4  # doc000, doc001, latin1, record "ok"
+    with Retriever.load(out, encoder=lite) as r:
+        assert "must not be indexed" not in {h.text for h in r.search("secret", k=4)}
+        assert r.get(["latin1.txt#0"])[0].text.startswith("Caf\ufffd au lait")
+
+
+def _hold_lock(path: Path) -> subprocess.Popen:
+    code = ("import sys, time; from indexes import IndexLock; "
+            "lock = IndexLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_second_writer_gets_clear_lock_error(lite, tmp_path):
+    corpus, out = tmp_path / "corpus", tmp_path / "idx"
+    write_corpus(corpus, 2)
+    out.mkdir()
+    holder = _hold_lock(out)
+    try:
+        with pytest.raises(IndexLockedError, match=f"locked by PID {holder.pid}"):
+            build_index(corpus, out, options(lite))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert build_index(corpus, out, options(lite)).documents == 2  # free after the holder died
+
+
+def test_sigkill_mid_build_keeps_old_index_and_rerun_completes(lite, tmp_path):
+    corpus, out = tmp_path / "corpus", tmp_path / "idx"
+    write_corpus(corpus, 5)
+    build_index(corpus, out, options(lite))
+    write_corpus(corpus, 300, offset=5)
+    cmd = [sys.executable, "-m", "nyx.cli.index", "build", str(corpus), "-o", str(out),
+           "--shard-size", "8", "--batch-size", "8", "--json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cache = out / CACHE_DIR
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(cache.glob("shard-*.npz"))) < 3:
+        assert proc.poll() is None, "build finished before it could be killed"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert len(list(cache.glob("shard-*.npz"))) >= 3
+
+    with Retriever.load(out, encoder=lite) as r:  # the previous generation, intact
+        assert r.count() == 5
+    assert verify_index(out).ok
+
+    s = build_index(corpus, out, options(lite))
+    assert s.reused_from_cache >= 24 and s.embedded + s.reused_from_cache == 300
+    assert s.documents == 305 and not cache.exists()
+    assert verify_index(out).ok
