@@ -21,13 +21,13 @@ def demo_corpus() -> Path:
 
 def demo_queries(root: Path) -> list[tuple[str, Item]]:
     return [
-        ("text -> image", Item.of("a cup of coffee")),
-        ("text -> image", Item.of("a space launch")),
-        ("text -> image (OCR)", Item.of("when does the library open?")),
-        ("text -> text", Item.of("how long do cats sleep?")),
-        ("text -> text", Item.of("can I get my money back?")),
-        ("image -> text", Item.of(root / "photos" / "chelsea-the-cat.jpg")),
-        ("image -> text", Item.of(root / "photos" / "rocket-launch.jpg")),
+        ("text query, photos and notes expected", Item.of("a cup of coffee")),
+        ("text query, photos and notes expected", Item.of("a space launch")),
+        ("text query, answered by a sign's OCR text", Item.of("when does the library open?")),
+        ("text query", Item.of("how long do cats sleep?")),
+        ("text query", Item.of("can I get my money back?")),
+        ("image query", Item.of(root / "photos" / "chelsea-the-cat.jpg")),
+        ("image query", Item.of(root / "photos" / "rocket-launch.jpg")),
     ]
 
 

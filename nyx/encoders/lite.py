@@ -149,11 +149,13 @@ class NyxLite(Encoder):
         base = l2_normalize(base)
         labels = conse.top_classes(probs, self._class_names or [], n=3)
         texts = [self._ocr.read(im) if self._ocr else "" for im in images]
-        ocr_vectors = self.encode_texts([t for t in texts if len(t) >= self.config.ocr_min_chars])
+        # Stray glyphs read off photos ("O", "2") are noise, not text.
+        texts = [t if len(t) >= self.config.ocr_min_chars else "" for t in texts]
+        ocr_vectors = self.encode_texts([t for t in texts if t])
         out, j = [], 0
         for i, text in enumerate(texts):
             vector = base[i]
-            if len(text) >= self.config.ocr_min_chars:
+            if text:
                 vector = fuse_vectors(ocr_vectors[j], [vector], self.config.ocr_weight)
                 j += 1
             out.append(ImageAnalysis(vector, text, labels[i]))
