@@ -43,13 +43,14 @@ class HybridConfig:
 
 
 def minmax(scores: np.ndarray) -> np.ndarray:
-    """Scale to [0, 1]; a constant list maps to all ones (every candidate equally good)."""
+    """Scale to [0, 1]. A constant list carries no preference and maps to zeros, so that a
+    ranking with no signal (no query word in any candidate) adds nothing to the fusion."""
     scores = np.asarray(scores, dtype=np.float64)
     if scores.size == 0:
         return scores
     low, high = float(scores.min()), float(scores.max())
     if high - low < 1e-12:
-        return np.ones_like(scores)
+        return np.zeros_like(scores)
     return (scores - low) / (high - low)
 
 
