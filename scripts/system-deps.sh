@@ -3,6 +3,7 @@
 set -euo pipefail
 packages=()
 [ -d /usr/share/datasets/fashion-mnist ] || packages+=(dataset-fashion-mnist)
+command -v chromium >/dev/null || packages+=(chromium)  # the search-page screenshot test
 if [ ${#packages[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing Debian packages: ${packages[*]} (run: sudo apt-get install ${packages[*]})" >&2

@@ -47,7 +47,24 @@ def _parser() -> argparse.ArgumentParser:
     info.add_argument("index", type=Path)
     verify = sub.add_parser("verify", help="check that manifest, vectors and store agree")
     verify.add_argument("index", type=Path)
+    _add_plugins(sub)
     return parser
+
+
+def _add_plugins(sub: Any) -> None:
+    """Subcommands from installed packages: each ``nyx.cli`` entry point is a function
+    ``register(subparsers)`` that adds a subparser with ``set_defaults(handler=...)``.
+    (``ensemble`` adds ``serve`` this way, so nyx never imports it.)"""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="nyx.cli"):
+        if entry.name in sub.choices:  # installed twice (e.g. editable and a test stub)
+            continue
+        try:
+            entry.load()(sub)
+        except Exception as exc:  # a broken plugin must not break the built-in commands
+            logger.warning("nyx-index: plugin %r (%s) failed to load: %s", entry.name,
+                           entry.value, exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,11 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_model_loading()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    handler = getattr(args, "handler", None) or {
+        "build": _build, "search": _search, "info": _info, "verify": _verify}[args.command]
     try:
-        return {"build": _build, "search": _search, "info": _info,
-                "verify": _verify}[args.command](args)
+        return int(handler(args))
     except (IndexLockedError, EncoderMismatchError, FileNotFoundError, NotADirectoryError,
-            ValueError) as exc:
+            ImportError, ValueError) as exc:
         print(f"nyx-index {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

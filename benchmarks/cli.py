@@ -1,0 +1,101 @@
+"""``nyx-bench``: run a benchmark and write its Markdown report, JSON and PNG plots.
+
+    nyx-bench retrieval --dataset squad-dev [--limit N] [--out reports/squad-dev]
+    nyx-bench retrieval --dataset fashion-mnist|easy-vqa|beir:DIR
+    nyx-bench tune-hybrid [--out reports/tune-hybrid]
+    nyx-bench speed [--sizes 100000,1000000] [--out reports/speed]
+    nyx-bench rq RQ1 [RQ2 ...] | all [--limit N] [--out reports/rq]
+
+Each subcommand lives in its own module, which provides ``add_arguments(parser)`` and
+``run(args) -> int``; :data:`COMMANDS` maps names to modules. A module that is not there yet
+(``rq``, the research-question ablations), or does not define those two functions yet, is
+listed by ``--help`` and explains itself when called; wiring it up means giving
+``benchmarks.rq`` (``benchmarks/rq/__init__.py``) those two functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from types import ModuleType
+
+__all__ = ["COMMANDS", "Command", "build_parser", "main", "register_command"]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: the module implementing it and a one-line help."""
+
+    module: str
+    help: str
+
+
+COMMANDS: dict[str, Command] = {
+    "retrieval": Command("benchmarks.retrieval", "retrieval quality and latency vs peers"),
+    "tune-hybrid": Command("benchmarks.tune_hybrid",
+                           "tune the hybrid dense weight on SQuAD-dev (first half / second half)"),
+    "speed": Command("benchmarks.speed", "index build/search speed, recall and memory"),
+    "rq": Command("benchmarks.rq", "research-question ablations RQ1-RQ7 (configs/rq/*.yaml)"),
+}
+
+
+def register_command(name: str, module: str, help: str) -> None:
+    """Add or replace a subcommand; ``module`` must define ``add_arguments`` and ``run``."""
+    COMMANDS[name] = Command(module, help)
+
+
+def _load(command: Command) -> ModuleType | None:
+    """The command's module, or None while it is missing or does not yet define the
+    ``add_arguments(parser)`` / ``run(args)`` pair (e.g. a package still being written)."""
+    try:
+        module = importlib.import_module(command.module)
+    except ModuleNotFoundError as error:
+        if error.name != command.module:
+            raise  # the module exists but one of its imports is missing: show that error
+        return None
+    if not (callable(getattr(module, "add_arguments", None))
+            and callable(getattr(module, "run", None))):
+        return None
+    return module
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType | None]]:
+    parser = argparse.ArgumentParser(prog="nyx-bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    modules: dict[str, ModuleType | None] = {}
+    for name, command in COMMANDS.items():
+        module = _load(command)
+        modules[name] = module
+        help_text = command.help if module else f"{command.help} [not installed yet]"
+        child = sub.add_parser(name, help=help_text, description=help_text)
+        if module is not None:
+            module.add_arguments(child)
+        else:
+            child.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser, modules
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Offline by design: the models ship inside PyPI packages (see shared/OFFLINE.md).
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    parser, modules = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    module = modules[args.command]
+    if module is None:
+        print(f"nyx-bench {args.command}: {COMMANDS[args.command].module} does not exist yet "
+              "or defines no add_arguments(parser) and run(args)", file=sys.stderr)
+        return 2
+    return int(module.run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,193 @@
+"""Run one research question: each task's systems, aggregators and analyses, with provenance.
+
+>>> from benchmarks.rq import load_rq_config, run_rq
+>>> result = run_rq(load_rq_config("RQ1"), cache_path="reports/rq/cache.sqlite")
+
+``prebuilt`` hands in objects by component name (tests share one loaded generator this way);
+``embed`` turns answer texts into vectors for RQ4's map (default: nyx-lite's text tower).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.environment import machine_info
+from benchmarks.rq.analysis import Embedder, preference_stats, scaling_curve
+from benchmarks.rq.config import RetrievalSpec, RQConfig, TaskSpec
+from benchmarks.rq.data import TaskData, load_task_data
+from benchmarks.rq.models import model_versions
+from benchmarks.rq.retrievers import ranking_scores
+from benchmarks.rq.systems import SystemResult, aggregate, paired_bootstrap, run_system
+from ensemble.cache import DiskCache
+from ensemble.config import ConfigBuilder, Configurable
+from ensemble.errors import GeneratorUnavailableError
+from ensemble.generators.base import Generator
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RQResult", "TaskResult", "not_configured_message", "run_rq"]
+
+
+@dataclass
+class TaskResult:
+    """Every number one task produced."""
+
+    name: str
+    dataset: str
+    questions: int
+    data: dict[str, Any]
+    gold: dict[str, list[str]] = field(default_factory=dict)
+    systems: dict[str, SystemResult] = field(default_factory=dict)
+    best_single: str = ""
+    gains: dict[str, dict[str, float]] = field(default_factory=dict)
+    retrieval: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scaling: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    preference: dict[str, Any] = field(default_factory=dict)
+    models: list[dict[str, Any]] = field(default_factory=list)
+    wall_s: float = 0.0
+
+    def by_role(self, *roles: str) -> list[SystemResult]:
+        return [r for r in self.systems.values() if r.role in roles]
+
+
+@dataclass
+class RQResult:
+    """A research question's outcome: ``status`` is ``ran``, ``not run`` or ``failed``."""
+
+    config: RQConfig
+    status: str
+    message: str = ""
+    tasks: list[TaskResult] = field(default_factory=list)
+    wall_s: float = 0.0
+    environment: dict[str, Any] = field(default_factory=dict)
+
+
+def not_configured_message(rq: str) -> str:
+    return (f"not run: no endpoint configured; run with `nyx-bench rq {rq} --api-url "
+            "http://HOST:PORT/v1 --api-model MODEL [--api-key KEY]` (or set NYX_RQ_API_URL, "
+            "NYX_RQ_API_MODEL and OPENAI_API_KEY); any OpenAI-compatible server works "
+            "(vLLM, llama.cpp, TGI, OpenAI)")
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+
+
+_DATA: dict[tuple[str, str, int, int], TaskData] = {}
+
+
+def _task_data(task: TaskSpec, seed: int) -> TaskData:
+    key = (task.name, task.dataset, task.limit, seed)
+    if key not in _DATA:  # RQs of one `all` run share their samples
+        _DATA[key] = load_task_data(task.name, task.dataset, task.limit, seed)
+    return _DATA[key]
+
+
+def _generators(objects: list[Any]) -> list[Generator]:
+    found: dict[int, Generator] = {}
+    stack = list(objects)
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, Generator):
+            found.setdefault(id(obj), obj)
+        if isinstance(obj, Configurable):
+            stack.extend(obj.children())
+    return sorted(found.values(), key=lambda g: g.model_id)
+
+
+def _gains(task: TaskResult, seed: int) -> None:
+    singles = task.by_role("single")
+    best = max(singles, key=lambda r: (r.mean("f1"), r.mean("exact_match")))
+    task.best_single = best.name
+    for r in task.by_role("aggregator", "combined"):
+        low, high = paired_bootstrap(r.per_question("f1"), best.per_question("f1"), seed)
+        task.gains[r.name] = {"f1": r.mean("f1") - best.mean("f1"),
+                              "exact_match": r.mean("exact_match") - best.mean("exact_match"),
+                              "f1_ci95": [low, high]}
+
+
+def _rank_modules(result: TaskResult, spec: RetrievalSpec, builder: ConfigBuilder,
+                  data: TaskData, progress: bool) -> None:
+    """Recall@k etc. of each retriever (baselines, singles, fused) named in ``spec``."""
+    for role, group in (("baseline", spec.baselines), ("single", spec.singles),
+                        ("fused", spec.fused)):
+        for label, component in group.items():
+            scores = ranking_scores(builder.get(component), data, spec.ks, progress)
+            result.retrieval[label] = {"role": role, "component": component, **scores}
+
+
+def _run_task(config: RQConfig, task: TaskSpec, cache: DiskCache, progress: bool,
+              prebuilt: Mapping[str, Any], embed: Embedder | None) -> TaskResult:
+    start = time.perf_counter()
+    data = _task_data(task, config.seed)
+    _seed_everything(config.seed)
+    builder = ConfigBuilder(config.resolved_components(task), {"corpus": data.corpus}, cache)
+    for name, obj in prebuilt.items():
+        if hasattr(obj, "cache"):
+            obj.cache = cache  # a shared object writes to this run's cache
+        builder.built[name] = obj
+    result = TaskResult(task.name, data.dataset, data.size, data.metadata, data.answers)
+    for role, names in (("single", task.systems), ("baseline", task.baselines)):
+        for name in names:
+            result.systems[name] = run_system(builder.get(name), data, role, cache, progress)
+    members = [result.systems[n] for n in task.systems]
+    aggregators = {name: builder.build(spec) for name, spec in task.aggregators.items()}
+    for name, aggregator in aggregators.items():
+        result.systems[name] = aggregate(name, aggregator, members, data, cache, progress)
+    for name in task.combined:
+        result.systems[name] = run_system(builder.get(name), data, "combined", cache, progress)
+    _gains(result, config.seed)
+    if task.retrieval is not None:
+        _rank_modules(result, task.retrieval, builder, data, progress)
+    if task.scaling is not None:
+        metric = task.scaling.metric
+        for agg in task.scaling.aggregators:
+            def score(combo: tuple[str, ...], agg: str = agg) -> float:
+                picked = [result.systems[n] for n in combo]
+                name = f"{agg}[{'+'.join(combo)}]"
+                return aggregate(name, aggregators[agg], picked, data, cache).mean(metric)
+            result.scaling[agg] = [p.to_dict() for p in scaling_curve(task.systems, score)]
+    if task.preference is not None:
+        chosen = task.preference.aggregators or list(aggregators)
+        result.preference = preference_stats(task.preference, members,
+                                             [result.systems[a] for a in chosen], embed)
+    result.models = model_versions(_generators(list(builder.built.values())))
+    result.wall_s = time.perf_counter() - start
+    return result
+
+
+def run_rq(config: RQConfig, *, cache_path: str | os.PathLike[str],
+           progress: bool = True, prebuilt: Mapping[str, Any] | None = None,
+           embed: Embedder | None = None) -> RQResult:
+    """Run every task of ``config``; an RQ that needs an API endpoint and has none is not run."""
+    start = time.perf_counter()
+    environment = machine_info()
+    if config.api is not None and not config.api.configured:
+        return RQResult(config, "not run", not_configured_message(config.rq),
+                        environment=environment)
+    cache = DiskCache(Path(cache_path))
+    out = RQResult(config, "ran", environment=environment)
+    try:
+        for task in config.tasks:
+            logger.info("%s: task %s (%s, %d questions, seed %d)", config.rq, task.name,
+                        task.dataset, task.limit, config.seed)
+            out.tasks.append(_run_task(config, task, cache, progress, prebuilt or {}, embed))
+    except GeneratorUnavailableError as error:
+        out.status = "failed"
+        out.message = f"failed: the generator endpoint is unavailable: {error}"
+        logger.error("%s %s", config.rq, out.message)
+    out.wall_s = time.perf_counter() - start
+    return out

@@ -1,0 +1,142 @@
+"""Running systems over a task's questions, and aggregating their stored answers.
+
+Every single system runs once per question; its answers are kept. Aggregators then combine
+those stored answers through :class:`ensemble.Ensemble` over :class:`Replay` systems, so an
+ensemble of any subset of systems (RQ3 scores every subset) costs no new pipeline run, and
+the aggregation is exactly the one ``Ensemble.run`` performs. Generator and retriever calls go
+through the on-disk cache, so a killed run that is started again skips the finished work.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from benchmarks.answer_metrics import answer_contains, exact_match, token_f1
+from benchmarks.rq.data import TaskData
+from ensemble.cache import DiskCache
+from ensemble.ensemble import Ensemble
+from ensemble.errors import GeneratorUnavailableError
+from ensemble.pipelines.base import System
+from ensemble.types import Answer
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["METRICS", "Replay", "SystemResult", "aggregate", "paired_bootstrap",
+           "run_system"]
+
+METRICS = ("exact_match", "f1", "contains", "gold_passage")
+
+
+@dataclass
+class SystemResult:
+    """One system's (or aggregator's) answers to a task and their scores."""
+
+    name: str
+    role: str  # single | baseline | aggregator | combined
+    answers: dict[str, Answer] = field(default_factory=dict)
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    wall_s: float = 0.0
+    errors: dict[str, str] = field(default_factory=dict)
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+    def predictions(self) -> dict[str, str]:
+        return {qid: a.text for qid, a in self.answers.items()}
+
+    def per_question(self, metric: str) -> list[float]:
+        return [self.scores[qid][metric] for qid in self.answers]
+
+    def mean(self, metric: str) -> float:
+        values = self.per_question(metric)
+        return float(np.mean(values)) if values else float("nan")
+
+    def summary(self) -> dict[str, Any]:
+        return {"system": self.name, "role": self.role,
+                **{m: self.mean(m) for m in METRICS}, "questions": len(self.answers),
+                "wall_s": self.wall_s, "errors": len(self.errors),
+                "cache_hits": self.cache_hits, "cache_misses": self.cache_misses}
+
+
+def question_scores(answer: Answer, golds: Sequence[str], relevant: dict[str, int]
+                    ) -> dict[str, float]:
+    return {"exact_match": exact_match(answer.text, golds), "f1": token_f1(answer.text, golds),
+            "contains": answer_contains(answer.text, golds),
+            "gold_passage": float(any(d.id in relevant for d in answer.documents))}
+
+
+def _score(result: SystemResult, data: TaskData) -> SystemResult:
+    result.scores = {qid: question_scores(a, data.answers[qid], data.qrels.get(qid, {}))
+                     for qid, a in result.answers.items()}
+    return result
+
+
+def run_system(system: System, data: TaskData, role: str = "single",
+               cache: DiskCache | None = None, progress: bool = True) -> SystemResult:
+    """Answer every question of ``data``; a question that fails scores 0 and is recorded
+    (an unreachable generator endpoint stops the run instead)."""
+    result = SystemResult(system.name, role)
+    hits, misses = (cache.hits, cache.misses) if cache is not None else (0, 0)
+    start = time.perf_counter()
+    for qid, question in tqdm(data.questions.items(), desc=f"{data.name}/{system.name}",
+                              disable=not progress, leave=False):
+        try:
+            answer = system.run(question)
+        except GeneratorUnavailableError:
+            raise
+        except Exception as error:  # one bad question must not lose the others
+            logger.warning("%s failed on %s: %s", system.name, qid, error)
+            result.errors[qid] = f"{type(error).__name__}: {error}"
+            answer = Answer(question, "", system=system.name)
+        result.answers[qid] = answer
+    result.wall_s = time.perf_counter() - start
+    if cache is not None:
+        result.cache_hits, result.cache_misses = cache.hits - hits, cache.misses - misses
+    logger.info("%s/%s: F1 %.3f EM %.3f in %.0f s", data.name, system.name,
+                _score(result, data).mean("f1"), result.mean("exact_match"), result.wall_s)
+    return result
+
+
+class Replay(System):
+    """A system that gives the answers another system already gave (by question text)."""
+
+    config_type: ClassVar[str] = "replay"
+
+    def __init__(self, result: SystemResult, data: TaskData) -> None:
+        self.name = result.name
+        self._by_question = {data.questions[qid]: a for qid, a in result.answers.items()}
+
+    @property
+    def concurrent(self) -> bool:
+        return False
+
+    def _run(self, question: str) -> Answer:
+        return copy.deepcopy(self._by_question[question])
+
+
+def aggregate(name: str, aggregator: Any, members: Sequence[SystemResult], data: TaskData,
+              cache: DiskCache | None = None, progress: bool = False) -> SystemResult:
+    """Score ``aggregator`` over the stored answers of ``members`` (an Ensemble of replays)."""
+    ensemble = Ensemble([Replay(m, data) for m in members], aggregator, name=name)
+    result = run_system(ensemble, data, "aggregator", cache, progress)
+    for answer in result.answers.values():
+        answer.metadata.pop("seconds", None)  # replayed members took no time here
+    return result
+
+
+def paired_bootstrap(a: Sequence[float], b: Sequence[float], seed: int,
+                     resamples: int = 2000) -> tuple[float, float]:
+    """95% interval of ``mean(a) - mean(b)`` over questions resampled with replacement."""
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if diff.size == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, diff.size, size=(resamples, diff.size))].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))

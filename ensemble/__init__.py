@@ -1,0 +1,70 @@
+"""Nyx ensembles: generator, retriever and reranker modules, RAG pipelines, aggregation of
+answers and rankings, and agent tools over a Nyx retriever.
+
+>>> from ensemble import build
+>>> system = build("benchmarks/configs/ensemble/squad.yaml", resources={"squad": corpus})
+>>> system.run("Who was the NFL Commissioner in early 2012?").text
+"""
+
+from __future__ import annotations
+
+from ensemble.aggregation import (
+    EntropyVote,
+    GenerativeFusion,
+    MajorityVote,
+    Selection,
+    comb_mnz,
+    comb_sum,
+    entropy_weighted_fusion,
+    entropy_weighted_vote,
+    majority_vote,
+    reciprocal_rank_fusion,
+)
+from ensemble.cache import DiskCache
+from ensemble.config import build, load_config, save_config, to_config
+from ensemble.corpus import Corpus
+from ensemble.ensemble import Ensemble
+from ensemble.errors import (
+    GeneratorError,
+    GeneratorRequestError,
+    GeneratorTimeoutError,
+    GeneratorUnavailableError,
+    ToolError,
+)
+from ensemble.generators import (
+    GenerationConfig,
+    Generator,
+    OpenAIGenerator,
+    TransformersGenerator,
+    VLLMGenerator,
+    VotingGenerator,
+)
+from ensemble.pipelines import (
+    AgenticPipeline,
+    ClosedBookPipeline,
+    FlarePipeline,
+    IterRetGenPipeline,
+    Pipeline,
+    ReplugPipeline,
+    SelfRagPipeline,
+    SequentialPipeline,
+    SurePipeline,
+)
+from ensemble.rerankers import CrossEncoderReranker, LLMListwiseReranker
+from ensemble.retrievers import BM25Retriever, FusedRetriever, NyxRetriever, RerankedRetriever
+from ensemble.tools import SearchTool
+from ensemble.types import Answer, Generation, RetrievedDoc, Step
+
+__all__ = [
+    "AgenticPipeline", "Answer", "BM25Retriever", "ClosedBookPipeline", "Corpus",
+    "CrossEncoderReranker", "DiskCache", "Ensemble", "EntropyVote", "FlarePipeline",
+    "FusedRetriever", "GenerationConfig", "Generation", "GenerativeFusion", "Generator",
+    "GeneratorError", "GeneratorRequestError", "GeneratorTimeoutError",
+    "GeneratorUnavailableError", "IterRetGenPipeline", "LLMListwiseReranker", "MajorityVote",
+    "NyxRetriever", "OpenAIGenerator", "Pipeline", "ReplugPipeline", "RerankedRetriever",
+    "RetrievedDoc", "SearchTool", "Selection", "SelfRagPipeline", "SequentialPipeline",
+    "Step", "SurePipeline", "ToolError", "TransformersGenerator", "VLLMGenerator",
+    "VotingGenerator", "build", "comb_mnz", "comb_sum", "entropy_weighted_fusion",
+    "entropy_weighted_vote", "load_config", "majority_vote", "reciprocal_rank_fusion",
+    "save_config", "to_config",
+]

@@ -1,0 +1,137 @@
+"""Answer aggregators for ensembles: majority vote, entropy-weighted vote, selection by an
+LLM, and generative fusion. Each turns the member systems' answers into one Answer."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from ensemble.aggregation.answers import MEASURES, Vote, entropy_weighted_vote, majority_vote
+from ensemble.config import Configurable, register
+from ensemble.generators.base import Generator
+from ensemble.prompts import extract_answer, qa_prompt, truncate_words
+from ensemble.types import Answer, Message
+
+__all__ = ["Aggregator", "EntropyVote", "GenerativeFusion", "MajorityVote", "Selection"]
+
+
+class Aggregator(Configurable, ABC):
+    """Combines the answers of several systems to one question."""
+
+    #: Whether the aggregator calls a generator (and so must run after all members).
+    uses_generator: ClassVar[bool] = False
+
+    @abstractmethod
+    def aggregate(self, question: str, answers: Sequence[Answer]) -> Answer:
+        """One answer from ``answers`` (in system order)."""
+
+
+def _from_vote(question: str, answers: Sequence[Answer], vote: Vote, method: str) -> Answer:
+    chosen = answers[vote.index]
+    docs = {d.id: d for a in answers for d in a.documents}
+    return Answer(question, chosen.text, chosen.raw_text, list(docs.values()),
+                  token_logprobs=list(chosen.token_logprobs),
+                  token_entropies=list(chosen.token_entropies), confidence=vote.share,
+                  metadata={"method": method, "chosen_system": chosen.system,
+                            "vote_weights": vote.groups, "vote_entropy": vote.entropy})
+
+
+@register("majority_vote")
+class MajorityVote(Aggregator):
+    """The most frequent normalised answer; ties go to the earliest system."""
+
+    def aggregate(self, question: str, answers: Sequence[Answer]) -> Answer:
+        vote = majority_vote([a.text for a in answers])
+        return _from_vote(question, answers, vote, "majority_vote")
+
+
+@register("entropy_vote")
+class EntropyVote(Aggregator):
+    """Votes weighted by ``exp(-H / tau)``, ``H`` the mean token entropy or mean NLL."""
+
+    config_fields: ClassVar[tuple[str, ...]] = ("tau", "measure")
+
+    def __init__(self, tau: float = 1.0, measure: str = "entropy") -> None:
+        if measure not in MEASURES:
+            raise ValueError(f"measure must be one of {MEASURES}, got {measure!r}")
+        if tau <= 0:
+            raise ValueError(f"tau must be > 0, got {tau}")
+        self.tau = tau
+        self.measure = measure
+
+    def aggregate(self, question: str, answers: Sequence[Answer]) -> Answer:
+        h = [a.mean_entropy if self.measure == "entropy" else a.mean_nll for a in answers]
+        vote = entropy_weighted_vote([a.text for a in answers], h, self.tau)
+        result = _from_vote(question, answers, vote, "entropy_vote")
+        result.metadata["uncertainties"] = h
+        return result
+
+
+class _LLMAggregator(Aggregator):
+    config_fields: ClassVar[tuple[str, ...]] = ("style", "max_words", "docs_per_system")
+    component_fields: ClassVar[tuple[str, ...]] = ("generator",)
+    uses_generator: ClassVar[bool] = True
+
+    def __init__(self, generator: Generator, *, style: str = "completion", max_words: int = 60,
+                 docs_per_system: int = 1) -> None:
+        self.generator = generator
+        self.style = style
+        self.max_words = max_words
+        self.docs_per_system = docs_per_system
+
+    def _evidence(self, answers: Sequence[Answer]) -> str:
+        lines = []
+        for n, a in enumerate(answers, 1):
+            docs = " ".join(truncate_words(d.text, self.max_words)
+                            for d in a.documents[:self.docs_per_system])
+            lines.append(f"[{n}] answer: {a.text or '(none)'}" + (f" | evidence: {docs}"
+                                                                  if docs else ""))
+        return "\n".join(lines)
+
+
+@register("selection")
+class Selection(_LLMAggregator):
+    """The generator picks one system's answer by its number (the likeliest label wins)."""
+
+    def prompt(self, question: str, answers: Sequence[Answer]) -> str | list[Message]:
+        body = (f"Candidate answers from different systems:\n{self._evidence(answers)}\n\n"
+                f"Question: {question}\nWhich candidate answers the question correctly?")
+        if self.style == "chat":
+            return [{"role": "user", "content": f"{body} Reply with its number."}]
+        return f"{body}\nCandidate number:"
+
+    def aggregate(self, question: str, answers: Sequence[Answer]) -> Answer:
+        labels = [(" " if self.style == "completion" else "") + str(n)
+                  for n in range(1, len(answers) + 1)]
+        scores = self.generator.option_logprobs([self.prompt(question, answers)], labels)[0]
+        best = max(range(len(answers)), key=lambda i: (scores[labels[i]], -i))
+        chosen = answers[best]
+        docs = {d.id: d for a in answers for d in a.documents}
+        return Answer(question, chosen.text, chosen.raw_text, list(docs.values()),
+                      token_logprobs=list(chosen.token_logprobs),
+                      token_entropies=list(chosen.token_entropies),
+                      metadata={"method": "selection", "chosen_system": chosen.system,
+                                "label_logprobs": [scores[lb] for lb in labels]})
+
+
+@register("generative_fusion")
+class GenerativeFusion(_LLMAggregator):
+    """One prompt with every system's answer and evidence; the generator writes the answer."""
+
+    config_fields: ClassVar[tuple[str, ...]] = (*_LLMAggregator.config_fields, "max_new_tokens")
+
+    def __init__(self, generator: Generator, *, max_new_tokens: int = 16, **kwargs: Any) -> None:
+        super().__init__(generator, **kwargs)
+        self.max_new_tokens = max_new_tokens
+
+    def aggregate(self, question: str, answers: Sequence[Answer]) -> Answer:
+        context = ("Answers proposed by other systems, with their evidence:\n"
+                   f"{self._evidence(answers)}")
+        prompt = qa_prompt(question, style=self.style, context=context)
+        gen = self.generator.generate([prompt], max_new_tokens=self.max_new_tokens,
+                                      stop=["\n"])[0]
+        docs = {d.id: d for a in answers for d in a.documents}
+        return Answer.from_generation(question, extract_answer(gen.text), gen,
+                                      list(docs.values()),
+                                      metadata={"method": "generative_fusion"})

@@ -1,0 +1,69 @@
+"""``Ensemble``: several systems answer; an aggregator makes one answer of theirs.
+
+Systems run concurrently in a thread pool when every one of them can (HTTP generators), and
+one after another otherwise (a local CPU model gains nothing from threads). An ensemble is a
+system itself, so ensembles nest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import ClassVar
+
+from ensemble.aggregation.aggregators import Aggregator, MajorityVote
+from ensemble.config import register
+from ensemble.pipelines.base import System
+from ensemble.types import Answer
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Ensemble"]
+
+
+@register("ensemble")
+class Ensemble(System):
+    """>>> Ensemble([sequential, iter_retgen, flare], aggregator=EntropyVote(tau=0.5))"""
+
+    config_fields: ClassVar[tuple[str, ...]] = ("name", "max_workers")
+    component_fields: ClassVar[tuple[str, ...]] = ("systems", "aggregator")
+
+    def __init__(self, systems: Sequence[System], aggregator: Aggregator | None = None, *,
+                 name: str = "ensemble", max_workers: int = 8) -> None:
+        if not systems:
+            raise ValueError("an ensemble needs at least one system")
+        names = [s.name for s in systems]
+        if len(set(names)) != len(names):
+            raise ValueError(f"system names must be unique (they label the answers): {names}; "
+                             "give each pipeline a name=")
+        self.systems = list(systems)
+        self.aggregator = aggregator or MajorityVote()
+        self.name = name
+        self.max_workers = max_workers
+
+    @property
+    def concurrent(self) -> bool:
+        gen = getattr(self.aggregator, "generator", None)
+        return all(s.concurrent for s in self.systems) and (
+            gen is None or gen.supports_concurrency)
+
+    def _members(self, question: str) -> list[Answer]:
+        if all(s.concurrent for s in self.systems) and len(self.systems) > 1:
+            with ThreadPoolExecutor(min(self.max_workers, len(self.systems))) as pool:
+                return list(pool.map(lambda s: s.run(question), self.systems))
+        return [s.run(question) for s in self.systems]
+
+    def _run(self, question: str) -> Answer:
+        members = self._members(question)
+        result = self.aggregator.aggregate(question, members)
+        for m in members:
+            result.add_step("system", name=m.system, answer=m.text,
+                            mean_entropy=m.mean_entropy, mean_nll=m.mean_nll,
+                            seconds=m.metadata.get("seconds"))
+        result.metadata["members"] = {m.system: m.text for m in members}
+        return result
+
+    def __repr__(self) -> str:
+        return (f"Ensemble({[s.name for s in self.systems]}, "
+                f"aggregator={type(self.aggregator).__name__})")

@@ -1,0 +1,28 @@
+"""The reranker interface: reorder retrieved passages for a query."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from ensemble.config import Configurable
+from ensemble.types import RetrievedDoc
+
+__all__ = ["Reranker"]
+
+
+class Reranker(Configurable, ABC):
+    """Returns the passages reordered (best first), each with its reranker score."""
+
+    @property
+    @abstractmethod
+    def cache_id(self) -> str:
+        """Identifies the reranker and its settings in cache keys."""
+
+    @abstractmethod
+    def rerank(self, query: str, docs: Sequence[RetrievedDoc]) -> list[RetrievedDoc]:
+        """``docs`` reordered for ``query``; ``metadata["first_stage_score"]`` keeps the old
+        score."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.cache_id!r})"

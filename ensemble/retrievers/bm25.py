@@ -1,0 +1,54 @@
+"""BM25 alone, over a :class:`~ensemble.corpus.Corpus` (``indexes.LexicalIndex``)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ensemble.cache import DiskCache
+from ensemble.config import ConfigBuilder, register
+from ensemble.corpus import Corpus
+from ensemble.retrievers.base import RetrieverModule
+from ensemble.types import RetrievedDoc
+
+__all__ = ["BM25Retriever"]
+
+
+@register("bm25")
+class BM25Retriever(RetrieverModule):
+    """Lexical retrieval with BM25 (``k1``, ``b``); the index is built on construction."""
+
+    config_fields: ClassVar[tuple[str, ...]] = ("k1", "b")
+    component_fields: ClassVar[tuple[str, ...]] = ("corpus",)
+
+    def __init__(self, corpus: Corpus | Any, *, k1: float = 1.5, b: float = 0.75,
+                 cache: DiskCache | None = None) -> None:
+        from indexes import BM25Config, LexicalIndex
+
+        super().__init__(cache)
+        self.corpus = Corpus.resolve(corpus)
+        self.k1 = k1
+        self.b = b
+        self.index = LexicalIndex(BM25Config(k1=k1, b=b))
+        self.index.add(self.corpus.ids(), [t or " " for t in self.corpus.texts()])
+
+    @classmethod
+    def from_config(cls, config: Any, builder: ConfigBuilder) -> BM25Retriever:
+        config = dict(config)
+        config["corpus"] = Corpus.resolve(config.get("corpus"), builder)
+        return super().from_config(config, builder)  # type: ignore[return-value]
+
+    @property
+    def cache_id(self) -> str:
+        return f"bm25:k1={self.k1}:b={self.b}:{self.corpus.fingerprint}"
+
+    def _retrieve(self, query: str, k: int, filter: dict[str, Any] | None
+                  ) -> list[RetrievedDoc]:
+        allowed = None
+        if filter:
+            allowed = [i for i, rec in self.corpus.docs.items()
+                       if all(rec.get(f) == v for f, v in filter.items())]
+        hits = self.index.search([query], k, allowed_ids=allowed)[0]
+        return [self.corpus.doc(h.id, h.score) for h in hits]
+
+    def fetch(self, doc_id: str) -> RetrievedDoc | None:
+        return self.corpus.doc(doc_id) if doc_id in self.corpus else None

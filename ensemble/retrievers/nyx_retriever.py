@@ -1,0 +1,112 @@
+"""Nyx's own :class:`nyx.retriever.Retriever` (dense + BM25 hybrid) as a retriever module."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any, ClassVar
+
+from ensemble.cache import DiskCache
+from ensemble.config import ConfigBuilder, register
+from ensemble.corpus import Corpus
+from ensemble.retrievers.base import RetrieverModule
+from ensemble.types import RetrievedDoc
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["NyxRetriever", "to_retrieved_doc"]
+
+
+@register("nyx")
+class NyxRetriever(RetrieverModule):
+    """Wraps a Nyx ``Retriever``: a built one, a saved index folder, or a corpus to index.
+
+    >>> NyxRetriever(retriever=my_retriever)              # already built
+    >>> NyxRetriever(index="indexes/squad")               # Retriever.load(path)
+    >>> NyxRetriever(corpus=Corpus({...}), encoder="nyx-lite", mode="hybrid")
+    """
+
+    config_fields: ClassVar[tuple[str, ...]] = ("index", "encoder", "mode")
+    component_fields: ClassVar[tuple[str, ...]] = ("corpus", "retriever")
+
+    def __init__(self, retriever: Any = None, *, index: str | None = None,
+                 corpus: Corpus | None = None, encoder: str = "nyx-lite", mode: str = "auto",
+                 cache: DiskCache | None = None) -> None:
+        super().__init__(cache)
+        if sum(x is not None for x in (retriever, index, corpus)) != 1:
+            raise ValueError("give exactly one of retriever= (a nyx Retriever), index= (a saved "
+                             "index folder) or corpus= (passages to index)")
+        if mode not in ("auto", "dense", "lexical", "hybrid"):
+            raise ValueError(f"unknown mode {mode!r}: use auto, dense, lexical or hybrid")
+        self.retriever = retriever
+        self.index = index
+        self.corpus = Corpus.resolve(corpus) if corpus is not None else None
+        self.encoder = encoder
+        self.mode = mode
+        self._fingerprint: str | None = None
+
+    @classmethod
+    def from_config(cls, config: Any, builder: ConfigBuilder) -> NyxRetriever:
+        config = dict(config)
+        if config.get("corpus") is not None:
+            config["corpus"] = Corpus.resolve(config["corpus"], builder)
+        if isinstance(config.get("retriever"), str):
+            config["retriever"] = builder.get(config["retriever"])
+        return super().from_config(config, builder)  # type: ignore[return-value]
+
+    def load(self) -> Any:
+        """The underlying Nyx Retriever, opened or built on first use."""
+        if self.retriever is None:
+            from nyx.retriever import Retriever
+
+            if self.index is not None:
+                self.retriever = Retriever.load(self.index)
+            else:
+                from nyx import Item
+
+                assert self.corpus is not None
+                logger.info("indexing %d passages with %s", len(self.corpus), self.encoder)
+                self.retriever = Retriever(encoder=self.encoder)
+                self.retriever.add([
+                    Item([rec["text"] or " "], {"title": rec["title"]} if rec["title"] else {},
+                         id=doc_id) for doc_id, rec in self.corpus.docs.items()])
+        return self.retriever
+
+    @property
+    def cache_id(self) -> str:
+        if self._fingerprint is None:
+            if self.corpus is not None:
+                self._fingerprint = self.corpus.fingerprint
+            else:
+                ids = sorted(self.load().store.ids())
+                self._fingerprint = hashlib.sha256("\0".join(ids).encode()).hexdigest()[:16]
+        return f"nyx:{self.encoder}:{self.mode}:{self._fingerprint}"
+
+    def _retrieve(self, query: str, k: int, filter: dict[str, Any] | None
+                  ) -> list[RetrievedDoc]:
+        results = self.load().search(query, k=k, filter=filter, mode=self.mode)
+        return [to_retrieved_doc(r) for r in results]
+
+    def fetch(self, doc_id: str) -> RetrievedDoc | None:
+        item = self.load().get([doc_id])[0]
+        if item is None:
+            return None
+        return RetrievedDoc(doc_id, 0.0, item.text, _image_refs(item), dict(item.metadata))
+
+
+def to_retrieved_doc(result: Any) -> RetrievedDoc:
+    """A Nyx ``SearchResult`` as a :class:`RetrievedDoc` (scores kept in metadata)."""
+    meta = dict(result.metadata)
+    for name in ("dense_score", "lexical_score"):
+        if getattr(result, name, None) is not None:
+            meta[name] = float(getattr(result, name))
+    images = _image_refs(result.document) if result.document is not None else []
+    return RetrievedDoc(result.id, float(result.score), result.text, images, meta)
+
+
+def _image_refs(item: Any) -> list[str]:
+    refs = []
+    for part in item.images:
+        path = part.path
+        refs.append(str(path) if path is not None else f"sha256:{part.digest()}")
+    return refs

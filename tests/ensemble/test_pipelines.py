@@ -1,0 +1,145 @@
+"""Every pipeline with the real SmolLM2 generator and BM25 on the SQuAD slice.
+
+One or two questions each, a handful of new tokens: these check that the pipelines run end to
+end and record what they did (documents, steps, token statistics), not answer quality -
+``benchmarks/rag_eval.py`` measures that.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ensemble import (
+    AgenticPipeline,
+    ClosedBookPipeline,
+    Ensemble,
+    EntropyVote,
+    FlarePipeline,
+    GenerativeFusion,
+    IterRetGenPipeline,
+    LLMListwiseReranker,
+    ReplugPipeline,
+    RerankedRetriever,
+    Selection,
+    SelfRagPipeline,
+    SequentialPipeline,
+    SurePipeline,
+)
+from ensemble.prompts import extract_answer
+
+SMALL = {"k": 2, "max_words": 40, "max_new_tokens": 6}
+TESLA = "In what year was Nikola Tesla born?"
+
+
+def _check(answer, question=TESLA):
+    assert answer.question == question
+    assert isinstance(answer.text, str) and answer.raw_text is not None
+    assert len(answer.token_logprobs) == len(answer.token_entropies)
+    assert answer.metadata["seconds"] > 0
+    assert answer.steps
+    return answer
+
+
+def test_sequential_retrieves_then_answers(llm, bm25):
+    answer = _check(SequentialPipeline(llm, bm25, **SMALL).run(TESLA))
+    assert answer.system == "sequential"
+    assert [s.name for s in answer.steps] == ["retrieve", "generate"]
+    assert all(d.metadata["title"] == "Nikola Tesla" for d in answer.documents)
+    assert answer.text == "1856"  # copied from "Tesla was born on 10 July ... 1856"
+    assert answer.mean_entropy is not None and answer.mean_nll is not None
+
+
+def test_closed_book_uses_no_documents(llm):
+    answer = _check(ClosedBookPipeline(llm, max_new_tokens=4).run(TESLA))
+    assert answer.documents == [] and answer.steps[0].data["doc_ids"] == []
+
+
+def test_replug_mixes_one_branch_per_document(llm, bm25):
+    answer = _check(ReplugPipeline(llm, bm25, temperature=2.0, **SMALL).run(TESLA))
+    step = next(s for s in answer.steps if s.name == "mixture")
+    assert step.data["mode"] == "token_mixture"
+    assert len(step.data["weights"]) == 2 and sum(step.data["weights"]) == pytest.approx(1.0)
+    assert len(answer.documents) == 2
+
+
+def test_sure_selects_among_candidates(llm, bm25):
+    answer = _check(SurePipeline(llm, bm25, n_candidates=2, summary_tokens=12, **SMALL)
+                    .run(TESLA))
+    candidates = next(s for s in answer.steps if s.name == "candidates").data["answers"]
+    assert 1 <= len(candidates) <= 2 and answer.text in candidates
+    select = [s for s in answer.steps if s.name == "select"]
+    if len(candidates) == 2:
+        data = select[0].data
+        assert len(data["summaries"]) == 2 and len(data["validity"]) == 2
+        assert sum(data["pairwise"]) == pytest.approx(1.0)
+
+
+def test_iter_retgen_feeds_the_answer_back(llm, bm25):
+    answer = _check(IterRetGenPipeline(llm, bm25, rounds=2, stop_when_stable=False, **SMALL)
+                    .run(TESLA))
+    queries = [s.data["query"] for s in answer.steps if s.name == "retrieve"]
+    assert len(queries) == 2 and queries[0] == TESLA
+    first = next(s for s in answer.steps if s.name == "generate_0").data["answer"]
+    assert queries[1] == f"{TESLA} {first}".strip()
+    assert answer.metadata["rounds"] == 2
+
+
+def test_self_rag_judges_relevance_and_support(llm, bm25):
+    answer = _check(SelfRagPipeline(llm, bm25, always_retrieve=False, retrieve_threshold=0.0,
+                                    **SMALL).run(TESLA))
+    names = [s.name for s in answer.steps]
+    assert names == ["decide_retrieval", "retrieve", "relevance", "critique"]
+    relevance = answer.steps[2].data["p_relevant"]
+    assert len(relevance) == 2 and all(0 <= p <= 1 for p in relevance)
+    assert len(answer.documents) == 1
+
+
+def test_self_rag_can_skip_retrieval(llm, bm25):
+    answer = _check(SelfRagPipeline(llm, bm25, retrieve_threshold=1.01, **SMALL).run(TESLA))
+    assert [s.name for s in answer.steps] == ["decide_retrieval", "generate_closed_book"]
+    assert answer.documents == []
+
+
+def test_flare_retrieves_for_uncertain_sentences(llm, bm25):
+    always = _check(FlarePipeline(llm, bm25, threshold=1.0, **SMALL).run(TESLA))
+    sentence = next(s for s in always.steps if s.name == "sentence")
+    assert sentence.data["retrieved"] and sentence.data["low_prob_tokens"]
+    assert sum(s.name == "retrieve" for s in always.steps) == 2
+    never = _check(FlarePipeline(llm, bm25, threshold=0.0, **SMALL).run(TESLA))
+    assert sum(s.name == "retrieve" for s in never.steps) == 1
+
+
+def test_agentic_searches_through_the_tool_and_records_entropy(llm, bm25):
+    answer = _check(AgenticPipeline(llm, bm25, max_calls=1, turn_tokens=10, **SMALL).run(TESLA))
+    searches = [s for s in answer.steps if s.name == "search"]
+    assert len(searches) == 1 and searches[0].data["query"]
+    assert len(answer.metadata["post_tool_entropy"]) == 1
+    assert answer.steps[-1].name == "answer"
+    assert answer.documents
+
+
+def test_ensemble_of_pipelines_with_llm_aggregators(llm, bm25):
+    systems = [SequentialPipeline(llm, bm25, name="seq", **SMALL),
+               ClosedBookPipeline(llm, name="closed", max_new_tokens=4)]
+    voted = Ensemble(systems, aggregator=EntropyVote()).run(TESLA)
+    assert voted.text in {voted.metadata["members"]["seq"], voted.metadata["members"]["closed"]}
+    assert 0 < voted.confidence <= 1
+    chosen = Ensemble(systems, aggregator=Selection(llm)).run(TESLA)
+    assert chosen.metadata["chosen_system"] in {"seq", "closed"}
+    assert len(chosen.metadata["label_logprobs"]) == 2
+    fused = Ensemble(systems, aggregator=GenerativeFusion(llm, max_new_tokens=4)).run(TESLA)
+    assert fused.metadata["method"] == "generative_fusion" and fused.token_logprobs
+
+
+def test_llm_listwise_reranker_returns_a_permutation(llm, bm25):
+    reranked = RerankedRetriever(bm25, LLMListwiseReranker(llm, window=3, max_words=20,
+                                                           max_new_tokens=8), candidates=3)
+    docs = reranked.retrieve(TESLA, k=3)
+    assert sorted(d.id for d in docs) == sorted(d.id for d in bm25.retrieve(TESLA, k=3))
+
+
+def test_extract_answer_cleans_rambling():
+    assert extract_answer(" Roger Goodell\nQuestion: ...") == "Roger Goodell"
+    assert extract_answer("Answer: The answer is Paris. It is the capital.") == "Paris"
+    assert extract_answer('"1856".') == "1856"
+    assert extract_answer("\n\n") == ""

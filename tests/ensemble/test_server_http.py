@@ -1,0 +1,169 @@
+"""The HTTP API through a real ``nyx-index serve`` uvicorn process on loopback: good
+queries, image upload, bad input, the API key, media safety and a bounded load test."""
+
+from __future__ import annotations
+
+import io
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from ensemble.tools import MAX_IMAGE_BYTES, MAX_QUERY_CHARS
+from tests.ensemble.test_server_support import API_KEY, RunningServer, report
+
+pytest_plugins = ("tests.ensemble.test_server_support",)
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+ESPRESSO = Path(__file__).resolve().parents[2] / "nyx/data/demo_corpus/photos/espresso.jpg"
+
+
+@pytest.fixture(scope="module")
+def client(http_server: RunningServer) -> Any:
+    with httpx.Client(base_url=http_server.url, headers={"X-API-Key": API_KEY},
+                      timeout=60) as session:
+        yield session
+
+
+def test_health_openapi_and_page_are_public(http_server: RunningServer) -> None:
+    health = httpx.get(f"{http_server.url}/health").json()
+    assert health["status"] == "ok" and health["documents"] == 14
+    assert health["auth_required"] is True and health["tools"] > 0
+    spec = httpx.get(f"{http_server.url}/openapi.json").json()
+    assert {"/search", "/answer", "/documents/{doc_id}", "/health"} <= set(spec["paths"])
+    assert "multipart/form-data" in spec["paths"]["/search"]["post"]["requestBody"]["content"]
+    page = httpx.get(f"{http_server.url}/")
+    assert page.status_code == 200 and "script-src 'self'" in page.headers[
+        "content-security-policy"]
+
+
+def test_get_and_post_search(client: httpx.Client) -> None:
+    got = client.get("/search", params={"q": "a cup of coffee", "k": 3}).json()
+    ids = [r["id"] for r in got["results"]]
+    assert {"photos/espresso.jpg", "notes/coffee.md#0"} & set(ids[:3])
+    posted = client.post("/search", json={"query": "a cup of coffee", "k": 3}).json()
+    assert [r["id"] for r in posted["results"]] == ids
+    shop = client.get("/search", params={"q": "refund", "filter": '{"topic": "shop"}'}).json()
+    assert {r["id"] for r in shop["results"]} == {"faq-returns", "faq-shipping"}
+
+
+def test_image_upload_search(client: httpx.Client) -> None:
+    files = {"image": ("espresso.jpg", ESPRESSO.read_bytes(), "image/jpeg")}
+    reply = client.post("/search", data={"k": "3"}, files=files)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["results"][0]["id"] == "photos/espresso.jpg"
+
+
+def test_documents_and_media(client: httpx.Client) -> None:
+    doc = client.get("/documents/notes/coffee.md%230").json()
+    assert doc["id"] == "notes/coffee.md#0" and "espresso" in doc["text"].lower()
+    image = client.get(doc["image_urls"][0])
+    assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+    assert image.content == ESPRESSO.read_bytes()
+    assert image.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("path", [
+    "/media/0/..%2F..%2F..%2Fetc%2Fpasswd", "/media/0/../../etc/passwd",
+    "/media/0//etc/passwd", "/media/5/photos/espresso.jpg", "/media/0/faq-returns",
+    "/documents/no-such-doc",
+])
+def test_media_serves_only_indexed_images(client: httpx.Client, path: str) -> None:
+    reply = client.get(path)
+    assert reply.status_code == 404, reply.text
+    assert "root:" not in reply.text
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs", "status", "expected"), [
+    ("get", "/search", {"params": {"q": "x", "k": 0}}, 422, "k: Input should be greater"),
+    ("get", "/search", {"params": {"q": "x", "k": 1000}}, 422, "less than or equal to 50"),
+    ("get", "/search", {"params": {"q": "x" * (MAX_QUERY_CHARS + 1)}}, 422, "at most 2000"),
+    ("get", "/search", {"params": {"q": "x", "colour": "red"}}, 422, "unknown field 'colour'"),
+    ("get", "/search", {"params": {"q": "x", "filter": "{oops"}}, 422, "not valid JSON"),
+    ("post", "/search", {"json": {"query": "x", "colour": "red"}}, 422, "unknown field"),
+    ("post", "/search", {"json": {"query": "x", "k": "5"}}, 422, "valid integer"),
+    ("post", "/search", {"content": b"{not json", "headers": {
+        "content-type": "application/json"}}, 422, "not valid JSON"),
+    ("post", "/search", {"files": {"image": ("x.png", b"not an image", "image/png")}},
+     422, "not an image"),
+    ("post", "/search", {"data": {"k": "3", "extra": "1"}, "files": {
+        "image": ("x.jpg", b"", "image/jpeg")}}, 422, "unknown field 'extra'"),
+    ("post", "/answer", {"json": {"question": "Why?"}}, 501, "no answering pipeline"),
+    ("post", "/answer", {"json": {"question": "Why?", "k": 3}}, 422, "unknown field 'k'"),
+    ("get", "/tools/search", {"params": {"q": ""}}, 422, "at least 1 character"),
+])
+def test_bad_input_gets_clear_4xx(client: httpx.Client, method: str, path: str,
+                                  kwargs: dict[str, Any], status: int, expected: str) -> None:
+    reply = getattr(client, method)(path, **kwargs)
+    assert reply.status_code == status, reply.text
+    assert expected in reply.json()["error"]
+
+
+def test_oversized_upload_and_pixel_bomb(client: httpx.Client) -> None:
+    big = b"\xff\xd8" + b"\0" * (MAX_IMAGE_BYTES + 10)
+    reply = client.post("/search", files={"image": ("big.jpg", big, "image/jpeg")})
+    assert reply.status_code == 413 and "limit is 10,485,760" in reply.json()["error"]
+    huge = client.post("/search", content=b"x" * (2 * MAX_IMAGE_BYTES),
+                       headers={"content-type": "application/json"})
+    assert huge.status_code == 413 and huge.json()["code"] == "too_large"
+    buffer = io.BytesIO()
+    Image.new("L", (6000, 5000)).save(buffer, "PNG")
+    bomb = client.post("/search", files={"image": ("bomb.png", buffer.getvalue(), "image/png")})
+    assert bomb.status_code == 413 and "pixels" in bomb.json()["error"]
+
+
+def test_api_key(http_server: RunningServer) -> None:
+    url = f"{http_server.url}/search?q=coffee"
+    assert httpx.get(url).status_code == 401
+    wrong = httpx.get(url, headers={"X-API-Key": "wrong-key-123456"})
+    assert wrong.status_code == 401 and "--api-key" in wrong.json()["error"]
+    assert wrong.headers["www-authenticate"].startswith("Bearer")
+    assert httpx.get(url, headers={"Authorization": f"Bearer {API_KEY}"}).status_code == 200
+    assert httpx.get(f"{http_server.url}/media/0/photos/espresso.jpg").status_code == 401
+    assert httpx.post(f"{http_server.url}/mcp", json={}).status_code == 401
+
+
+def test_tool_endpoints(client: httpx.Client) -> None:
+    names = [t["function"]["name"] for t in client.get("/tools").json()["tools"]]
+    assert names == ["search", "fetch_document", "answer", "search_tools"]
+    message = client.post("/tools/call", json={"id": "c1", "type": "function", "function": {
+        "name": "search", "arguments": '{"query": "tabby cat", "k": 2}'}}).json()
+    assert message["tool_call_id"] == "c1" and "cat-card" in message["content"]
+    refused = client.post("/tools/call", json={"name": "search", "arguments": '{"k": 0}'})
+    assert refused.status_code == 200 and "missing required argument" in refused.text
+    found = client.get("/tools/search", params={"q": "look up one document by its id"}).json()
+    assert found["tools"][0]["name"] == "nyx_get_document"
+
+
+def test_bounded_concurrent_load(client: httpx.Client, http_server: RunningServer,
+                                 request: pytest.FixtureRequest) -> None:
+    """200 searches, 8 at a time, loopback only; stops by itself."""
+    queries = ["a cup of coffee", "rocket launch", "tabby cat", "library opening hours",
+               "refund policy", "night trains in Europe", "tomato plants", "wet floor"]
+    total, concurrency = 200, 8
+    limits = httpx.Limits(max_connections=concurrency)
+
+    with httpx.Client(base_url=http_server.url, headers={"X-API-Key": API_KEY}, timeout=30,
+                      limits=limits) as session:
+        def one(n: int) -> float:
+            start = time.perf_counter()
+            reply = session.get("/search", params={"q": queries[n % len(queries)], "k": 5})
+            assert reply.status_code == 200
+            return time.perf_counter() - start
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            latencies = sorted(pool.map(one, range(total)))
+        elapsed = time.perf_counter() - started
+    rate = total / elapsed
+    p50 = statistics.median(latencies) * 1000
+    p99 = latencies[int(0.99 * (total - 1))] * 1000
+    line = (f"load test: {total} requests, {concurrency} concurrent: {rate:.1f} req/s, "
+            f"p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+    report(request, line)
+    assert len(latencies) == total and rate > 1

@@ -1,0 +1,88 @@
+"""The local transformers backend with the real SmolLM2-135M-Instruct (few tokens each)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from ensemble.generators.smollm2 import smollm2_model_dir
+
+PROMPT = ("Question: What is the capital of France?\nAnswer: Paris\n\n"
+          "Question: What is the capital of Italy?\nAnswer:")
+OTHER = "Question: Who wrote Hamlet?\nAnswer:"
+
+
+def test_model_is_cached_as_safetensors(llm):
+    folder = smollm2_model_dir()
+    assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
+    assert llm.model_id == "transformers:smollm2-135m-instruct:bfloat16"
+
+
+def test_batched_generation_reports_token_logprobs_and_entropies(llm):
+    gens = llm.generate([PROMPT, OTHER], max_new_tokens=4, stop=[])
+    assert len(gens) == 2
+    for gen in gens:
+        assert 1 <= len(gen.tokens) <= 4
+        assert "".join(gen.tokens) == gen.text
+        assert len(gen.token_logprobs) == len(gen.token_entropies) == len(gen.top_logprobs)
+        assert all(lp <= 0 for lp in gen.token_logprobs)
+        assert all(0 <= h <= math.log(49152) for h in gen.token_entropies)
+        # greedy: each chosen token is the most likely one at its step
+        for lp, top in zip(gen.token_logprobs, gen.top_logprobs):
+            assert lp == pytest.approx(max(top.values()), abs=1e-4)
+        assert gen.mean_entropy is not None and gen.mean_nll >= 0
+    assert gens[0].text.strip().startswith("Rome")
+
+
+def test_stop_sequences_cut_text_and_tokens(llm):
+    gen = llm.generate(PROMPT, max_new_tokens=6, stop=["\n"])[0]
+    assert "\n" not in gen.text and gen.finish_reason == "stop"
+    assert "".join(gen.tokens) == gen.text
+
+
+def test_chat_template_for_messages_raw_text_for_strings(llm):
+    assert llm.render("plain text") == "plain text"
+    chat = llm.render([{"role": "user", "content": "Hi"}])
+    assert "<|im_start|>user\nHi<|im_end|>" in chat and chat.endswith("<|im_start|>assistant\n")
+    cont = llm.render([{"role": "user", "content": "Hi"},
+                       {"role": "assistant", "content": "Hello, I"}])
+    assert cont.endswith("<|im_start|>assistant\nHello, I")
+    gen = llm.generate([[{"role": "user", "content": "Say hi."}]], max_new_tokens=3)[0]
+    assert gen.tokens
+
+
+def test_mixture_decoding_matches_greedy_for_one_component(llm):
+    greedy = llm.generate(PROMPT, max_new_tokens=3, stop=[])[0]
+    alone = llm.generate_mixture([PROMPT], [1.0], max_new_tokens=3, stop=[])
+    assert alone.text == greedy.text
+    assert alone.token_logprobs == pytest.approx(greedy.token_logprobs, abs=0.1)
+    # a zero-weight component changes nothing
+    masked = llm.generate_mixture([PROMPT, OTHER], [1.0, 0.0], max_new_tokens=3, stop=[])
+    assert masked.text == greedy.text
+    with pytest.raises(ValueError, match="one weight per prompt"):
+        llm.generate_mixture([PROMPT], [0.5, 0.5])
+
+
+def test_mixture_entropy_is_at_least_the_mean_of_its_parts(llm):
+    a = llm.generate(PROMPT, max_new_tokens=1, stop=[])[0]
+    b = llm.generate(OTHER, max_new_tokens=1, stop=[])[0]
+    mixed = llm.generate_mixture([PROMPT, OTHER], [0.5, 0.5], max_new_tokens=1, stop=[])
+    # entropy is concave: H(mix) >= mean of the components' entropies
+    assert mixed.token_entropies[0] >= (a.token_entropies[0] + b.token_entropies[0]) / 2 - 1e-3
+
+
+def test_option_logprobs_are_exact_and_agree_with_generation(llm):
+    question = "Question: Is Paris in France? Answer yes or no.\nAnswer:"
+    scores = llm.option_logprobs([question], [" yes", " no", " yes indeed"])[0]
+    first = llm.generate(question, max_new_tokens=1, top_logprobs=20, stop=[])[0]
+    for option in (" yes", " no"):
+        if option in first.top_logprobs[0]:
+            assert scores[option] == pytest.approx(first.top_logprobs[0][option], abs=0.05)
+    assert scores[" yes indeed"] < scores[" yes"]
+
+
+def test_sampling_with_a_seed_is_reproducible(llm):
+    one = llm.generate(OTHER, max_new_tokens=4, temperature=1.0, seed=7, stop=[])[0]
+    two = llm.generate(OTHER, max_new_tokens=4, temperature=1.0, seed=7, stop=[])[0]
+    assert one.text == two.text
