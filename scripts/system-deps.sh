@@ -3,6 +3,8 @@
 set -euo pipefail
 packages=()
 [ -d /usr/share/datasets/fashion-mnist ] || packages+=(dataset-fashion-mnist)
+[ -d /usr/share/openclipart/png ] || packages+=(openclipart-png)   # projection training test
+[ -d /usr/share/openclipart/svg ] || packages+=(openclipart-svg)
 command -v chromium >/dev/null || packages+=(chromium)  # the search-page screenshot test
 if [ ${#packages[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then

@@ -1,0 +1,47 @@
+"""Nyx training: contrastive fine-tuning, the NyxQA data pipeline and feedback labelling.
+
+Run it with ``nyx-train CONFIG.yaml`` (``python -m training.cli``); see ``training/configs/``.
+"""
+
+from training.config import (
+    AdapterConfig,
+    DataConfig,
+    FeedbackConfig,
+    LossConfig,
+    ModelConfig,
+    NyxQAConfig,
+    OptimConfig,
+    TrainConfig,
+)
+from training.data import PairBatch, collate_pairs, load_pairs
+from training.embedders import TrainableEmbedder, build_embedder
+from training.evaluation import recall_at_k
+from training.generation import TextGenerator, load_generator
+from training.losses import MatryoshkaInfoNCE, info_nce
+from training.search import RetrieverSearcher, Searcher
+from training.trainer import ContrastiveTrainer, TrainResult
+
+__all__ = [
+    "AdapterConfig",
+    "ContrastiveTrainer",
+    "DataConfig",
+    "FeedbackConfig",
+    "LossConfig",
+    "MatryoshkaInfoNCE",
+    "ModelConfig",
+    "NyxQAConfig",
+    "OptimConfig",
+    "PairBatch",
+    "Searcher",
+    "RetrieverSearcher",
+    "TextGenerator",
+    "TrainConfig",
+    "TrainResult",
+    "TrainableEmbedder",
+    "build_embedder",
+    "collate_pairs",
+    "info_nce",
+    "load_generator",
+    "load_pairs",
+    "recall_at_k",
+]

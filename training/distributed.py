@@ -1,0 +1,88 @@
+"""torch.distributed helpers: gather a batch from every process, keeping the local gradient."""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def is_main_process() -> bool:
+    return rank() == 0
+
+
+def gather_with_grad(tensor: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Concatenate ``tensor`` (first dim may differ per process) from every process.
+
+    Returns ``(gathered, offset)``: rows ``offset : offset + len(tensor)`` are this process's own
+    ``tensor`` object, so gradients flow into the local shard; the other shards are constants
+    (each process back-propagates through its own shard, the usual in-batch negative scheme).
+    Without an initialised process group this is the identity with offset 0.
+    """
+    if not is_distributed():
+        return tensor, 0
+    sizes = _all_sizes(tensor)
+    largest = max(sizes)
+    padded = tensor.detach()
+    if len(tensor) < largest:
+        pad = tensor.new_zeros((largest - len(tensor), *tensor.shape[1:]))
+        padded = torch.cat([padded, pad])
+    shards = [torch.empty_like(padded) for _ in sizes]
+    dist.all_gather(shards, padded.contiguous())
+    me = dist.get_rank()
+    pieces = [tensor if i == me else shard[:size] for i, (shard, size) in
+              enumerate(zip(shards, sizes))]
+    return torch.cat(pieces), sum(sizes[:me])
+
+
+def gather_tensor(tensor: torch.Tensor) -> torch.Tensor:
+    """Concatenate a tensor without gradient (ids, masks) from every process."""
+    return gather_with_grad(tensor.detach())[0]
+
+
+def _all_sizes(tensor: torch.Tensor) -> list[int]:
+    size = torch.tensor([len(tensor)], device=tensor.device, dtype=torch.long)
+    sizes = [torch.zeros_like(size) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, size)
+    return [int(s.item()) for s in sizes]
+
+
+def init_from_environment() -> bool:
+    """Join the process group ``torchrun`` describes (``WORLD_SIZE`` > 1); a no-op otherwise.
+
+    Uses NCCL with one GPU per process (``LOCAL_RANK``) when CUDA is available, else gloo.
+    """
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or is_distributed():
+        return is_distributed()
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank())
+        dist.init_process_group("nccl")
+    else:
+        dist.init_process_group("gloo")
+    return True
+
+
+def local_rank() -> int:
+    import os
+
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def default_device() -> str:
+    """This process's GPU under torchrun, ``cuda`` on one GPU, else ``cpu``."""
+    if torch.cuda.is_available():
+        return f"cuda:{local_rank()}" if is_distributed() else "cuda"
+    return "cpu"

@@ -1,0 +1,1 @@
+"""Feedback labelling: documents judged by whether a generator answers correctly from them."""

@@ -1,0 +1,1 @@
+"""The NyxQA-style synthetic training data pipeline."""
