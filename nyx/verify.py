@@ -56,9 +56,12 @@ def verify_index(path: str | Path, *, sample: int = 200) -> VerifyReport:
         expected_vectors = 0
         vector_ids = set(retriever.index.ids())
         store_ids = set()
+        doc_sources = set()
         for batch in retriever.store.iter_documents(1000):
             for doc in batch:
                 store_ids.add(doc.id)
+                if doc.source:
+                    doc_sources.add(doc.source)
                 n = int(doc.payload.get("n_vectors", 1))
                 expected_vectors += n
                 ids = [doc.id] if n == 1 else [f"{doc.id}{_CHUNK_SEP}{j}" for j in range(n)]
@@ -72,8 +75,7 @@ def verify_index(path: str | Path, *, sample: int = 200) -> VerifyReport:
         if orphans:
             report.problems.append(f"{len(orphans)} vector(s) belong to no stored document, "
                                    f"e.g. {sorted(orphans)[:3]}")
-        stored_sources = set(retriever.store.sources()) | {
-            d.source for b in retriever.store.iter_documents(1000) for d in b if d.source}
+        stored_sources = set(retriever.store.sources()) | doc_sources
         lost = [s for s in manifest.sources if s not in stored_sources]
         if lost:
             report.problems.append(f"{len(lost)} manifest source(s) have no documents, e.g. "
