@@ -219,3 +219,17 @@ def test_metadata_must_be_json_serialisable():
     with pytest.raises(ValueError, match="non-string keys"):
         index.upsert(["a"], vector, [{1: "x"}])
     assert index.count() == 0
+
+
+def test_use_gpu_is_refused_clearly_without_a_faiss_gpu():
+    from indexes import faiss_config, faiss_index
+
+    if faiss_config.gpu_available():
+        pytest.skip("faiss sees a GPU here")
+    with pytest.raises(ValueError, match="install faiss-gpu"):
+        FaissIndex(4, use_gpu=True)
+    # Unset, the index quietly searches on the CPU.
+    index = FaissIndex(4)
+    index.upsert(["a", "b"], np.eye(4, dtype=np.float32)[:2])
+    assert [h.id for h in index.search(np.eye(4, dtype=np.float32)[:1], 1)[0]] == ["a"]
+    assert not faiss_index.gpu_available()
