@@ -45,6 +45,8 @@ class ModelConfig:
     max_pixels: int | None = None
     min_pixels: int | None = None
     query_instruction: str | None = None
+    #: VLM: ``None`` uses the processor's chat template, ``false`` raw interleaved text.
+    chat_template: bool | None = None
     gradient_checkpointing: bool = False
     local_files_only: bool = True
     adapter: AdapterConfig = field(default_factory=AdapterConfig)

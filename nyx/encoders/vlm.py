@@ -52,6 +52,10 @@ class VLMEncoder(Encoder):
     attention mask, so it holds for either padding side; the tokenizer pads on the left), L2
     normalised. ``dim`` truncates it Matryoshka-style to its first ``dim`` values and renormalises.
 
+    ``chat_template=False`` renders every item as raw interleaved text (Qwen vision placeholders
+    for images), the input format of the Nyx authors' scripts; ``None`` uses the processor's
+    template when it has one.
+
     For tests and custom setups pass ``model_obj`` (a loaded model) and ``processor``; ``model``
     is then only the label used in :attr:`name`, and ``dtype``/``attn_implementation`` do not
     apply (the model keeps its own; ``device``, when given, moves it). An ``adapter`` (LoRA/DoRA,
@@ -67,6 +71,7 @@ class VLMEncoder(Encoder):
                  adapter: str | Path | None = None, dtype: Any = "auto",
                  attn_implementation: str = "auto", max_pixels: int | None = None,
                  min_pixels: int | None = None, local_files_only: bool = False, *,
+                 chat_template: bool | None = None,
                  model_obj: Any = None, processor: Any = None) -> None:
         import_transformers()
         if query_instruction.count(QUERY_SLOT) > 1:
@@ -115,9 +120,13 @@ class VLMEncoder(Encoder):
         self._instruction = _split_instruction(query_instruction)
         self.min_pixels, self.max_pixels = min_pixels, max_pixels
         self._image_kwargs = _image_size_kwargs(processor, min_pixels, max_pixels)
-        self.uses_chat_template = bool(getattr(processor, "chat_template", None))
+        has_template = bool(getattr(processor, "chat_template", None))
+        if chat_template and not has_template:
+            raise ValueError(f"chat_template=True but the processor of {label} has no chat "
+                             "template; pass chat_template=None or False for raw text")
+        self.uses_chat_template = has_template if chat_template is None else chat_template
         if not self.uses_chat_template:
-            logger.info("processor of %s has no chat template: items are rendered as raw text",
+            logger.info("%s: items are rendered as raw interleaved text (no chat template)",
                         label)
 
         adapter_id = "none" if adapter is None else _adapter_id(adapter)
@@ -125,29 +134,42 @@ class VLMEncoder(Encoder):
         self.name = "vlm:" + label
         self.version = (f"{label}+dim{self.dim}+adapter:{adapter_id}"
                         f"+px{min_pixels or 'default'}-{max_pixels or 'default'}"
-                        f"+instruction:{instruction_id}")
+                        f"+instruction:{instruction_id}"
+                        + ("" if self.uses_chat_template else "+raw"))
 
     def _encode_batch(self, items: list[Item], *, is_query: bool) -> np.ndarray:
         import torch
 
+        inputs = self.prepare_inputs(items, is_query=is_query)
+        with torch.inference_mode():
+            pooled = self.pooled(inputs)
+        return matryoshka(pooled, self.dim).cpu().numpy()
+
+    def prepare_inputs(self, items: list[Item], *, is_query: bool) -> Any:
+        """The processor's batch for ``items`` (rendered, padded, images sized), on the device."""
         contents, images = [], []
         for item in items:
             content, item_images = self.build_content(item, is_query=is_query)
             contents.append(content)
             images.extend(item_images)
-        texts = self.render(contents)
-        inputs = self.processor(text=texts, images=images or None, padding=True,
-                                return_tensors="pt", **(self._image_kwargs if images else {}))
+        inputs = self.processor(text=self.render(contents), images=images or None,
+                                padding=True, return_tensors="pt",
+                                **(self._image_kwargs if images else {}))
         inputs = inputs.to(self.device)
-        mask = inputs["attention_mask"]
         if "pixel_values" not in inputs:
             # Text only: positions count real tokens, so left and right padding agree exactly.
             # (With images, the model derives its 3-D rope positions from the mask itself.)
+            mask = inputs["attention_mask"]
             inputs["position_ids"] = (mask.long().cumsum(-1) - 1).clamp(min=0)
-        with torch.inference_mode():
-            hidden = self._backbone(**inputs, use_cache=False).last_hidden_state
-        pooled = last_token_pool(hidden, mask).float()
-        return matryoshka(pooled, self.dim).cpu().numpy()
+        return inputs
+
+    def pooled(self, inputs: Any) -> Any:
+        """Last-token hidden states (float32, not normalised) of a ``prepare_inputs`` batch.
+
+        Runs with gradients when the caller has them enabled (training an adapter).
+        """
+        hidden = self._backbone(**inputs, use_cache=False).last_hidden_state
+        return last_token_pool(hidden, inputs["attention_mask"]).float()
 
     def build_content(self, item: Item, *,
                       is_query: bool) -> tuple[list[dict[str, str]], list[Any]]:

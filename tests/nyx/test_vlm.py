@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -271,12 +272,25 @@ def test_missing_local_model_says_what_to_do(tmp_path: Path) -> None:
 
 
 def test_raw_text_without_chat_template(model: Any, processor: Any, photos) -> None:
-    raw = VLMEncoder(model_obj=model, processor=processor, max_pixels=MAX_PIXELS)
-    raw.uses_chat_template = False
+    raw = VLMEncoder(model_obj=model, processor=processor, max_pixels=MAX_PIXELS,
+                     chat_template=False)
+    templated = VLMEncoder(model_obj=model, processor=processor, max_pixels=MAX_PIXELS)
+    assert raw.version == templated.version + "+raw"
     content, _ = raw.build_content(Item.of(["a cat", photos["chelsea"]]), is_query=False)
     assert raw.render([content]) == ["a cat<|vision_start|><|image_pad|><|vision_end|>"]
     vectors = raw.encode_documents(["a cat", ["a cat", photos["chelsea"]]])
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    # The chat turn around the item changes what the last token has seen.
+    assert not np.allclose(vectors, templated.encode_documents(["a cat", ["a cat",
+                                                                        photos["chelsea"]]]))
+
+
+def test_chat_template_true_needs_a_template(model: Any, processor: Any) -> None:
+    bare = copy.copy(processor)
+    bare.chat_template = None
+    with pytest.raises(ValueError, match="no chat template"):
+        VLMEncoder(model_obj=model, processor=bare, chat_template=True)
+    assert not VLMEncoder(model_obj=model, processor=bare).uses_chat_template
 
 
 def test_argument_errors(model: Any, processor: Any) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from nyx.content import Item
-from nyx.encoders.vlm import DEFAULT_QUERY_INSTRUCTION, VLMEncoder, last_token_pool
+from nyx.encoders.vlm import DEFAULT_QUERY_INSTRUCTION, VLMEncoder
 from training.config import AdapterConfig, ModelConfig
 from training.embedders.base import TrainableEmbedder
 
@@ -85,27 +85,14 @@ class VLMEmbedder(TrainableEmbedder):
             query_instruction=config.query_instruction if config.query_instruction is not None
             else DEFAULT_QUERY_INSTRUCTION, dtype=config.dtype,
             attn_implementation=config.attn_implementation, max_pixels=config.max_pixels,
-            min_pixels=config.min_pixels, local_files_only=config.local_files_only)
+            min_pixels=config.min_pixels, local_files_only=config.local_files_only,
+            chat_template=config.chat_template)
         return cls(encoder, config.adapter, init_from=config.init_from,
                    gradient_checkpointing=config.gradient_checkpointing)
 
     def embed(self, items: Sequence[Item], *, is_query: bool) -> torch.Tensor:
-        encoder = self.encoder
-        contents, images = [], []
-        for item in items:
-            content, item_images = encoder.build_content(item, is_query=is_query)
-            contents.append(content)
-            images.extend(item_images)
-        inputs = encoder.processor(text=encoder.render(contents), images=images or None,
-                                   padding=True, return_tensors="pt",
-                                   **(encoder._image_kwargs if images else {}))
-        inputs = inputs.to(self.device)
-        mask = inputs["attention_mask"]
-        if "pixel_values" not in inputs:
-            # As in VLMEncoder: text-only positions count real tokens (padding-side invariant).
-            inputs["position_ids"] = (mask.long().cumsum(-1) - 1).clamp(min=0)
-        hidden = encoder._backbone(**inputs, use_cache=False).last_hidden_state
-        return last_token_pool(hidden, mask).float()
+        # The encoder's own batching and pooling: the adapter runs inside its backbone.
+        return self.encoder.pooled(self.encoder.prepare_inputs(list(items), is_query=is_query))
 
     def export(self, folder: str | Path) -> Path:
         target = Path(folder) / ADAPTER_DIR
@@ -113,6 +100,8 @@ class VLMEmbedder(TrainableEmbedder):
         (target / "nyx-train.json").write_text(json.dumps({
             "base_model": self.encoder.name.removeprefix("vlm:"), "dim": self.dim,
             "query_instruction": self.encoder.query_instruction,
-            "load_with": f"VLMEncoder(BASE_MODEL, adapter={str(target)!r})",
+            "chat_template": self.encoder.uses_chat_template,
+            "load_with": f"VLMEncoder(BASE_MODEL, adapter={str(target)!r}"
+                         + (")" if self.encoder.uses_chat_template else ", chat_template=False)"),
         }, indent=2))
         return target
