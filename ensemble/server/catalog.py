@@ -149,9 +149,9 @@ def nyx_tools() -> list[ToolDescription]:
     """Nyx's own operations: ``nyx-index`` subcommands and the HTTP API's endpoints."""
     from ensemble.cli import register
     from ensemble.server.http import create_app
-    from nyx.cli.index import _parser
+    from nyx.cli.index import build_parser
 
-    cli = {t.name: t for t in from_argparse(_parser(), source="nyx-index")}
+    cli = {t.name: t for t in from_argparse(build_parser(), source="nyx-index")}
     if "nyx-index serve" not in cli:  # the nyx.cli entry point is not installed
         parser = argparse.ArgumentParser(prog="nyx-index")
         register(parser.add_subparsers())
