@@ -284,15 +284,23 @@ def section_throughput(args: argparse.Namespace, state: dict[str, Any]) -> dict[
                            "attention": getattr(model.config, "_attn_implementation", None)}
     cases = [("questions", questions, True, 64), ("paragraphs", contexts, False, 32),
              ("images_448px", images, False, 16)]
-    for name, batch, is_query, batch_size in cases:
+    # Text variants: input order (as measured first), sorted by length (the default), sorted
+    # and padded to a multiple of 64 tokens (fewer distinct shapes for the attention kernels).
+    variants = {"unsorted": (False, None), "": (True, None), "sorted_pad64": (True, 64)}
+    cases = [(name + (f"_{v}" if v else ""), batch, q, size, flags)
+             for name, batch, q, size in cases
+             for v, flags in (variants.items() if name != "images_448px" else [("", (True, None))])]
+    for name, batch, is_query, batch_size, (sort, pad) in cases:
+        encoder.sort_by_length, encoder.pad_to_multiple_of = sort, pad
         encode = encoder.encode_queries if is_query else encoder.encode_documents
         encode(batch[:batch_size], batch_size=batch_size)  # warm-up
         if args.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         seconds = _timed_encode(lambda b=batch, e=encode, s=batch_size: e(b, batch_size=s), sync)
         entry = {"n": len(batch), "batch_size": batch_size, "seconds": round(seconds, 3),
-                 "items_per_s": round(len(batch) / seconds, 1)}
-        if name != "images_448px":
+                 "items_per_s": round(len(batch) / seconds, 1), "sorted": sort,
+                 "pad_to_multiple_of": pad}
+        if not name.startswith("images"):
             tokens = sum(len(tokenizer(t)["input_ids"]) for t in batch)
             entry["mean_tokens"] = round(tokens / len(batch), 1)
             entry["tokens_per_s"] = round(tokens / seconds)
@@ -300,11 +308,67 @@ def section_throughput(args: argparse.Namespace, state: dict[str, Any]) -> dict[
             entry["peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
         out[name] = entry
         logger.info("throughput %s: %s", name, entry)
+    encoder.sort_by_length, encoder.pad_to_multiple_of = True, None
     full = encoder.encode_queries(questions[:8])
     encoder.dim = 1024 if encoder.full_dim >= 1024 else encoder.full_dim // 2
     short = encoder.encode_queries(questions[:8])
     head = full[:, :encoder.dim] / np.linalg.norm(full[:, :encoder.dim], axis=1, keepdims=True)
     out["matryoshka_max_diff"] = float(np.abs(head - short).max())
+    return out
+
+
+def section_profile(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
+    """Where one batch of questions and one of paragraphs spend their time (torch.profiler)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from nyx.content import as_items
+    from nyx.encoders.vlm import VLMEncoder
+
+    model = state.get("model") or build_model(state["processor"], state["shape"], "Qwen2_5_VL",
+                                              args.device, torch.bfloat16)
+    state["model"] = model
+    encoder = VLMEncoder("qwen2.5-vl-3b-shape-random", model_obj=model,
+                         processor=state["processor"], max_pixels=602112)
+    rows = state["rows"]
+    contexts = list(dict.fromkeys(r["context"] for r in rows))
+    cases = {"questions": (as_items([r["question"] for r in rows[:64]]), True),
+             "paragraphs": (as_items(contexts[:32]), False),
+             "questions_b256": (as_items([r["question"] for r in rows[:256]]), True),
+             "paragraphs_b128": (as_items(contexts[:128]), False)}
+    cuda = args.device.startswith("cuda")
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    out: dict[str, Any] = {}
+    for name, (items, is_query) in cases.items():
+        encoder._encode_batch(items, is_query=is_query)  # warm-up
+        timings = {}
+        for _ in range(2):
+            sync()
+            t0 = time.perf_counter()
+            inputs = encoder.prepare_inputs(items, is_query=is_query)
+            sync()
+            t1 = time.perf_counter()
+            with torch.inference_mode():
+                pooled = encoder.pooled(inputs)
+            sync()
+            t2 = time.perf_counter()
+            pooled.cpu()
+            timings = {"prepare_s": round(t1 - t0, 4), "forward_s": round(t2 - t1, 4),
+                       "tokens": int(inputs["attention_mask"].numel())}
+        out[name] = timings
+        if "_b" in name:  # larger batches: timings only
+            continue
+        with profile(activities=activities) as prof:
+            with torch.inference_mode():
+                encoder.pooled(encoder.prepare_inputs(items, is_query=is_query))
+            sync()
+        sort = "cuda_time_total" if cuda else "cpu_time_total"
+        table = prof.key_averages().table(sort_by=sort, row_limit=25)
+        (args.out / f"profile_{name}.txt").write_text(table)
+        cpu_sorted = prof.key_averages().table(sort_by="cpu_time_total", row_limit=25)
+        (args.out / f"profile_{name}_cpu.txt").write_text(cpu_sorted)
+        logger.info("profile %s: %s\n%s", name, timings, table[:3000])
     return out
 
 
@@ -454,6 +518,7 @@ def main(argv: list[str] | None = None) -> int:
         "faiss": lambda: section_faiss(args),
         "throughput": lambda: section_throughput(args, state),
         "training": lambda: section_training(args, state),
+        "profile": lambda: section_profile(args, state),
     }
     failed = 0
     for name in args.sections.split(","):

@@ -52,6 +52,10 @@ class Encoder(ABC):
     dim: int = 0
     #: Device the model runs on.
     device: str = "cpu"
+    #: Batch items of similar size together (images apart from text, then by text length), so
+    #: that a batch pads to its own longest item rather than to a corpus-wide one. Outputs keep
+    #: the input order.
+    sort_by_length: bool = True
 
     @abstractmethod
     def _encode_batch(self, items: list[Item], *, is_query: bool) -> np.ndarray:
@@ -74,19 +78,21 @@ class Encoder(ABC):
         if not items:
             return np.zeros((0, self.dim), dtype=np.float32)
         out = np.empty((len(items), self.dim), dtype=np.float32)
-        starts = range(0, len(items), batch_size)
+        order = (sorted(range(len(items)), key=lambda i: _size_key(items[i]))
+                 if self.sort_by_length and len(items) > batch_size else list(range(len(items))))
         kind = "queries" if is_query else "documents"
         with tqdm(total=len(items), desc=f"{self.name}: {kind}", unit="item",
                   disable=not show_progress) as bar:
-            for start in starts:
-                batch = items[start:start + batch_size]
+            for start in range(0, len(items), batch_size):
+                rows = order[start:start + batch_size]
+                batch = [items[i] for i in rows]
                 vectors = np.asarray(self._encode_batch(batch, is_query=is_query))
                 if vectors.shape != (len(batch), self.dim):
                     raise RuntimeError(
                         f"{self.name} returned shape {vectors.shape} for a batch of {len(batch)}, "
                         f"expected ({len(batch)}, {self.dim})"
                     )
-                out[start:start + len(batch)] = l2_normalize(vectors)
+                out[rows] = l2_normalize(vectors)
                 bar.update(len(batch))
         return out
 
@@ -96,3 +102,9 @@ class Encoder(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, device={self.device!r})"
+
+
+def _size_key(item: Item) -> tuple[int, int]:
+    """Images first, then longer texts: similar items share a batch (as sentence-transformers
+    sorts by length), and a batch's padding is set by its own longest text."""
+    return (-len(item.images), -len(item.text))

@@ -71,7 +71,7 @@ class VLMEncoder(Encoder):
                  adapter: str | Path | None = None, dtype: Any = "auto",
                  attn_implementation: str = "auto", max_pixels: int | None = None,
                  min_pixels: int | None = None, local_files_only: bool = False, *,
-                 chat_template: bool | None = None,
+                 chat_template: bool | None = None, pad_to_multiple_of: int | None = None,
                  model_obj: Any = None, processor: Any = None) -> None:
         import_transformers()
         if query_instruction.count(QUERY_SLOT) > 1:
@@ -119,6 +119,9 @@ class VLMEncoder(Encoder):
         self.query_instruction = query_instruction
         self._instruction = _split_instruction(query_instruction)
         self.min_pixels, self.max_pixels = min_pixels, max_pixels
+        if pad_to_multiple_of is not None and pad_to_multiple_of < 1:
+            raise ValueError(f"pad_to_multiple_of must be >= 1, got {pad_to_multiple_of}")
+        self.pad_to_multiple_of = pad_to_multiple_of
         self._image_kwargs = _image_size_kwargs(processor, min_pixels, max_pixels)
         has_template = bool(getattr(processor, "chat_template", None))
         if chat_template and not has_template:
@@ -152,8 +155,10 @@ class VLMEncoder(Encoder):
             content, item_images = self.build_content(item, is_query=is_query)
             contents.append(content)
             images.extend(item_images)
+        padding: dict[str, Any] = ({"pad_to_multiple_of": self.pad_to_multiple_of}
+                                   if self.pad_to_multiple_of else {})
         inputs = self.processor(text=self.render(contents), images=images or None,
-                                padding=True, return_tensors="pt",
+                                padding=True, return_tensors="pt", **padding,
                                 **(self._image_kwargs if images else {}))
         inputs = inputs.to(self.device)
         if "pixel_values" not in inputs:
