@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nyx.content import ImagePart, Item
+from nyx.content import ImagePart, Item, as_items
 from tests.helpers import skimage_photo
 
 torch = pytest.importorskip("torch")
@@ -298,6 +298,18 @@ def test_argument_errors(model: Any, processor: Any) -> None:
         VLMEncoder(model_obj=model)
     with pytest.raises(ValueError, match="min_pixels"):
         VLMEncoder(model_obj=model, processor=processor, min_pixels=10_000, max_pixels=100)
+    with pytest.raises(ValueError, match="pad_to_multiple_of"):
+        VLMEncoder(model_obj=model, processor=processor, pad_to_multiple_of=0)
+
+
+def test_padding_to_a_multiple_changes_no_vector(model: Any, processor: Any, photos) -> None:
+    items = [*TEXTS, ["coffee time", photos["coffee"], "and a cat"]]
+    plain = VLMEncoder(model_obj=model, processor=processor, max_pixels=MAX_PIXELS)
+    padded = VLMEncoder(model_obj=model, processor=processor, max_pixels=MAX_PIXELS,
+                        pad_to_multiple_of=16)
+    assert padded.prepare_inputs(as_items(items[:2]), is_query=True)["input_ids"].shape[1] % 16 == 0
+    np.testing.assert_allclose(padded.encode_queries(items, batch_size=2),
+                               plain.encode_queries(items, batch_size=2), atol=1e-5)
 
 
 def test_qwen2_5_vl_family(photos) -> None:
