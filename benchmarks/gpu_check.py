@@ -372,6 +372,57 @@ def section_profile(args: argparse.Namespace, state: dict[str, Any]) -> dict[str
     return out
 
 
+def section_clip(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
+    """open_clip encoders on the GPU: CPU/GPU congruence (ViT-B-32) and speed (ViT-B-32, ViT-L-14).
+
+    The weights are random (no CLIP weights ship offline): one state dict is saved and loaded
+    through ``checkpoint=`` by every encoder, so all devices and precisions share it.
+    """
+    import torch
+
+    from nyx.encoders.clip import ClipEncoder
+
+    cuda = args.device.startswith("cuda")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    work = Path(args.work)
+    items = _items(photos(224))
+    out: dict[str, Any] = {}
+    for arch in ("ViT-B-32", "ViT-L-14"):
+        torch.manual_seed(0)
+        reference = ClipEncoder(arch, device="cpu")
+        checkpoint = work / f"{arch}.pt"
+        torch.save(reference.model.state_dict(), checkpoint)
+        entry: dict[str, Any] = {}
+        if arch == "ViT-B-32":
+            ref = np.concatenate([reference.encode_queries(items),
+                                  reference.encode_documents(items)])
+            for precision in ("fp32", "bf16", "fp16") if cuda else ("fp32",):
+                enc = ClipEncoder(arch, checkpoint=checkpoint, device=args.device,
+                                  precision=precision)
+                got = np.concatenate([enc.encode_queries(items), enc.encode_documents(items)])
+                entry[f"{precision}_vs_cpu_fp32"] = {
+                    "max_abs_diff": float(np.abs(got - ref).max()),
+                    "min_cosine": float((got * ref).sum(1).min())}
+        del reference
+        album = photos(224)
+        images = [album[i % len(album)] for i in range(args.n_images * 4)]
+        questions = [r["question"] for r in state["rows"][:args.n_text]]
+        for precision in ("fp32", "fp16") if cuda else ("fp32",):
+            enc = ClipEncoder(arch, checkpoint=checkpoint, device=args.device,
+                              precision=precision)
+            for name, batch, size in (("images", images, 128), ("texts", questions, 256)):
+                enc.encode_documents(batch[:size], batch_size=size)  # warm-up
+                seconds = _timed_encode(
+                    lambda b=batch, e=enc, z=size: e.encode_documents(b, batch_size=z), sync)
+                entry[f"{name}_{precision}_per_s"] = round(len(batch) / seconds, 1)
+            del enc
+            if cuda:
+                torch.cuda.empty_cache()
+        out[arch] = entry
+        logger.info("clip %s: %s", arch, entry)
+    return out
+
+
 def write_pairs(rows: list[dict[str, Any]], n: int, folder: Path, seed: int = 0) -> Path:
     """SQuAD question -> its paragraph; hard negative: another paragraph of the same article.
 
@@ -519,6 +570,7 @@ def main(argv: list[str] | None = None) -> int:
         "throughput": lambda: section_throughput(args, state),
         "training": lambda: section_training(args, state),
         "profile": lambda: section_profile(args, state),
+        "clip": lambda: section_clip(args, state),
     }
     failed = 0
     for name in args.sections.split(","):
