@@ -102,8 +102,13 @@ def photos(size: int) -> list[Any]:
     return out
 
 
-def build_processor(texts: list[str], vocab_size: int) -> Any:
-    """A Qwen2VLProcessor whose byte-level BPE tokenizer is trained here on ``texts``."""
+def build_processor(texts: list[str], vocab_size: int,
+                    processor_class: str = "Qwen2VLProcessor") -> Any:
+    """A Qwen2-VL-family processor whose byte-level BPE tokenizer is trained here on ``texts``.
+
+    The tokenizer has Qwen's special tokens and chat template; the image and video processors are
+    the library's defaults. The tests' tiny models use it too.
+    """
     import transformers
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -117,7 +122,7 @@ def build_processor(texts: list[str], vocab_size: int) -> Any:
     tokenizer = transformers.PreTrainedTokenizerFast(
         tokenizer_object=bpe, pad_token="<|endoftext|>", eos_token="<|im_end|>",
         chat_template=CHAT_TEMPLATE)
-    return transformers.Qwen2VLProcessor(
+    return getattr(transformers, processor_class)(
         image_processor=transformers.Qwen2VLImageProcessor(),
         video_processor=transformers.Qwen2VLVideoProcessor(),
         tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)

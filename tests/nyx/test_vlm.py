@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from benchmarks.gpu_check import build_processor
 from nyx.content import ImagePart, Item, as_items
 from tests.helpers import skimage_photo
 
@@ -17,17 +18,6 @@ transformers = pytest.importorskip("transformers")
 
 from nyx.encoders.vlm import DEFAULT_QUERY_INSTRUCTION, VLMEncoder, last_token_pool  # noqa: E402
 
-SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>",
-                  "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
-# Qwen2-VL's chat template without the default system turn.
-CHAT_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
-    "{% for c in message['content'] %}{% if c['type'] == 'image' %}"
-    "<|vision_start|><|image_pad|><|vision_end|>{% elif c['type'] == 'text' %}{{ c['text'] }}"
-    "{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 CORPUS = [
     "the quick brown fox jumps over the lazy dog",
     "Please retrieve the most relevant document to answer the question.",
@@ -40,21 +30,7 @@ TEXTS = ["fox", "a lazy dog sleeps all day long in the sun", "the quick brown ca
 
 def tiny_processor(processor_class: str = "Qwen2VLProcessor") -> Any:
     """A real Qwen2VLProcessor: byte-level BPE tokenizer trained here, default image processor."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=SPECIAL_TOKENS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator(CORPUS, trainer)
-    tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=bpe, pad_token="<|endoftext|>", eos_token="<|im_end|>",
-        chat_template=CHAT_TEMPLATE)
-    return getattr(transformers, processor_class)(
-        image_processor=transformers.Qwen2VLImageProcessor(),
-        video_processor=transformers.Qwen2VLVideoProcessor(),
-        tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
+    return build_processor(CORPUS, 400, processor_class)
 
 
 def tiny_model(processor: Any, seed: int = 0, family: str = "Qwen2VL") -> Any:
