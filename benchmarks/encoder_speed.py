@@ -2,7 +2,7 @@
 
     python -m benchmarks.encoder_speed [--texts 2000] [--images 64] [--repeats 3]
 
-Texts are real sentences (the demo corpus and this repository's docs, split into sentences,
+Texts are real sentences (the demo corpus and the prose of this repository's docs, 5-60 words,
 cycled to the requested count). Both paths run in the same process, interleaved, best of N.
 """
 
@@ -21,7 +21,11 @@ def real_sentences(n: int) -> list[str]:
     text = " ".join(p.read_text(errors="replace") for p in sorted(root.rglob("*.md"))
                     if ".venv" not in p.parts)
     text += " ".join(p.read_text() for p in (root / "nyx" / "data").rglob("*.txt"))
-    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if len(s.strip()) > 20]
+    # Prose only: no table rows, code fences or indented code; sentences of 5-60 words.
+    text = " ".join(line for line in text.splitlines()
+                    if line.strip() and not line.lstrip().startswith(("|", "```", "    ", "#")))
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text)
+                 if len(s.strip()) > 20 and 5 <= len(s.split()) <= 60]
     return [sentences[i % len(sentences)] + ("" if i < len(sentences) else f" ({i})")
             for i in range(n)]
 
