@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config, args.overrides, args.stage)
     except (OSError, ValueError, TypeError) as exc:
         parser.error(str(exc))
-    from training import runs
+    from training import distributed, runs
 
     if config.stage == "contrastive":
         result = runs.run_contrastive(config)
@@ -83,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = runs.run_nyxqa(config)
     else:
         summary = runs.run_feedback(config)
-    print(json.dumps(summary, indent=2, default=str))
+    if distributed.is_main_process():  # under torchrun, one summary, from rank 0
+        print(json.dumps(summary, indent=2, default=str))
     return 0
 
 
