@@ -355,10 +355,16 @@ class Retriever:
             raise FileNotFoundError(f"no index at {path}: build one with `nyx-index build`")
         manifest = Manifest.load(folder)
         settings = json.loads((folder / RETRIEVER_FILE).read_text())
-        enc = load_encoder(encoder or settings["encoder"], **encoder_options)
-        manifest.check_encoder(enc.name, enc.version, enc.dim)
         self = cls.__new__(cls)
-        self.encoder = enc
+        self.manifest = manifest
+        if encoder is None and not encoder_options:
+            # The encoder that built the index, loaded (and checked) on first use: verifying,
+            # listing or lexical search never load a model.
+            self._encoder, self._encoder_spec = None, settings["encoder"]
+        else:
+            enc = load_encoder(encoder or settings["encoder"], **encoder_options)
+            manifest.check_encoder(enc.name, enc.version, enc.dim)
+            self.encoder = enc
         self.index = load_index(folder / "vectors")
         self.lexical = LexicalIndex.load(folder / "lexical") if settings["lexical"] else None
         self.hybrid = HybridConfig(**settings["hybrid"])
@@ -369,8 +375,21 @@ class Retriever:
         # Work on a private copy so that the committed generation is never modified.
         shutil.copyfile(folder / "docs.sqlite", Path(self._tmp) / "docs.sqlite")
         self.store = DocStore(Path(self._tmp) / "docs.sqlite")
-        self.manifest = manifest
         return self
+
+    @property
+    def encoder(self) -> Encoder:
+        """The encoder; a loaded index loads the one that built it on first use."""
+        if self._encoder is None:
+            enc = load_encoder(self._encoder_spec)
+            if self.manifest is not None:
+                self.manifest.check_encoder(enc.name, enc.version, enc.dim)
+            self._encoder = enc
+        return self._encoder
+
+    @encoder.setter
+    def encoder(self, value: Encoder) -> None:
+        self._encoder = value
 
     def close(self) -> None:
         self.store.close()
@@ -384,7 +403,8 @@ class Retriever:
         self.close()
 
     def __repr__(self) -> str:
-        return (f"Retriever(encoder={self.encoder.name!r}, index={type(self.index).__name__}, "
+        name = self._encoder.name if self._encoder is not None else self._encoder_spec
+        return (f"Retriever(encoder={name!r}, index={type(self.index).__name__}, "
                 f"documents={self.count()})")
 
 

@@ -103,6 +103,38 @@ def test_delete_replace_and_persist(lite, tmp_path):
         Retriever.load(tmp_path / "idx", encoder=other)
 
 
+def test_loaded_index_loads_its_encoder_only_when_it_embeds(lite, tmp_path, monkeypatch):
+    import json
+
+    import nyx.retriever as retriever_module
+    from nyx.verify import verify_index
+
+    r = Retriever(encoder=lite)
+    r.add(DOCS)
+    r.save(tmp_path / "idx")
+    r.close()
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(retriever_module, "load_encoder", no_model)
+        assert verify_index(tmp_path / "idx").ok
+        with Retriever.load(tmp_path / "idx") as loaded:
+            assert loaded.count() == len(DOCS) and "nyx-lite" in repr(loaded)
+            assert loaded.search("Eiffel Tower", k=1, mode="lexical")[0].text
+    with Retriever.load(tmp_path / "idx") as loaded:  # dense search loads it, checked
+        assert len(loaded.search("a tower in Paris", k=2, mode="dense")) == 2
+        assert loaded.encoder.version == lite.version
+
+    generation = next((tmp_path / "idx").glob("gen-*"))
+    manifest = json.loads((generation / "manifest.json").read_text())
+    manifest["encoder"]["version"] = "some other model"
+    (generation / "manifest.json").write_text(json.dumps(manifest))
+    with Retriever.load(tmp_path / "idx") as loaded, pytest.raises(EncoderMismatchError):
+        loaded.search("a tower in Paris", k=2, mode="dense")
+
+
 def test_fusion_math_hand_computed():
     # dense [0.9, 0.5, 0.1] -> minmax [1, .5, 0]; lexical [0, 10, 5] -> [0, 1, .5]
     fused = fuse_scores(["a", "b", "c"], [0.9, 0.5, 0.1], [0.0, 10.0, 5.0],
