@@ -92,7 +92,21 @@ class _LLMAggregator(Aggregator):
 
 @register("selection")
 class Selection(_LLMAggregator):
-    """The generator picks one system's answer by its number (the likeliest label wins)."""
+    """The generator picks one system's answer by its number (the likeliest label wins).
+
+    Small models pick by position (SmolLM2-135M takes candidate 1 on every question).
+    ``permutations=k`` shows the candidates in ``k`` cyclic orders (``k = n``: each candidate
+    once in every position) and ranks them by their label log-probability averaged over the
+    orders, at ``k`` times the cost; ``1`` keeps the listed order.
+    """
+
+    config_fields: ClassVar[tuple[str, ...]] = (*_LLMAggregator.config_fields, "permutations")
+
+    def __init__(self, generator: Generator, *, permutations: int = 1, **kwargs: Any) -> None:
+        super().__init__(generator, **kwargs)
+        if permutations < 1:
+            raise ValueError(f"permutations must be >= 1, got {permutations}")
+        self.permutations = permutations
 
     def prompt(self, question: str, answers: Sequence[Answer]) -> str | list[Message]:
         body = (f"Candidate answers from different systems:\n{self._evidence(answers)}\n\n"
@@ -102,17 +116,25 @@ class Selection(_LLMAggregator):
         return f"{body}\nCandidate number:"
 
     def aggregate(self, question: str, answers: Sequence[Answer]) -> Answer:
-        labels = [(" " if self.style == "completion" else "") + str(n)
-                  for n in range(1, len(answers) + 1)]
-        scores = self.generator.option_logprobs([self.prompt(question, answers)], labels)[0]
-        best = max(range(len(answers)), key=lambda i: (scores[labels[i]], -i))
+        n = len(answers)
+        labels = [(" " if self.style == "completion" else "") + str(k) for k in range(1, n + 1)]
+        # orders[s][pos] is the candidate shown at position pos in the s-th cyclic shift
+        orders = [[(pos + shift) % n for pos in range(n)]
+                  for shift in range(min(self.permutations, n))]
+        prompts = [self.prompt(question, [answers[i] for i in order]) for order in orders]
+        scores = self.generator.option_logprobs(prompts, labels)
+        mean = [0.0] * n
+        for order, by_label in zip(orders, scores):
+            for pos, i in enumerate(order):
+                mean[i] += by_label[labels[pos]] / len(orders)
+        best = max(range(n), key=lambda i: (mean[i], -i))
         chosen = answers[best]
         docs = {d.id: d for a in answers for d in a.documents}
         return Answer(question, chosen.text, chosen.raw_text, list(docs.values()),
                       token_logprobs=list(chosen.token_logprobs),
                       token_entropies=list(chosen.token_entropies),
                       metadata={"method": "selection", "chosen_system": chosen.system,
-                                "label_logprobs": [scores[lb] for lb in labels]})
+                                "label_logprobs": mean, "orders": len(orders)})
 
 
 @register("generative_fusion")

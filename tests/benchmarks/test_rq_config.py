@@ -34,7 +34,8 @@ def test_the_questions_use_what_they_promise() -> None:
     rq1, rq3, rq4 = (load_rq_config(n) for n in ("RQ1", "RQ3", "RQ4"))
     assert {t.dataset for t in rq1.tasks} == {"squad-dev", "easy-vqa-qa"}
     assert set(rq1.tasks[0].aggregators) == {"majority_vote", "entropy_vote", "selection",
-                                             "generative_fusion"}
+                                             "selection_5_orders", "generative_fusion"}
+    assert rq1.tasks[0].aggregators["selection_5_orders"]["permutations"] == 5
     assert rq3.tasks[0].scaling is not None and rq4.tasks[0].preference is not None
     assert rq3.tasks[0].systems == rq1.tasks[0].systems == rq4.tasks[0].systems
     rq5 = load_rq_config("RQ5")

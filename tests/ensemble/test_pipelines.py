@@ -131,6 +131,33 @@ def test_ensemble_of_pipelines_with_llm_aggregators(llm, bm25):
     assert fused.metadata["method"] == "generative_fusion" and fused.token_logprobs
 
 
+def test_selection_averages_label_scores_over_cyclic_orders(llm):
+    from ensemble.types import Answer
+
+    answers = [Answer(TESLA, text, system=name)
+               for name, text in (("a", "1856"), ("b", "1943"), ("c", "Smiljan"))]
+    plain = Selection(llm, style="chat")
+    debiased = Selection(llm, style="chat", permutations=3)
+    labels = ["1", "2", "3"]
+    # By hand: candidate i's score is its label's log-prob in each order, averaged.
+    orders = [[0, 1, 2], [1, 2, 0], [2, 0, 1]]
+    expected = [0.0, 0.0, 0.0]
+    for order in orders:
+        scores = llm.option_logprobs([plain.prompt(TESLA, [answers[i] for i in order])], labels)[0]
+        for pos, i in enumerate(order):
+            expected[i] += scores[labels[pos]] / 3
+    chosen = debiased.aggregate(TESLA, answers)
+    assert chosen.metadata["orders"] == 3
+    assert chosen.metadata["label_logprobs"] == pytest.approx(expected, abs=1e-5)
+    assert chosen.text == answers[max(range(3), key=lambda i: expected[i])].text
+    single = plain.aggregate(TESLA, answers).metadata
+    assert single["orders"] == 1
+    first = llm.option_logprobs([plain.prompt(TESLA, answers)], labels)[0]
+    assert single["label_logprobs"] == pytest.approx([first[lb] for lb in labels], abs=1e-5)
+    with pytest.raises(ValueError, match="permutations"):
+        Selection(llm, permutations=0)
+
+
 def test_llm_listwise_reranker_returns_a_permutation(llm, bm25):
     reranked = RerankedRetriever(bm25, LLMListwiseReranker(llm, window=3, max_words=20,
                                                            max_new_tokens=8), candidates=3)
