@@ -339,6 +339,7 @@ class Retriever:
             manifest.created = previous.created
         manifest.save(folder)
         settings = {"encoder": getattr(self.encoder, "spec", self.encoder.name),
+                    "encoder_options": getattr(self.encoder, "spec_options", {}),
                     "hybrid": self.hybrid.to_dict(), "max_words": self.max_words,
                     "lexical": self.lexical is not None}
         (folder / RETRIEVER_FILE).write_text(json.dumps(settings, indent=2))
@@ -361,6 +362,7 @@ class Retriever:
             # The encoder that built the index, loaded (and checked) on first use: verifying,
             # listing or lexical search never load a model.
             self._encoder, self._encoder_spec = None, settings["encoder"]
+            self._encoder_options = settings.get("encoder_options", {})
         else:
             enc = load_encoder(encoder or settings["encoder"], **encoder_options)
             manifest.check_encoder(enc.name, enc.version, enc.dim)
@@ -381,7 +383,7 @@ class Retriever:
     def encoder(self) -> Encoder:
         """The encoder; a loaded index loads the one that built it on first use."""
         if self._encoder is None:
-            enc = load_encoder(self._encoder_spec)
+            enc = load_encoder(self._encoder_spec, **self._encoder_options)
             if self.manifest is not None:
                 self.manifest.check_encoder(enc.name, enc.version, enc.dim)
             self._encoder = enc

@@ -45,6 +45,8 @@ class LiteConfig:
     ocr: bool = True
     #: Share of the OCR text vector in an image's vector when the image holds enough text.
     ocr_weight: float = 0.75
+    #: Split words the OCR recogniser ran together ("WhatdidLuther" -> "What did Luther").
+    ocr_respace: bool = True
     #: Images with fewer OCR characters than this are treated as having no text.
     ocr_min_chars: int = 4
     #: Share of the text in an interleaved item's vector (images share the rest).
@@ -81,7 +83,7 @@ class NyxLite(Encoder):
         self._image_tower: ImageTower | None = None
         self._conse: ConSE | None = None
         self._class_names: list[str] | None = None
-        self._ocr = OCRReader() if self.config.ocr else None
+        self._ocr = OCRReader(respace=self.config.ocr_respace) if self.config.ocr else None
         self.projection = (ImageProjection.load(self.config.projection)
                            if self.config.projection else None)
         if self.projection is not None and self.projection.out_dim != self.dim:
@@ -95,7 +97,8 @@ class NyxLite(Encoder):
         image = f"proj-{self.projection.fingerprint()}" if self.projection else f"conse-T{c.top_t}"
         if c.conse_template != DEFAULT_TEMPLATE and not self.projection:
             image += "-custom-template"
-        ocr = f"ocr{c.ocr_weight:g}" if c.ocr else "no-ocr"
+        ocr = (f"ocr{c.ocr_weight:g}" + ("+respace" if c.ocr_respace else "")) if c.ocr \
+            else "no-ocr"
         return f"{LITE_VERSION};minilm-l6-v2;effnet-lite0;{image};{ocr};tw{c.text_weight:g}"
 
     # -- towers ---------------------------------------------------------------------------

@@ -8,14 +8,18 @@ import threading
 import numpy as np
 from PIL import Image, ImageOps
 
+from nyx.encoders.respace import respace
+
 logger = logging.getLogger(__name__)
 
 
 class OCRReader:
     """Lazy RapidOCR wrapper returning the text lines it is confident about, top to bottom."""
 
-    def __init__(self, min_confidence: float = 0.6, pad: int = 16) -> None:
+    def __init__(self, min_confidence: float = 0.6, pad: int = 16, respace: bool = True) -> None:
         self.min_confidence = min_confidence
+        #: Split words the recogniser ran together (see :mod:`nyx.encoders.respace`).
+        self.respace = respace
         # The detector misses lines near the border; a white margin fixes that. 16 px measured
         # best on rendered signs: wider margins make the recogniser drop spaces between words.
         self.pad = pad
@@ -46,4 +50,5 @@ class OCRReader:
         lines = [(box, text) for box, text, score in result
                  if float(score) >= self.min_confidence and text.strip()]
         lines.sort(key=lambda entry: (round(min(p[1] for p in entry[0]) / 10), entry[0][0][0]))
-        return "\n".join(text.strip() for _, text in lines)
+        text = "\n".join(text.strip() for _, text in lines)
+        return respace(text) if self.respace else text

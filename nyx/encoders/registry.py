@@ -37,8 +37,12 @@ def load_encoder(spec: str | Path | Encoder = DEFAULT_ENCODER, *, device: str | 
     text = str(spec).strip()
     if not text:
         raise ValueError(f"empty encoder name; {_HELP}")
+    given = dict(options)  # _dispatch may consume some
     encoder = _dispatch(text, device, options)
+    # What rebuilds this encoder: Retriever.save records both, Retriever.load passes them back.
     encoder.spec = text  # type: ignore[attr-defined]
+    encoder.spec_options = {k: v for k, v in given.items()  # type: ignore[attr-defined]
+                            if v is None or isinstance(v, (bool, int, float, str))}
     return encoder
 
 

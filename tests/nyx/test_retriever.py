@@ -135,6 +135,17 @@ def test_loaded_index_loads_its_encoder_only_when_it_embeds(lite, tmp_path, monk
         loaded.search("a tower in Paris", k=2, mode="dense")
 
 
+def test_encoder_options_survive_save_and_load(tmp_path):
+    no_ocr = load_encoder("nyx-lite", ocr=False)
+    r = Retriever(encoder=no_ocr)
+    r.add(DOCS[:2])
+    r.save(tmp_path / "idx")
+    r.close()
+    with Retriever.load(tmp_path / "idx") as loaded:  # rebuilt with ocr=False, not refused
+        assert loaded.encoder.version == no_ocr.version and "no-ocr" in no_ocr.version
+        assert loaded.search("a bell in London", k=1, mode="dense")[0].id == "bigben"
+
+
 def test_fusion_math_hand_computed():
     # dense [0.9, 0.5, 0.1] -> minmax [1, .5, 0]; lexical [0, 10, 5] -> [0, 1, .5]
     fused = fuse_scores(["a", "b", "c"], [0.9, 0.5, 0.1], [0.0, 10.0, 5.0],
