@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from indexes import IndexDirectory
+from indexes import EncoderMismatchError, IndexDirectory
 from nyx.chunking import DEFAULT_MAX_WORDS
 from nyx.content import Item
 from nyx.corpus import SourceError, SourceFile, parse_source, scan_corpus
 from nyx.embedding_cache import EmbeddingCache
-from nyx.encoders import Encoder
+from nyx.encoders import Encoder, load_encoder
 from nyx.retriever import Retriever
 
 logger = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def build_index(corpus: str | Path, output: str | Path,
     directory = IndexDirectory(out)
     summary = BuildSummary(index=str(out), corpus=str(root))
     with directory.lock():
-        retriever = _open_retriever(directory, out, options)
+        retriever = _open_retriever(directory, out, options, summary)
         try:
             new_sources = _update(retriever, root, out, options, summary)
             summary.documents = retriever.count()
@@ -99,10 +99,38 @@ def build_index(corpus: str | Path, output: str | Path,
     return summary
 
 
-def _open_retriever(directory: IndexDirectory, out: Path, options: BuildOptions) -> Retriever:
-    if directory.current() is not None:
-        return Retriever.load(out, encoder=options.model)
-    return Retriever(encoder=options.model, index=options.backend, max_words=options.max_words,
+def _open_retriever(directory: IndexDirectory, out: Path, options: BuildOptions,
+                    summary: BuildSummary) -> Retriever:
+    if directory.current() is None:
+        return _new_retriever(options.model, options)
+    retriever = None
+    try:
+        retriever = Retriever.load(out, encoder=options.model)
+        retriever.encoder  # noqa: B018 - a loaded index loads its encoder lazily: check it now
+        return retriever
+    except EncoderMismatchError:
+        if retriever is not None:
+            retriever.close()
+        with Retriever.load(out) as stored:  # loads no model
+            spec, spec_options = stored.built_with or ("", {})
+            old_version = stored.manifest.encoder.version if stored.manifest else None
+        asked = options.model
+        if asked is not None and (getattr(asked, "spec", str(asked)),
+                                  getattr(asked, "spec_options", {})) != (spec, spec_options):
+            raise  # another encoder, or other options: that is a new index (the error says so)
+        # Same encoder and options, new version (an upgrade changed its vectors): embed everything
+        # again into a new generation; the old one stays live until the new one is committed.
+        encoder = asked if isinstance(asked, Encoder) else load_encoder(spec, **spec_options)
+        fresh = _new_retriever(encoder, options)
+        summary.notes.append(("*", f"encoder {spec} changed since this index was built "
+                                   f"({old_version} -> {fresh.encoder.version}); every file "
+                                   "is embedded again"))
+        logger.warning("%s", summary.notes[-1][1])
+        return fresh
+
+
+def _new_retriever(encoder: Encoder | str | None, options: BuildOptions) -> Retriever:
+    return Retriever(encoder=encoder, index=options.backend, max_words=options.max_words,
                      **options.backend_params)
 
 

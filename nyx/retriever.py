@@ -364,6 +364,8 @@ class Retriever:
             self._encoder, self._encoder_spec = None, settings["encoder"]
             self._encoder_options = settings.get("encoder_options", {})
         else:
+            self._encoder_spec = settings["encoder"]
+            self._encoder_options = settings.get("encoder_options", {})
             enc = load_encoder(encoder or settings["encoder"], **encoder_options)
             manifest.check_encoder(enc.name, enc.version, enc.dim)
             self.encoder = enc
@@ -378,6 +380,13 @@ class Retriever:
         shutil.copyfile(folder / "docs.sqlite", Path(self._tmp) / "docs.sqlite")
         self.store = DocStore(Path(self._tmp) / "docs.sqlite")
         return self
+
+    @property
+    def built_with(self) -> tuple[str, dict[str, Any]] | None:
+        """The encoder name and options a loaded index was built with (``None`` when new)."""
+        if self.manifest is None:
+            return None
+        return self._encoder_spec, dict(self._encoder_options)
 
     @property
     def encoder(self) -> Encoder:

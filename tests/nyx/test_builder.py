@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from indexes import IndexLockedError
+from indexes import EncoderMismatchError, IndexLockedError
+from nyx import load_encoder
 from nyx.builder import CACHE_DIR, BuildOptions, build_index
 from nyx.retriever import Retriever
 from nyx.verify import verify_index
@@ -64,6 +65,29 @@ def test_incremental_rebuild_touches_only_changes(lite, tmp_path):
 
     third = build_index(corpus, out, options(lite))
     assert third.embedded == 0 and third.generation == second.generation
+
+
+def test_an_upgraded_encoder_re_embeds_everything(lite, tmp_path):
+    corpus, out = tmp_path / "corpus", tmp_path / "idx"
+    write_corpus(corpus, 4)
+    first = build_index(corpus, out, options(lite))
+    # As if an older release had built it: same encoder name, another version.
+    generation = out / first.generation
+    manifest = json.loads((generation / "manifest.json").read_text())
+    manifest["encoder"]["version"] = "0.0;an-older-nyx-lite"
+    (generation / "manifest.json").write_text(json.dumps(manifest))
+
+    second = build_index(corpus, out, options(lite))
+    assert second.embedded == 4 and len(second.added) == 4 and second.documents == 4
+    assert second.generation != first.generation
+    assert any("0.0;an-older-nyx-lite -> " in note for _, note in second.notes)
+    with Retriever.load(out) as r:
+        assert r.encoder.version == lite.version
+        assert r.search("glaciers", k=1, mode="dense")
+    assert verify_index(out).ok
+    # Another encoder is not an upgrade: that needs a new index.
+    with pytest.raises(EncoderMismatchError, match="rebuild"):
+        build_index(corpus, out, options(load_encoder("nyx-lite", ocr=False)))
 
 
 def test_bad_input_is_reported_not_fatal(lite, tmp_path):
