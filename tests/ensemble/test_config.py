@@ -83,6 +83,17 @@ def test_round_trip_dict_and_yaml(corpus, tmp_path):
     assert to_config(build(path, resources=resources)) == first
 
 
+def test_selection_permutations_round_trip(corpus):
+    doc = _doc()
+    doc["pipeline"]["aggregator"] = {"type": "selection", "generator": "llm", "style": "chat",
+                                     "permutations": 4}
+    system = build(doc, resources={"squad": corpus})
+    assert system.aggregator.permutations == 4
+    config = to_config(system)
+    assert config["pipeline"]["aggregator"]["permutations"] == 4
+    assert to_config(build(config, resources={"squad": corpus})) == config
+
+
 def test_objects_built_in_code_round_trip_and_shared_ones_are_named(corpus, tmp_path):
     llm = TransformersGenerator(batch_size=2)
     bm25 = BM25Retriever(corpus)
