@@ -75,6 +75,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     from training import distributed, runs
 
+    try:
+        summary = _run_stage(config, runs)
+    except BaseException:
+        distributed.shutdown(wait=False)
+        raise
+    if distributed.is_main_process():  # under torchrun, one summary, from rank 0
+        print(json.dumps(summary, indent=2, default=str))
+    distributed.shutdown()
+    return 0
+
+
+def _run_stage(config: TrainConfig, runs: Any) -> Any:
     if config.stage == "contrastive":
         result = runs.run_contrastive(config)
         summary: Any = {"steps": result.state.step, "first_loss": result.losses[:1],
@@ -83,9 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = runs.run_nyxqa(config)
     else:
         summary = runs.run_feedback(config)
-    if distributed.is_main_process():  # under torchrun, one summary, from rank 0
-        print(json.dumps(summary, indent=2, default=str))
-    return 0
+    return summary
 
 
 if __name__ == "__main__":

@@ -75,6 +75,19 @@ def init_from_environment() -> bool:
     return True
 
 
+def shutdown(wait: bool = True) -> None:
+    """Wait for every process (``wait``), then leave the process group; a no-op without one.
+
+    A process that exits while others still talk to it, or with the group still open, can abort
+    in gloo's threads ("terminate called without an active exception"). After an error pass
+    ``wait=False``: the other processes may never reach the barrier.
+    """
+    if is_distributed():
+        if wait:
+            dist.barrier()
+        dist.destroy_process_group()
+
+
 def local_rank() -> int:
     import os
 

@@ -35,10 +35,15 @@ def main(argv: list[str]) -> None:
     seed_everything(config.seed)  # as run_contrastive does before it builds the model
     embedder = build_embedder(config)
     before = digest(embedder.trainable_parameters())
-    runs.run_contrastive(config, embedder=embedder)
+    try:
+        runs.run_contrastive(config, embedder=embedder)
+    except BaseException:
+        distributed.shutdown(wait=False)
+        raise
     record = {"rank": distributed.rank(), "world_size": distributed.world_size(),
               "before": before, "after": digest(embedder.trainable_parameters())}
-    (Path(out) / f"weights-rank{distributed.rank()}.json").write_text(json.dumps(record))
+    (Path(out) / f"weights-rank{record['rank']}.json").write_text(json.dumps(record))
+    distributed.shutdown()
 
 
 if __name__ == "__main__":
