@@ -10,6 +10,11 @@ how sure the model is once it has read what it searched for.
 A 135M model seldom opens a search tag by itself; ``force_first_search`` starts its first
 turn with ``<search>`` so that it writes a query. A turn without a tag, or running out of
 calls, is followed by ``<answer>`` so that the run always ends with an answer.
+
+``answer_from="documents"`` keeps the model's searches but writes the final answer with the
+pipelines' reading prompt over the documents the searches returned (the best-scored ``k``), in
+the spirit of Search-o1's reason-in-documents step: small models that cannot answer inside the
+``<result>`` transcript still read passages well. The default, ``"transcript"``, answers inside it.
 """
 
 from __future__ import annotations
@@ -41,13 +46,18 @@ class AgenticPipeline(Pipeline):
     """The model drives retrieval through a :class:`~ensemble.tools.SearchTool`."""
 
     config_fields: ClassVar[tuple[str, ...]] = (*Pipeline.config_fields, "max_calls",
-                                                 "force_first_search", "turn_tokens")
+                                                 "force_first_search", "turn_tokens",
+                                                 "answer_from")
 
     def __init__(self, *args: Any, max_calls: int = 3, force_first_search: bool = True,
-                 turn_tokens: int = 24, **kwargs: Any) -> None:
+                 turn_tokens: int = 24, answer_from: str = "transcript", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if max_calls < 0:
             raise ValueError(f"max_calls must be >= 0, got {max_calls}")
+        if answer_from not in ("transcript", "documents"):
+            raise ValueError(f"answer_from must be 'transcript' or 'documents', got "
+                             f"{answer_from!r}")
+        self.answer_from = answer_from
         self.max_calls = max_calls
         self.force_first_search = force_first_search
         self.turn_tokens = turn_tokens
@@ -95,16 +105,18 @@ class AgenticPipeline(Pipeline):
                 if found is not None and gen.text.rfind("<answer>") > gen.text.rfind("<search>"):
                     query = None
             if query is None and found is not None and found.strip():
-                return self._done(answer, found, gen, docs)
+                return self._done(answer, found, gen, docs, question)
             if query and query.strip() and calls < self.max_calls:
                 result = self._search(answer, query.strip(), calls, docs)
                 transcript = f"{written.rstrip()}</search>\n<result>{result}</result>\n"
                 calls, after_tool = calls + 1, True
                 continue
             # no usable tag, or out of calls: ask for the answer directly
+            if self.answer_from == "documents" and docs:
+                return self._done(answer, "", gen, docs, question)
             transcript = f"{written.rstrip()}\n<answer>"
             gen = self._turn(question, transcript, ["</answer>", "\n"], self.max_new_tokens)
-            return self._done(answer, gen.text, gen, docs)
+            return self._done(answer, gen.text, gen, docs, question)
 
     def _search(self, answer: Answer, query: str, call: int,
                 docs: dict[str, RetrievedDoc]) -> str:
@@ -123,11 +135,15 @@ class AgenticPipeline(Pipeline):
         return " ".join(f"[{n}] {truncate_words(r['snippet'], self.max_words)}"
                         for n, r in enumerate(results, 1))
 
-    @staticmethod
-    def _done(answer: Answer, text: str, gen: Generation,
-              docs: dict[str, RetrievedDoc]) -> Answer:
+    def _done(self, answer: Answer, text: str, gen: Generation,
+              docs: dict[str, RetrievedDoc], question: str) -> Answer:
+        found = list(docs.values())
+        if self.answer_from == "documents" and found:
+            best = sorted(found, key=lambda d: -d.score)[:self.k]
+            text, gen = self.answer_docs(answer, question, best, step="answer")
+            return Pipeline.finish(answer, text, gen, found)
         answer.add_step("answer", raw=gen.text)
-        return Pipeline.finish(answer, extract_answer(text), gen, list(docs.values()))
+        return Pipeline.finish(answer, extract_answer(text), gen, found)
 
 
 def _last(pattern: re.Pattern[str], text: str) -> str | None:

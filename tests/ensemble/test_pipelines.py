@@ -118,6 +118,19 @@ def test_agentic_searches_through_the_tool_and_records_entropy(llm, bm25):
     assert answer.documents
 
 
+def test_agentic_can_answer_from_the_documents_its_searches_found(llm, bm25):
+    agent = AgenticPipeline(llm, bm25, max_calls=1, turn_tokens=10, answer_from="documents",
+                            **SMALL)
+    answer = _check(agent.run(TESLA))
+    searches = [s for s in answer.steps if s.name == "search"]
+    assert len(searches) == 1
+    last = answer.steps[-1]
+    assert last.name == "answer" and set(last.data["doc_ids"]) <= set(searches[0].data["ids"])
+    assert answer.text == "1856"  # read from the passage, as the sequential pipeline does
+    with pytest.raises(ValueError, match="answer_from"):
+        AgenticPipeline(llm, bm25, answer_from="elsewhere")
+
+
 def test_ensemble_of_pipelines_with_llm_aggregators(llm, bm25):
     systems = [SequentialPipeline(llm, bm25, name="seq", **SMALL),
                ClosedBookPipeline(llm, name="closed", max_new_tokens=4)]
