@@ -69,6 +69,8 @@ class Retriever:
                  hybrid: HybridConfig | None = None, max_words: int = DEFAULT_MAX_WORDS,
                  **index_params: Any) -> None:
         self.encoder = load_encoder(encoder or "nyx-lite")
+        self._encoder_spec = getattr(self.encoder, "spec", self.encoder.name)
+        self._encoder_options = dict(getattr(self.encoder, "spec_options", {}))
         if isinstance(index, VectorIndex):
             self.index = index
         else:
@@ -326,8 +328,16 @@ class Retriever:
                 shutil.copytree(media, folder / "media", dirs_exist_ok=True,
                                 copy_function=_link_or_copy)
         previous = self.manifest
+        if self._encoder is None and previous is not None:
+            # A loaded index whose encoder never ran (deletes only): no model is needed to save.
+            encoder_info = previous.encoder
+            spec, options = self._encoder_spec, dict(self._encoder_options)
+        else:
+            encoder_info = EncoderInfo(self.encoder.name, self.encoder.version, self.encoder.dim)
+            spec = getattr(self.encoder, "spec", self.encoder.name)
+            options = getattr(self.encoder, "spec_options", {})
         manifest = Manifest(
-            encoder=EncoderInfo(self.encoder.name, self.encoder.version, self.encoder.dim),
+            encoder=encoder_info,
             backend=BackendInfo(type(self.index).__name__, dict(self.index.params)),
             corpus_root=corpus_root or (previous.corpus_root if previous else None),
             sources=dict(sources if sources is not None else
@@ -338,8 +348,7 @@ class Retriever:
         if previous is not None:
             manifest.created = previous.created
         manifest.save(folder)
-        settings = {"encoder": getattr(self.encoder, "spec", self.encoder.name),
-                    "encoder_options": getattr(self.encoder, "spec_options", {}),
+        settings = {"encoder": spec, "encoder_options": options,
                     "hybrid": self.hybrid.to_dict(), "max_words": self.max_words,
                     "lexical": self.lexical is not None}
         (folder / RETRIEVER_FILE).write_text(json.dumps(settings, indent=2))

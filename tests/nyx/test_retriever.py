@@ -123,7 +123,11 @@ def test_loaded_index_loads_its_encoder_only_when_it_embeds(lite, tmp_path, monk
         with Retriever.load(tmp_path / "idx") as loaded:
             assert loaded.count() == len(DOCS) and "nyx-lite" in repr(loaded)
             assert loaded.search("Eiffel Tower", k=1, mode="lexical")[0].text
+            assert loaded.delete(["colosseum"]) == 1
+            loaded.save(tmp_path / "idx")  # deleting and saving need no model either
+        assert verify_index(tmp_path / "idx").ok
     with Retriever.load(tmp_path / "idx") as loaded:  # dense search loads it, checked
+        assert loaded.count() == len(DOCS) - 1
         assert len(loaded.search("a tower in Paris", k=2, mode="dense")) == 2
         assert loaded.encoder.version == lite.version
 
