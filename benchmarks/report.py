@@ -116,6 +116,15 @@ def _pyplot() -> Any:
     return plt
 
 
+def save_figure(fig: Any, plt: Any, path: Path) -> Path:
+    """Lay out, write (creating folders) and close ``fig``; returns ``path``."""
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def bar_chart(
     path: Path, groups: Sequence[str], series: Mapping[str, Sequence[float]], title: str,
     ylabel: str = "score",
@@ -133,11 +142,7 @@ def bar_chart(
     ax.set_ylim(0, 1.05 * max([1.0, *[v for vs in series.values() for v in vs]]))
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, plt, path)
 
 
 def line_chart(
@@ -163,8 +168,4 @@ def line_chart(
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, plt, path)

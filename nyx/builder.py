@@ -103,30 +103,31 @@ def _open_retriever(directory: IndexDirectory, out: Path, options: BuildOptions,
                     summary: BuildSummary) -> Retriever:
     if directory.current() is None:
         return _new_retriever(options.model, options)
-    retriever = None
+    retriever = Retriever.load(out)  # loads no model
+    spec, spec_options = retriever.built_with or ("", {})
+    asked = options.model
+    if asked is not None and (getattr(asked, "spec", str(asked)),
+                              getattr(asked, "spec_options", {})) != (spec, spec_options):
+        # Another encoder, or other options: accepted only if it computes the same vectors
+        # (the error says a new index is needed otherwise).
+        retriever.close()
+        return Retriever.load(out, encoder=asked)
+    encoder = asked if isinstance(asked, Encoder) else load_encoder(spec, **spec_options)
+    manifest = retriever.manifest
+    assert manifest is not None  # a loaded index has one
     try:
-        retriever = Retriever.load(out, encoder=options.model)
-        retriever.encoder  # noqa: B018 - a loaded index loads its encoder lazily: check it now
-        return retriever
+        manifest.check_encoder(encoder.name, encoder.version, encoder.dim)
     except EncoderMismatchError:
-        if retriever is not None:
-            retriever.close()
-        with Retriever.load(out) as stored:  # loads no model
-            spec, spec_options = stored.built_with or ("", {})
-            old_version = stored.manifest.encoder.version if stored.manifest else None
-        asked = options.model
-        if asked is not None and (getattr(asked, "spec", str(asked)),
-                                  getattr(asked, "spec_options", {})) != (spec, spec_options):
-            raise  # another encoder, or other options: that is a new index (the error says so)
         # Same encoder and options, new version (an upgrade changed its vectors): embed everything
         # again into a new generation; the old one stays live until the new one is committed.
-        encoder = asked if isinstance(asked, Encoder) else load_encoder(spec, **spec_options)
-        fresh = _new_retriever(encoder, options)
+        retriever.close()
         summary.notes.append(("*", f"encoder {spec} changed since this index was built "
-                                   f"({old_version} -> {fresh.encoder.version}); every file "
-                                   "is embedded again"))
+                                   f"({manifest.encoder.version} -> {encoder.version}); every "
+                                   "file is embedded again"))
         logger.warning("%s", summary.notes[-1][1])
-        return fresh
+        return _new_retriever(encoder, options)
+    retriever.encoder = encoder
+    return retriever
 
 
 def _new_retriever(encoder: Encoder | str | None, options: BuildOptions) -> Retriever:

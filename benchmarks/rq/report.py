@@ -15,7 +15,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import Report, _pyplot, bar_chart, markdown_table, to_jsonable
+from benchmarks.report import (
+    Report,
+    _pyplot,
+    bar_chart,
+    markdown_table,
+    save_figure,
+    to_jsonable,
+)
 from benchmarks.rq.runner import RQResult, TaskResult
 
 logger = logging.getLogger(__name__)
@@ -23,14 +30,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["answer_map_chart", "main_table", "scaling_chart", "write_report"]
 
 PCT = 100.0
-
-
-def _save(fig: Any, plt: Any, path: Path) -> Path:
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def scaling_chart(path: Path, curves: Mapping[str, Sequence[Mapping[str, Any]]], title: str,
@@ -53,7 +52,7 @@ def scaling_chart(path: Path, curves: Mapping[str, Sequence[Mapping[str, Any]]],
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return _save(fig, plt, path)
+    return save_figure(fig, plt, path)
 
 
 def answer_map_chart(path: Path, points: Sequence[Mapping[str, Any]], title: str,
@@ -82,7 +81,7 @@ def answer_map_chart(path: Path, points: Sequence[Mapping[str, Any]], title: str
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
-    return _save(fig, plt, path)
+    return save_figure(fig, plt, path)
 
 
 def _pct(value: float | None) -> float | None:
