@@ -13,7 +13,7 @@ from .lexical import BM25Config, LexicalIndex
 from .lock import IndexLock, IndexLockedError
 from .manifest import BackendInfo, EncoderInfo, EncoderMismatchError, Manifest
 from .qdrant_index import QdrantConfig, QdrantIndex
-from .tokenize import Tokenizer, TokenizerConfig
+from .tokenize import Tokenizer, TokenizerConfig, analyzer_id
 
 __all__ = [
     "BM25Config",
@@ -37,6 +37,7 @@ __all__ = [
     "Tokenizer",
     "TokenizerConfig",
     "VectorIndex",
+    "analyzer_id",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",

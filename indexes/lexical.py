@@ -26,7 +26,7 @@ import numpy as np
 
 from .atomic import atomic_write_json
 from .base import Hit, check_ids
-from .tokenize import Tokenizer, TokenizerConfig
+from .tokenize import Tokenizer, TokenizerConfig, analyzer_id
 
 logger = logging.getLogger(__name__)
 
@@ -252,10 +252,16 @@ class LexicalIndex:
             ) from None
         if state.get("format_version", 0) > _FORMAT_VERSION:
             raise ValueError(f"{file} was saved by a newer Nyx; upgrade to load it")
-        index = cls(BM25Config(**state["config"]))
+        config = dict(state["config"])
+        config["tokenizer"] = TokenizerConfig.from_saved(config.get("tokenizer", {}))
+        index = cls(BM25Config(**config))
         for doc_id, counts in state["documents"]:
             index._insert(doc_id, {term: int(tf) for term, tf in counts.items()})
         return index
+
+    def analyzer_id(self) -> str:
+        """The analyzer's name (see :func:`indexes.tokenize.analyzer_id`)."""
+        return analyzer_id(self.config.tokenizer)
 
     def __repr__(self) -> str:
         return f"LexicalIndex(documents={self.count()}, terms={len(self._postings)})"

@@ -1,20 +1,40 @@
-"""A small, dependency-free tokenizer for lexical (BM25) search.
+"""The lexical analyzer: how text becomes BM25 tokens, for documents and queries alike.
 
-Lowercase, split into Unicode words of two or more characters, drop English stopwords
-and, if PyStemmer is installed and stemming is requested, stem with Snowball English.
+Unicode NFKC normalisation and case folding (so "ﬁle", "Ｆｉｌｅ" and "FILE" are one token, and
+"Straße" matches "strasse"), Unicode words of two or more characters, English stopwords dropped,
+Snowball English stemming (PyStemmer). The settings are saved with every lexical index and
+recorded in the index manifest; :func:`analyzer_id` names them, so an index built with another
+analyzer is detected and re-analysed rather than silently queried with different tokens.
+
+Indexes saved before normalisation existed have no ``normalize`` setting and keep their old
+behaviour (``"lower"``: ``str.lower`` only) when loaded.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ENGLISH_STOPWORDS", "Tokenizer", "TokenizerConfig", "stemmer_available"]
+__all__ = [
+    "ANALYZER_VERSION",
+    "ENGLISH_STOPWORDS",
+    "NORMALIZATIONS",
+    "Tokenizer",
+    "TokenizerConfig",
+    "analyzer_id",
+    "stemmer_available",
+]
+
+#: Bumped whenever the same settings would produce different tokens.
+ANALYZER_VERSION = 2
+#: "nfkc_casefold": NFKC then str.casefold (default); "lower": str.lower (indexes before v2).
+NORMALIZATIONS: tuple[str, ...] = ("nfkc_casefold", "lower")
 
 _WORD_RE = re.compile(r"(?u)\b\w\w+\b")
 
@@ -49,13 +69,44 @@ def stemmer_available() -> bool:
 class TokenizerConfig:
     """How text becomes tokens; saved with a lexical index so queries match documents.
 
-    `stem`: True requires PyStemmer, False never stems, None stems when it is installed.
+    `stem`: True (default) requires PyStemmer, False never stems, None stems when it is
+    installed. `normalize`: one of :data:`NORMALIZATIONS`; `lowercase=False` keeps case.
     """
 
     lowercase: bool = True
     stopwords: bool = True
-    stem: bool | None = None
+    stem: bool | None = True
     min_length: int = 2
+    normalize: str = "nfkc_casefold"
+    version: int = ANALYZER_VERSION
+
+    def __post_init__(self) -> None:
+        if self.normalize not in NORMALIZATIONS:
+            raise ValueError(f"unknown normalize={self.normalize!r}: use one of "
+                             f"{', '.join(NORMALIZATIONS)}")
+        if self.min_length < 1:
+            raise ValueError(f"min_length must be >= 1, got {self.min_length}")
+
+    @classmethod
+    def from_saved(cls, data: dict[str, Any]) -> TokenizerConfig:
+        """The settings of a saved index; fields it predates take their old behaviour."""
+        data = dict(data)
+        data.setdefault("normalize", "lower")
+        data.setdefault("version", 1)
+        data.setdefault("stem", False)
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def analyzer_id(config: TokenizerConfig) -> str:
+    """A short, stable name of what the analyzer does, e.g.
+    ``"v2:nfkc_casefold:stop-en:snowball-en:min2"``."""
+    parts = [f"v{config.version}", config.normalize if config.lowercase else "case"]
+    if config.stopwords:
+        parts.append("stop-en")
+    parts.append("snowball-en" if config.stem else "nostem")
+    parts.append(f"min{config.min_length}")
+    return ":".join(parts)
 
 
 class Tokenizer:
@@ -78,7 +129,11 @@ class Tokenizer:
         self.config.stem = self._stem is not None
 
     def __call__(self, text: str) -> list[str]:
-        if self.config.lowercase:
+        if self.config.normalize == "nfkc_casefold":
+            text = unicodedata.normalize("NFKC", text)
+            if self.config.lowercase:
+                text = text.casefold()
+        elif self.config.lowercase:
             text = text.lower()
         tokens = _WORD_RE.findall(text)
         if self.config.min_length > 2:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from indexes import EncoderMismatchError, IndexDirectory
+from indexes import BM25Config, EncoderMismatchError, IndexDirectory, analyzer_id
 from nyx.chunking import DEFAULT_MAX_WORDS
 from nyx.content import Item
 from nyx.corpus import SourceError, SourceFile, parse_source, scan_corpus
@@ -45,6 +45,8 @@ class BuildSummary:
     seconds: float = 0.0
     peak_memory_mb: float = 0.0
     generation: str = ""
+    #: the BM25 index was rebuilt from stored text (another analyzer or BM25 setting)
+    reanalyzed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,7 +87,8 @@ def build_index(corpus: str | Path, output: str | Path,
             summary.vectors = retriever.index.count()
             sources = new_sources
             current = directory.current()
-            if current is not None and not (summary.added or summary.updated or summary.removed):
+            if current is not None and not (summary.added or summary.updated or summary.removed
+                                            or summary.reanalyzed):
                 summary.generation = current.name  # nothing changed: keep the live generation
             else:
                 generation = retriever.save(out, sources=sources, corpus_root=str(root),
@@ -127,7 +130,28 @@ def _open_retriever(directory: IndexDirectory, out: Path, options: BuildOptions,
         logger.warning("%s", summary.notes[-1][1])
         return _new_retriever(encoder, options)
     retriever.encoder = encoder
+    _reanalyze_if_changed(retriever, summary)
     return retriever
+
+
+def _reanalyze_if_changed(retriever: Retriever, summary: BuildSummary) -> None:
+    """An index whose BM25 analyzer or parameters differ from this version's is re-analysed
+    from its stored text (seconds, no model), so queries and documents share one analyzer."""
+    lexical = retriever.lexical
+    if lexical is None:
+        return
+    wanted = BM25Config()
+    if (lexical.analyzer_id(), lexical.config.k1, lexical.config.b) == (
+            analyzer_id(wanted.tokenizer), wanted.k1, wanted.b):
+        return
+    old = f"{lexical.analyzer_id()} k1={lexical.config.k1} b={lexical.config.b}"
+    new = f"{analyzer_id(wanted.tokenizer)} k1={wanted.k1} b={wanted.b}"
+    count = retriever.reanalyze(wanted)
+    summary.reanalyzed = True
+    summary.notes.append(("*", f"lexical analyzer changed since this index was built ({old} -> "
+                               f"{new}); BM25 re-indexed {count} documents from their stored "
+                               "text, nothing re-embedded"))
+    logger.warning("%s", summary.notes[-1][1])
 
 
 def _new_retriever(encoder: Encoder | str | None, options: BuildOptions) -> Retriever:

@@ -17,6 +17,7 @@ import numpy as np
 
 from indexes import (
     BackendInfo,
+    BM25Config,
     DocStore,
     Document,
     EncoderInfo,
@@ -65,7 +66,7 @@ class Retriever:
     """
 
     def __init__(self, encoder: Encoder | str | None = None,
-                 index: VectorIndex | str | None = None, *, lexical: bool = True,
+                 index: VectorIndex | str | None = None, *, lexical: bool | BM25Config = True,
                  hybrid: HybridConfig | None = None, max_words: int = DEFAULT_MAX_WORDS,
                  **index_params: Any) -> None:
         self.encoder = load_encoder(encoder or "nyx-lite")
@@ -78,7 +79,10 @@ class Retriever:
         if self.index.dim != self.encoder.dim:
             raise ValueError(f"index dim {self.index.dim} != encoder {self.encoder.name} dim "
                              f"{self.encoder.dim}")
-        self.lexical = LexicalIndex() if lexical else None
+        if isinstance(lexical, BM25Config):
+            self.lexical: LexicalIndex | None = LexicalIndex(lexical)
+        else:
+            self.lexical = LexicalIndex() if lexical else None
         self.hybrid = hybrid or HybridConfig()
         self.max_words = max_words
         self._tmp = tempfile.mkdtemp(prefix="nyx-retriever-")
@@ -185,6 +189,19 @@ class Retriever:
     def _document_text(self, item: Item) -> str:
         describe = getattr(self.encoder, "document_text", None)
         return describe(item) if describe else item.text
+
+    def reanalyze(self, config: BM25Config | None = None) -> int:
+        """Rebuild the lexical index from the stored document texts with ``config`` (default:
+        this version's analyzer and BM25 settings). No model runs. Returns the documents
+        re-indexed."""
+        lexical = LexicalIndex(config or BM25Config())
+        ids = self.store.ids()
+        for start in range(0, len(ids), 1024):
+            docs = self.store.get_many(ids[start:start + 1024], skip_missing=True)
+            lexical.add([d.id for d in docs if d is not None],
+                        [str(d.payload.get("text", "")) or " " for d in docs if d is not None])
+        self.lexical = lexical
+        return lexical.count()
 
     def delete(self, ids: Iterable[str]) -> int:
         """Remove documents by id; returns how many existed."""
@@ -344,6 +361,7 @@ class Retriever:
                          (previous.sources if previous else {})),
             counts={"documents": self.store.count(), "vectors": self.index.count(),
                     "lexical": self.lexical.count() if self.lexical else 0},
+            analyzer=self.lexical.analyzer_id() if self.lexical else None,
         )
         if previous is not None:
             manifest.created = previous.created

@@ -30,7 +30,13 @@ from benchmarks.datasets.files import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["download_verified", "extract_tar_member", "find_release_url", "index_url"]
+__all__ = [
+    "download_verified",
+    "extract_tar_member",
+    "extract_tar_members",
+    "find_release_url",
+    "index_url",
+]
 
 DEFAULT_INDEX = "https://pypi.org/simple"
 TIMEOUT_S = 60.0
@@ -144,3 +150,29 @@ def extract_tar_member(archive_path: Path, member_name: str, target: Path) -> Pa
             f"{archive_path} is not a readable .tar.gz ({error}); delete it and fetch it again"
         ) from error
     raise DatasetFormatError(f"{archive_path} has no file {member_name}")
+
+
+def extract_tar_members(archive_path: Path, targets: dict[str, Path]) -> set[str]:
+    """Copy every member named in ``targets`` (member name -> file) out of a ``.tar.gz`` in
+    one pass. Returns the names found; a name the archive lacks is simply not extracted."""
+    found: set[str] = set()
+    try:
+        with (
+            open(archive_path, "rb") as raw,
+            tqdm(total=archive_path.stat().st_size, unit="B", unit_scale=True,
+                 desc=f"extracting {len(targets)} files") as bar,
+            tarfile.open(fileobj=_ProgressReader(raw, bar), mode="r|gz") as archive,
+        ):
+            for member in archive:
+                if member.name in targets and member.isfile():
+                    extracted = archive.extractfile(member)
+                    if extracted is not None:
+                        atomic_write_bytes(targets[member.name], extracted.read())
+                        found.add(member.name)
+                        if found == set(targets):
+                            break
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise DatasetFormatError(
+            f"{archive_path} is not a readable .tar.gz ({error}); delete it and fetch it again"
+        ) from error
+    return found

