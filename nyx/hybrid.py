@@ -1,9 +1,21 @@
-"""Fusing dense and lexical rankings: a convex combination of per-query normalised scores.
+"""Fusing dense and lexical rankings of one query into one.
 
-Plain reciprocal rank fusion (k=60) loses to BM25 alone on SQuAD-dev (nDCG@10 0.851 vs 0.874)
-because it gives the weaker dense list equal say. Scores carry more information than ranks: each
-list's scores are min-max normalised over the shared candidate set and mixed with a weight chosen
-on data (see ``benchmarks/tune_hybrid.py`` and the README).
+Methods (``HybridConfig.method``), each over the query's candidate set (the top
+``candidates`` of each ranking):
+
+``minmax``    ``w * minmax(dense) + (1 - w) * minmax(bm25)``: a convex mix of per-query min-max
+              normalised scores.
+``adaptive``  the same mix with a per-query weight ``clip(w + alpha * (c_dense - c_bm25))``, where
+              ``c`` is how decided each ranking is: the gap between its first and second score
+              relative to the spread of its top ten, in [0, 1]. A ranking with one clear winner
+              gets more say; a flat one less. Needs no training data beyond ``w`` and ``alpha``.
+``zscore``    a convex mix of per-query z-scores.
+``rrf``       reciprocal rank fusion (Cormack et al. 2009), standard form: a document earns
+              ``1 / (rrf_k + rank)`` from each ranking it appears in and nothing from a ranking
+              it is absent from; ``w`` weights the two rankings (0.5 = plain RRF).
+
+The default was chosen by leave-one-domain-out over four question -> passage domains
+(``nyx-bench fusion-domains``; numbers in the README), not on one data set.
 """
 
 from __future__ import annotations
@@ -14,9 +26,15 @@ from typing import Any
 
 import numpy as np
 
-#: Share of the dense score, tuned on the first half of SQuAD-dev questions and checked on the
-#: second half (``nyx-bench tune-hybrid``): nDCG@10 0.906 there, vs 0.902 at 0.4 and 0.875 BM25.
+__all__ = ["DEFAULT_ALPHA", "DEFAULT_DENSE_WEIGHT", "FUSION_METHODS", "HybridConfig",
+           "confidence", "fuse_scores", "minmax"]
+
+FUSION_METHODS: tuple[str, ...] = ("minmax", "adaptive", "zscore", "rrf")
+#: Dense share of the fused score; see ``nyx-bench fusion-domains``.
 DEFAULT_DENSE_WEIGHT = 0.6
+#: How far each ranking's confidence moves the weight (method ``adaptive``).
+DEFAULT_ALPHA = 0.0
+DEFAULT_METHOD = "minmax"
 
 
 @dataclass
@@ -27,49 +45,94 @@ class HybridConfig:
     dense_weight: float = DEFAULT_DENSE_WEIGHT
     #: candidates taken from each ranking before fusing (at least k).
     candidates: int = 100
-    #: "minmax" (per-query min-max) or "rrf" (reciprocal rank fusion, for comparison).
-    method: str = "minmax"
+    #: one of :data:`FUSION_METHODS`
+    method: str = DEFAULT_METHOD
     rrf_k: int = 60
+    #: ``adaptive`` only: how much each ranking's confidence shifts the weight
+    alpha: float = DEFAULT_ALPHA
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.dense_weight <= 1.0:
             raise ValueError(f"dense_weight must be within [0, 1], got {self.dense_weight}")
-        if self.method not in ("minmax", "rrf"):
-            raise ValueError(f"unknown fusion method {self.method!r}: use 'minmax' or 'rrf'")
+        if self.method not in FUSION_METHODS:
+            raise ValueError(f"unknown fusion method {self.method!r}: use one of "
+                             f"{', '.join(FUSION_METHODS)}")
         if self.candidates < 1:
             raise ValueError(f"candidates must be >= 1, got {self.candidates}")
+        if self.alpha < 0:
+            raise ValueError(f"alpha must be >= 0, got {self.alpha}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def minmax(scores: np.ndarray) -> np.ndarray:
-    """Scale to [0, 1]. A constant list carries no preference and maps to zeros, so that a
-    ranking with no signal (no query word in any candidate) adds nothing to the fusion."""
+    """Scale to [0, 1]. A constant list has no spread: it maps to 1 where the score is
+    positive (one candidate, or every candidate matching equally: each is the best there is)
+    and to 0 where it is not (no query word in any candidate: no evidence)."""
     scores = np.asarray(scores, dtype=np.float64)
     if scores.size == 0:
         return scores
     low, high = float(scores.min()), float(scores.max())
     if high - low < 1e-12:
-        return np.zeros_like(scores)
+        return np.where(scores > 0, 1.0, 0.0)
     return (scores - low) / (high - low)
 
 
+def _zscore(scores: np.ndarray) -> np.ndarray:
+    std = float(scores.std()) if scores.size else 0.0
+    if std < 1e-12:
+        return np.zeros_like(scores)
+    return (scores - scores.mean()) / std
+
+
+def confidence(scores: np.ndarray) -> float:
+    """How decided a ranking is: ``(s1 - s2) / (s1 - mean(top 10))`` in [0, 1]; 0 for an
+    empty or flat ranking, 1 for a single candidate."""
+    top = np.sort(np.asarray(scores, dtype=np.float64))[::-1][:10]
+    if top.size == 0:
+        return 0.0
+    second = top[1] if top.size > 1 else top[0]
+    spread = top[0] - top.mean()
+    if spread <= 1e-12:
+        return 1.0 if top.size == 1 and top[0] > 0 else 0.0
+    return float((top[0] - second) / spread)
+
+
+def _rrf(scores: np.ndarray, member: np.ndarray, k: int) -> np.ndarray:
+    """``1 / (k + rank)`` for members of the ranking (rank among members), 0 for the rest."""
+    out = np.zeros(len(scores), dtype=np.float64)
+    idx = np.flatnonzero(member)
+    order = idx[np.argsort(-scores[idx], kind="stable")]
+    out[order] = 1.0 / (k + np.arange(1, order.size + 1))
+    return out
+
+
 def fuse_scores(ids: Sequence[str], dense: np.ndarray, lexical: np.ndarray,
-                config: HybridConfig) -> list[tuple[str, float]]:
-    """Fused ``(id, score)`` pairs, best first, for candidates with both scores known."""
+                config: HybridConfig, *, in_dense: np.ndarray | None = None,
+                in_lexical: np.ndarray | None = None) -> list[tuple[str, float]]:
+    """Fused ``(id, score)`` pairs, best first, for candidates with both scores known.
+
+    ``in_dense`` / ``in_lexical`` mark which candidates each ranking retrieved itself (the
+    others had their score looked up); by default every candidate is in the dense ranking and
+    those with a positive BM25 score in the lexical one. Ties break on the dense score, then
+    the id.
+    """
     dense = np.asarray(dense, dtype=np.float64)
     lexical = np.asarray(lexical, dtype=np.float64)
+    in_dense = np.ones(len(ids), bool) if in_dense is None else np.asarray(in_dense, bool)
+    in_lexical = lexical > 0 if in_lexical is None else np.asarray(in_lexical, bool) & (
+        lexical > 0)
+    w = config.dense_weight
     if config.method == "rrf":
-        fused = _rrf(dense, config.rrf_k) + _rrf(lexical, config.rrf_k)
+        fused = (2 * w * _rrf(dense, in_dense, config.rrf_k)
+                 + 2 * (1.0 - w) * _rrf(lexical, in_lexical, config.rrf_k))
+    elif config.method == "zscore":
+        fused = w * _zscore(dense) + (1.0 - w) * _zscore(lexical)
     else:
-        w = config.dense_weight
+        if config.method == "adaptive" and len(ids):
+            gap = confidence(dense[in_dense]) - confidence(lexical[in_lexical])
+            w = min(1.0, max(0.0, w + config.alpha * gap))
         fused = w * minmax(dense) + (1.0 - w) * minmax(lexical)
     order = sorted(range(len(ids)), key=lambda i: (-fused[i], -dense[i], ids[i]))
     return [(ids[i], float(fused[i])) for i in order]
-
-
-def _rrf(scores: np.ndarray, k: int) -> np.ndarray:
-    ranks = np.empty(len(scores), dtype=np.float64)
-    ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
-    return 1.0 / (k + ranks)

@@ -33,6 +33,7 @@ from nyx.chunking import DEFAULT_MAX_WORDS, chunk_text
 from nyx.content import ImagePart, Item, ItemLike, as_items
 from nyx.encoders import Encoder, load_encoder
 from nyx.hybrid import HybridConfig, fuse_scores
+from nyx.rerank import DEFAULT_RERANK_CANDIDATES, CrossEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,8 @@ class SearchResult:
     lexical_score: float | None = None
     #: the document's searchable text: its own text plus text read from its images (OCR)
     text: str = ""
+    #: with a reranker: the first-stage (fused) score; ``score`` is then the cross-encoder's
+    first_stage_score: float | None = None
 
 
 class Retriever:
@@ -68,6 +71,8 @@ class Retriever:
     def __init__(self, encoder: Encoder | str | None = None,
                  index: VectorIndex | str | None = None, *, lexical: bool | BM25Config = True,
                  hybrid: HybridConfig | None = None, max_words: int = DEFAULT_MAX_WORDS,
+                 rerank: CrossEncoder | bool | None = None,
+                 rerank_candidates: int = DEFAULT_RERANK_CANDIDATES,
                  **index_params: Any) -> None:
         self.encoder = load_encoder(encoder or "nyx-lite")
         self._encoder_spec = getattr(self.encoder, "spec", self.encoder.name)
@@ -85,6 +90,7 @@ class Retriever:
             self.lexical = LexicalIndex() if lexical else None
         self.hybrid = hybrid or HybridConfig()
         self.max_words = max_words
+        self.set_reranker(rerank, rerank_candidates)
         self._tmp = tempfile.mkdtemp(prefix="nyx-retriever-")
         self._media = Path(self._tmp) / "media"
         self._media_ro: Path | None = None
@@ -203,6 +209,20 @@ class Retriever:
         self.lexical = lexical
         return lexical.count()
 
+    def set_reranker(self, rerank: CrossEncoder | bool | None,
+                     candidates: int = DEFAULT_RERANK_CANDIDATES) -> None:
+        """Re-score the top ``candidates`` of every text query with a cross-encoder
+        (``True``: the default ms-marco MiniLM; ``None``/``False``: no reranking)."""
+        if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
+            raise ValueError(f"rerank_candidates must be a positive integer, got {candidates!r}")
+        if rerank is True:
+            rerank = CrossEncoder()
+        elif rerank is not None and rerank is not False and not isinstance(rerank,
+                                                                            CrossEncoder):
+            raise ValueError(f"rerank must be a CrossEncoder, True or None, got {rerank!r}")
+        self.reranker: CrossEncoder | None = rerank or None
+        self.rerank_candidates = candidates
+
     def delete(self, ids: Iterable[str]) -> int:
         """Remove documents by id; returns how many existed."""
         ids = [i for i in ids]
@@ -232,12 +252,15 @@ class Retriever:
 
     def search(self, query: ItemLike | Sequence[ItemLike], k: int = 10,
                filter: dict[str, Any] | Filter | None = None,
-               mode: Mode = "auto") -> list[SearchResult] | list[list[SearchResult]]:
+               mode: Mode = "auto", *, rerank: bool | None = None,
+               batch_size: int = 64) -> list[SearchResult] | list[list[SearchResult]]:
         """Top-``k`` documents for one query (a list of results) or for a list of queries.
 
         ``mode="auto"`` fuses dense and lexical scores for queries with text and uses dense
-        search alone for image queries. A list of strings is a batch of text queries; wrap an
-        interleaved query in :class:`~nyx.Item`.
+        search alone for image queries. A list of strings is a batch of text queries (encoded
+        together, ``batch_size`` at a time); wrap an interleaved query in :class:`~nyx.Item`.
+        ``rerank`` overrides the retriever's reranker setting for this call (``True`` needs
+        one set, or loads the default cross-encoder).
         """
         single = isinstance(query, (str, Item, Path, bytes)) or not isinstance(query, Sequence)
         items = as_items(query)
@@ -248,22 +271,40 @@ class Retriever:
         flt = Filter.coerce(filter)
         if mode in ("lexical", "hybrid") and self.lexical is None:
             raise ValueError("this retriever has no lexical index (created with lexical=False)")
-        results = [self._search_one(item, k, flt, mode) for item in items]
+        modes = [self._resolve_mode(item, mode) for item in items]
+        need = [i for i, m in enumerate(modes) if m in ("dense", "hybrid")]
+        vectors: dict[int, np.ndarray] = {}
+        if need:
+            encoded = self.encoder.encode_queries([items[i] for i in need],
+                                                  batch_size=batch_size)
+            vectors = dict(zip(need, encoded))
+        reranker = self.reranker
+        if rerank and reranker is None:
+            reranker = self.reranker = CrossEncoder()
+        elif rerank is False:
+            reranker = None
+        results = [self._search_one(item, k, flt, m, vectors.get(i), reranker)
+                   for i, (item, m) in enumerate(zip(items, modes))]
         return results[0] if single else results
 
-    def _search_one(self, item: Item, k: int, flt: Filter | None,
-                    mode: Mode) -> list[SearchResult]:
+    def _resolve_mode(self, item: Item, mode: Mode) -> Mode:
         text = item.text
         if mode == "auto":
-            mode = "hybrid" if text and self.lexical is not None else "dense"
+            return "hybrid" if text and self.lexical is not None else "dense"
         if mode in ("lexical", "hybrid") and not text:
             raise ValueError(f"{mode} search needs a query with text; use mode='dense'")
-        n = max(k, self.hybrid.candidates) if mode == "hybrid" else k
+        return mode
+
+    def _search_one(self, item: Item, k: int, flt: Filter | None, mode: Mode,
+                    query_vector: np.ndarray | None,
+                    reranker: CrossEncoder | None = None) -> list[SearchResult]:
+        text = item.text
+        depth = max(k, self.rerank_candidates) if reranker is not None and text else k
+        n = max(depth, self.hybrid.candidates) if mode == "hybrid" else depth
         dense: dict[str, float] = {}
         lexical: dict[str, float] = {}
-        query_vector = None
         if mode in ("dense", "hybrid"):
-            query_vector = self.encoder.encode_queries([item])[0]
+            assert query_vector is not None
             dense = self._dense(query_vector, n, flt)
         if mode in ("lexical", "hybrid"):
             lexical = self._lexical(text, n, flt)
@@ -273,18 +314,24 @@ class Retriever:
             ranked = sorted(lexical.items(), key=lambda kv: -kv[1])
         else:
             ids = list(dict.fromkeys([*dense, *lexical]))
+            in_dense = np.array([i in dense for i in ids], dtype=bool)
+            in_lexical = np.array([i in lexical for i in ids], dtype=bool)
             self._fill_dense(dense, ids, query_vector)
             missing = [i for i in ids if i not in lexical]
             if missing and self.lexical is not None:
                 lexical.update(zip(missing, self.lexical.get_scores(text, missing).tolist()))
             ranked = fuse_scores(ids, np.array([dense[i] for i in ids]),
-                                 np.array([lexical[i] for i in ids]), self.hybrid)
-        ranked = ranked[:k]
+                                 np.array([lexical[i] for i in ids]), self.hybrid,
+                                 in_dense=in_dense, in_lexical=in_lexical)
+        ranked = ranked[:depth]
         docs = self.store.get_many([i for i, _ in ranked], skip_missing=False)
-        return [SearchResult(i, s, self._to_item(d) if d else None, dict(d.metadata) if d else {},
-                             dense.get(i), lexical.get(i),
-                             str(d.payload.get("text", "")) if d else "")
-                for (i, s), d in zip(ranked, docs)]
+        results = [SearchResult(i, s, self._to_item(d) if d else None,
+                                dict(d.metadata) if d else {}, dense.get(i), lexical.get(i),
+                                str(d.payload.get("text", "")) if d else "")
+                   for (i, s), d in zip(ranked, docs)]
+        if reranker is not None and text:
+            results = _rerank(reranker, text, results)
+        return results[:k]
 
     def _dense(self, vector: np.ndarray, n: int, flt: Filter | None) -> dict[str, float]:
         chunked = self.index.count() > self.store.count()
@@ -373,7 +420,9 @@ class Retriever:
         self.manifest = manifest
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], encoder: Encoder | str | None = None,
+    def load(cls, path: str | os.PathLike[str], encoder: Encoder | str | None = None, *,
+             rerank: CrossEncoder | bool | None = None,
+             rerank_candidates: int = DEFAULT_RERANK_CANDIDATES,
              **encoder_options: Any) -> Retriever:
         """Open the live generation of an index folder. The encoder defaults to the one that
         built it; a different encoder is refused with a clear message."""
@@ -400,6 +449,7 @@ class Retriever:
         self.lexical = LexicalIndex.load(folder / "lexical") if settings["lexical"] else None
         self.hybrid = HybridConfig(**settings["hybrid"])
         self.max_words = int(settings["max_words"])
+        self.set_reranker(rerank, rerank_candidates)
         self._tmp = tempfile.mkdtemp(prefix="nyx-retriever-")
         self._media = Path(self._tmp) / "media"
         self._media_ro = folder / "media" if (folder / "media").is_dir() else None
@@ -444,6 +494,23 @@ class Retriever:
         name = self._encoder.name if self._encoder is not None else self._encoder_spec
         return (f"Retriever(encoder={name!r}, index={type(self.index).__name__}, "
                 f"documents={self.count()})")
+
+
+def _rerank(reranker: CrossEncoder, query: str,
+            results: list[SearchResult]) -> list[SearchResult]:
+    """Re-order the results that have text by the cross-encoder's score. Results without text
+    (an image with nothing read from it) keep their first-stage positions."""
+    slots = [n for n, r in enumerate(results) if r.text.strip()]
+    if not slots:
+        return results
+    scores = reranker.score(query, [results[n].text for n in slots])
+    ranked = sorted(range(len(slots)), key=lambda j: (-float(scores[j]), j))
+    out = list(results)
+    for slot, j in zip(slots, ranked):
+        r = results[slots[j]]
+        r.first_stage_score, r.score = r.score, float(scores[j])
+        out[slot] = r
+    return out
 
 
 def _link_or_copy(src: str, dst: str) -> None:

