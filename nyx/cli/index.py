@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="metadata filter: key=value, key=a|b (any of), key>=3; repeatable")
     search.add_argument("--mode", choices=["auto", "dense", "lexical", "hybrid"],
                         default="auto")
+    search.add_argument("--rerank", nargs="?", type=int, const=20, default=None, metavar="N",
+                        help="re-score the top N (default 20) with the offline ms-marco "
+                             "cross-encoder: better top ranks for text questions, ~+0.1-0.3 s")
     search.add_argument("--json", action="store_true")
 
     info = sub.add_parser("info", help="show an index's manifest")
@@ -130,7 +133,8 @@ def _search(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"query image not found: {args.image}")
         parts.append(ImagePart(str(args.image)))
     flt = Filter.from_cli(args.filter) if args.filter else None
-    retriever = Retriever.load(args.index)
+    retriever = Retriever.load(args.index, rerank=args.rerank is not None,
+                               rerank_candidates=args.rerank or 20)
     try:
         results = retriever.search(Item(parts), k=args.k, filter=flt, mode=args.mode)
     finally:

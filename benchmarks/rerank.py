@@ -1,0 +1,140 @@
+"""``nyx-bench rerank``: what the cross-encoder buys over the shipped hybrid, and what it costs.
+
+For each domain a real :class:`nyx.Retriever` (nyx-lite, FAISS flat, BM25, the shipped fusion)
+is built over the corpus (document vectors from the benchmark cache), and a fixed sample of
+questions (seed 1) is searched. The top ``N`` of the first stage are re-scored by
+:class:`nyx.rerank.CrossEncoder` for N in ``--depths``; nDCG@10, R@1 and MRR@10 are reported
+per N, with end-to-end p50 latency of ``Retriever.search(q, k=10, rerank=True)`` measured on
+``--timed`` questions per N (single query, warm models, ``--threads`` threads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.environment import Stopwatch, limit_threads, machine_info
+from benchmarks.report import Report, markdown_table
+from benchmarks.vector_cache import cached_vectors
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RerankSettings", "add_arguments", "build_domain_retriever", "run"]
+
+
+@dataclass
+class RerankSettings:
+    domains: tuple[str, ...] = ("squad-dev", "squad-shifts-amazon", "squad-shifts-new-wiki",
+                                "coqa")
+    queries: int = 200
+    depths: tuple[int, ...] = (5, 10, 20, 30)
+    timed: int = 40
+    seed: int = 1
+    threads: int = 2
+    out: str = "reports/rerank"
+
+
+def build_domain_retriever(name: str, encoder: Any) -> tuple[Any, Any]:
+    """A Retriever over one domain's corpus (vectors from the benchmark cache) and the set."""
+    from benchmarks.datasets import load_dataset
+    from benchmarks.retrieval import document_text
+    from nyx import Item, Retriever
+    from nyx.chunking import DEFAULT_MAX_WORDS, chunk_text
+
+    dataset = load_dataset(name)
+    doc_ids = list(dataset.corpus)
+    texts = [document_text(dataset.corpus[d]) for d in doc_ids]
+    pieces = [p for t in texts for p in ([t] if len(t.split()) <= DEFAULT_MAX_WORDS
+                                         else chunk_text(t, DEFAULT_MAX_WORDS))]
+    vectors = cached_vectors(f"{name}-chunks", encoder.version, pieces,
+                             lambda: encoder.encode_documents(pieces, batch_size=64,
+                                                              show_progress=True))
+    retriever = Retriever(encoder=encoder)
+    retriever.add([Item([t], {}, d) for d, t in zip(doc_ids, texts)], vectors=vectors)
+    return retriever, dataset
+
+
+def _metrics(ranked: list[list[str]], gold: list[str]) -> dict[str, float]:
+    ranks = [r.index(g) + 1 if g in r[:10] else 0 for r, g in zip(ranked, gold)]
+    return {"ndcg@10": float(np.mean([1 / np.log2(k + 1) if k else 0.0 for k in ranks])),
+            "recall@1": float(np.mean([k == 1 for k in ranks])),
+            "mrr@10": float(np.mean([1 / k if k else 0.0 for k in ranks]))}
+
+
+def evaluate(settings: RerankSettings) -> Report:
+    from benchmarks.peers import nyx_lite
+    from nyx.rerank import CrossEncoder
+
+    clock = Stopwatch()
+    encoder = nyx_lite()
+    reranker = CrossEncoder(num_threads=settings.threads)
+    rows: list[dict[str, Any]] = []
+    for name in settings.domains:
+        with clock.phase(f"{name}: build"):
+            retriever, dataset = build_domain_retriever(name, encoder)
+        qids = list(dataset.queries)
+        rng = np.random.default_rng(settings.seed)
+        qids = [qids[i] for i in sorted(rng.choice(len(qids), min(settings.queries,
+                                                                   len(qids)), replace=False))]
+        texts = [dataset.queries[q]["text"] for q in qids]
+        gold = [next(d for d, g in dataset.qrels[q].items() if g > 0) for q in qids]
+        deepest = max(settings.depths)
+        with clock.phase(f"{name}: first stage"):
+            first = retriever.search(texts, k=deepest, rerank=False)
+        with clock.phase(f"{name}: cross-encoder"):
+            scores = [reranker.score(t, [h.text for h in hits]) for t, hits in zip(texts, first)]
+        base = _metrics([[h.id for h in hits] for hits in first], gold)
+        p50_first = _p50(retriever, False, texts[:settings.timed])
+        rows.append({"domain": name, "N": 0, **base, "p50_ms": p50_first})
+        for depth in settings.depths:
+            ranked = []
+            for hits, s in zip(first, scores):
+                top = hits[:depth]
+                order = sorted(range(len(top)), key=lambda j: (-float(s[j]), j))
+                ranked.append([top[j].id for j in order] + [h.id for h in hits[depth:]])
+            retriever.set_reranker(reranker, depth)
+            p50 = _p50(retriever, True, texts[:settings.timed])
+            rows.append({"domain": name, "N": depth, **_metrics(ranked, gold), "p50_ms": p50})
+        retriever.close()
+    report = Report("rerank", "Cross-encoder reranking over the shipped hybrid")
+    report.add("nDCG@10, R@1, MRR@10 and p50 latency against N (N=0: no reranking)",
+               markdown_table(rows, ["domain", "N", "ndcg@10", "recall@1", "mrr@10", "p50_ms"],
+                              ["domain", "N reranked", "nDCG@10", "R@1", "MRR@10",
+                               "p50 ms / query"], digits={"p50_ms": 1}))
+    report.data = {"settings": asdict(settings), "rows": rows, "reranker": repr(reranker),
+                   "machine": machine_info(settings.threads), "wall_s": clock.to_dict()}
+    report.write(Path(settings.out))
+    return report
+
+
+def _p50(retriever: Any, rerank: bool, texts: list[str]) -> float:
+    times = []
+    for text in texts:
+        start = time.perf_counter()
+        retriever.search(text, k=10, rerank=rerank)
+        times.append((time.perf_counter() - start) * 1000)
+    return float(np.median(times)) if times else float("nan")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--domains", default=",".join(RerankSettings.domains))
+    parser.add_argument("--queries", type=int, default=200, help="questions per domain")
+    parser.add_argument("--depths", default="5,10,20,30", help="N values to rerank")
+    parser.add_argument("--timed", type=int, default=40, help="questions timed per N")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default="reports/rerank")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = RerankSettings(domains=tuple(args.domains.split(",")), queries=args.queries,
+                              depths=tuple(int(x) for x in args.depths.split(",")),
+                              timed=args.timed, threads=args.threads, out=args.out)
+    limit_threads(settings.threads)
+    print(evaluate(settings).markdown())
+    return 0
