@@ -84,7 +84,8 @@ class LossConfig:
     matryoshka_dims: list[int] = field(default_factory=list)
     #: One weight per dim; empty means 1.0 each.
     matryoshka_weights: list[float] = field(default_factory=list)
-    #: Gather documents across processes under torch.distributed (more negatives).
+    #: Gather queries and documents across processes under torch.distributed (more negatives;
+    #: the summed gradient is the full-batch gradient). False: each process its own batch.
     gather_across_processes: bool = True
 
 
