@@ -163,7 +163,10 @@ class FeedbackConfig:
     k: int = 5
     generator: str = "smollm2"
     max_new_tokens: int = 16
-    metric: Literal["em", "f1"] = "f1"
+    #: EM by default: with a 135M reader, 5 of 6 extra positives under token F1 >= 0.5 were
+    #: partial-token matches ("Lake Ticum" for "Lake Constance"; training/README.md, (b)).
+    metric: Literal["em", "f1"] = "em"
+    #: The score a document's answer must reach (EM is 0 or 1, so any value in (0, 1] is EM).
     threshold: float = 0.5
     #: What to do with the original positive: ``fallback`` uses it when no retrieved document
     #: is judged positive, ``keep`` always adds it, ``drop`` relies on the judgements alone.

@@ -163,6 +163,8 @@ def test_top1_and_top5_accuracy_on_paraphrases(catalog: ToolCatalog,
     assert top1 >= 0.3 and top5 >= 0.7  # measured 0.34 / 0.77
     top1, top5 = accuracy(catalog, request, "dense, held out", HELD_OUT)
     assert top1 >= 0.35 and top5 >= 0.65  # measured 0.50 / 0.78
+    top1, top5 = accuracy(catalog, request, "dense, fresh held out", FRESH)
+    assert top1 >= 0.6 and top5 >= 0.75  # measured 0.77 / 0.85
 
 
 @pytest.mark.slow
@@ -175,12 +177,14 @@ def test_reranked_accuracy(catalog: ToolCatalog, request: pytest.FixtureRequest)
         catalog.reranker = reranker()
         top1, top5 = accuracy(catalog, request, "reranked", QUERIES)
         held1, held5 = accuracy(catalog, request, "reranked, held out", HELD_OUT)
+        fresh1, fresh5 = accuracy(catalog, request, "reranked, fresh held out", FRESH)
     except (FileNotFoundError, ImportError) as error:
         pytest.skip(f"no cross-encoder: {error}")
     finally:
         catalog.reranker = None
     assert top1 >= 0.5 and top5 >= 0.7  # measured 0.60 / 0.77
     assert held1 >= 0.6 and held5 >= 0.8  # measured 0.78 / 0.94
+    assert fresh1 >= 0.5 and fresh5 >= 0.75  # measured 0.65 / 0.88
 
 
 def test_saved_catalogue_reopens_without_reembedding(catalog: ToolCatalog,
