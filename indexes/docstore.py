@@ -21,6 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .filters import Filter
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["DocStore", "Document", "SourceRecord", "content_hash"]
@@ -252,6 +254,12 @@ class DocStore:
                 "SELECT id FROM documents WHERE source = ? ORDER BY id", (source,)
             )
             return [row[0] for row in rows]
+
+    def ids_matching(self, flt: Filter) -> list[str]:
+        """Ids of the documents whose metadata satisfy `flt`, sorted (a scan of the metadata)."""
+        with self._lock:
+            rows = self.conn.execute("SELECT id, metadata FROM documents ORDER BY id").fetchall()
+        return [row[0] for row in rows if flt.matches(json.loads(row[1]))]
 
     def count(self) -> int:
         with self._lock:

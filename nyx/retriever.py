@@ -334,15 +334,25 @@ class Retriever:
         return results[:k]
 
     def _dense(self, vector: np.ndarray, n: int, flt: Filter | None) -> dict[str, float]:
-        chunked = self.index.count() > self.store.count()
-        fetch = n * 4 if chunked else n
-        hits = self.index.search(vector[None, :], min(fetch, max(self.index.count(), 1)), flt)[0]
-        best: dict[str, float] = {}
-        for hit in hits:  # a chunked document scores as its best chunk
-            doc = hit.id.split(_CHUNK_SEP, 1)[0]
-            if doc not in best or hit.score > best[doc]:
-                best[doc] = hit.score
-        return dict(sorted(best.items(), key=lambda kv: -kv[1])[:n])
+        """The ``n`` best documents by their best chunk's score.
+
+        Chunk hits are fetched in growing batches until ``n`` distinct documents are among them
+        or the index has no more matching vectors: a document with many chunks may fill a
+        batch alone.
+        """
+        total = self.index.count()
+        fetch = n * 4 if total > self.store.count() else n
+        while True:
+            fetch = min(fetch, max(total, 1))
+            hits = self.index.search(vector[None, :], fetch, flt)[0]
+            best: dict[str, float] = {}
+            for hit in hits:  # a chunked document scores as its best chunk
+                doc = hit.id.split(_CHUNK_SEP, 1)[0]
+                if doc not in best or hit.score > best[doc]:
+                    best[doc] = hit.score
+            if len(best) >= n or len(hits) < fetch or fetch >= total:
+                return dict(sorted(best.items(), key=lambda kv: -kv[1])[:n])
+            fetch *= 2
 
     def _fill_dense(self, dense: dict[str, float], ids: list[str],
                     vector: np.ndarray | None) -> None:
@@ -357,12 +367,9 @@ class Retriever:
 
     def _lexical(self, text: str, n: int, flt: Filter | None) -> dict[str, float]:
         assert self.lexical is not None
-        fetch = n if flt is None else n * 10
-        hits = self.lexical.search([text], fetch)[0]
-        if flt is not None:
-            docs = self.store.get_many([h.id for h in hits], skip_missing=False)
-            hits = [h for h, d in zip(hits, docs) if d is not None and flt.matches(d.metadata)]
-        return {h.id: h.score for h in hits[:n]}
+        allowed = None if flt is None else self.store.ids_matching(flt)
+        hits = self.lexical.search([text], n, allowed_ids=allowed)[0]
+        return {h.id: h.score for h in hits}
 
     # -- persistence ------------------------------------------------------------------------
 

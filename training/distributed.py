@@ -1,4 +1,5 @@
-"""torch.distributed helpers: gather a batch from every process, keeping the local gradient."""
+"""torch.distributed helpers: gather a batch from every process, keeping the local gradient;
+reduce gradients."""
 
 from __future__ import annotations
 
@@ -46,16 +47,51 @@ def gather_with_grad(tensor: torch.Tensor) -> tuple[torch.Tensor, int]:
     return torch.cat(pieces), sum(sizes[:me])
 
 
-def gather_tensor(tensor: torch.Tensor) -> torch.Tensor:
-    """Concatenate a tensor without gradient (ids, masks) from every process."""
-    return gather_with_grad(tensor.detach())[0]
+def gather_tensor(tensor: torch.Tensor, fill: int | float = 0) -> torch.Tensor:
+    """Concatenate a tensor without gradient (ids, masks) from every process.
+
+    Trailing dimensions may differ between processes (a ``(B, P)`` key list padded to each
+    process's own ``P``): every shard is padded with ``fill`` to the largest first.
+    """
+    if not is_distributed():
+        return tensor.detach()
+    shapes = _all_shapes(tensor)
+    trailing = [max(shape[d] for shape in shapes) for d in range(1, tensor.dim())]
+    padded = tensor.detach()
+    if list(padded.shape[1:]) != trailing:
+        padded = tensor.new_full((len(tensor), *trailing), fill)
+        padded[tuple(slice(0, n) for n in tensor.shape)] = tensor.detach()
+    return gather_with_grad(padded)[0]
+
+
+def reduce_gradients(parameters: list[torch.Tensor], *, average: bool) -> None:
+    """Sum every parameter's gradient over the processes, then divide by their number when
+    ``average``; a no-op without a process group.
+
+    Average when each process's loss covers its own examples only (plain data parallelism);
+    sum when each process back-propagates the whole gathered batch's loss into its own shard,
+    as :class:`training.losses.MatryoshkaInfoNCE` does with ``gather=True``: the shards'
+    gradients are then parts of one gradient.
+    """
+    if not is_distributed():
+        return
+    for p in parameters:  # every process reduces every tensor, or the collective hangs
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad)
+        if average:
+            p.grad /= world_size()
 
 
 def _all_sizes(tensor: torch.Tensor) -> list[int]:
-    size = torch.tensor([len(tensor)], device=tensor.device, dtype=torch.long)
-    sizes = [torch.zeros_like(size) for _ in range(dist.get_world_size())]
-    dist.all_gather(sizes, size)
-    return [int(s.item()) for s in sizes]
+    return [shape[0] for shape in _all_shapes(tensor)]
+
+
+def _all_shapes(tensor: torch.Tensor) -> list[tuple[int, ...]]:
+    shape = torch.tensor(list(tensor.shape), device=tensor.device, dtype=torch.long)
+    shapes = [torch.zeros_like(shape) for _ in range(dist.get_world_size())]
+    dist.all_gather(shapes, shape)
+    return [tuple(int(n) for n in s.tolist()) for s in shapes]
 
 
 def init_from_environment() -> bool:

@@ -2,7 +2,15 @@
 
 A batch holds ``B`` queries and a pool of ``M`` documents: the ``B`` positives followed by the
 hard negatives of every query (all shared as negatives for all queries, as in-batch negatives
-are). Under torch.distributed the pool is gathered from every process.
+are).
+
+Under torch.distributed (``gather=True``) the queries *and* the documents are gathered from every
+process, and every process computes the loss of the whole gathered batch, back-propagating into
+its own shard only. A process's gradient is then its shard's part of the full-batch gradient
+(including the terms of other processes' queries that use its documents as negatives), so the
+sum over processes equals one process's gradient on the concatenated batch; the trainer sums
+them (:func:`training.distributed.reduce_gradients` with ``average=False``). Gathering the
+documents alone would leave out those cross terms.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from training.distributed import gather_tensor, gather_with_grad
+from training.distributed import gather_tensor, gather_with_grad, is_distributed
 
 
 def info_nce(queries: torch.Tensor, documents: torch.Tensor, positives: torch.Tensor,
@@ -72,6 +80,12 @@ class MatryoshkaInfoNCE:
         self.weights = list(weights) if weights else [1.0] * len(dims)
         self.gather = gather
 
+    @property
+    def sums_gradients(self) -> bool:
+        """Whether this process computes the gathered batch's loss, so that the processes'
+        gradients must be summed (not averaged) to give the full-batch gradient."""
+        return self.gather and is_distributed()
+
     def __call__(self, queries: torch.Tensor, documents: torch.Tensor,
                  positives: torch.Tensor, doc_keys: torch.Tensor | None = None,
                  positive_keys: torch.Tensor | None = None) -> ContrastiveBatchOutput:
@@ -79,18 +93,21 @@ class MatryoshkaInfoNCE:
 
         ``doc_keys`` ``(M,)`` and ``positive_keys`` ``(B, P)`` (int64, ``-1`` padding) mask
         false negatives: a document whose key is one of the query's known positives is not
-        used as a negative. Documents are gathered across processes first when enabled.
+        used as a negative. The batch is gathered across processes first when enabled (see the
+        module docstring).
         """
         full = queries.shape[-1]
         dims = self.dims or [full]
         if max(dims) > full:
             raise ValueError(f"Matryoshka dim {max(dims)} exceeds the embedding size {full}")
-        offset = 0
-        if self.gather:
+        if self.sums_gradients:
             documents, offset = gather_with_grad(documents)
+            queries, _ = gather_with_grad(queries)
+            positives = gather_tensor(positives + offset)
             if doc_keys is not None:
                 doc_keys = gather_tensor(doc_keys)
-        positives = positives + offset
+            if positive_keys is not None:
+                positive_keys = gather_tensor(positive_keys, fill=-1)
         mask = None
         if doc_keys is not None and positive_keys is not None:
             mask = ~known_positive_mask(doc_keys, positive_keys)

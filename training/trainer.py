@@ -3,8 +3,10 @@
 Gradient accumulation sums gradients over micro-batches; each micro-batch draws its in-batch
 negatives from itself (the usual scheme; it is not GradCache, so accumulation does not enlarge
 the negative pool). Under torch.distributed each process sees its own slice of every epoch's
-permutation, documents are gathered across processes for the loss, and the gradients of the
-trained parameters are averaged before each optimizer step.
+permutation, queries and documents are gathered across processes for the loss (each process
+back-propagates the full gathered batch's loss into its own shard), and the gradients of the
+trained parameters are summed before each optimizer step, giving the gradient one process would
+compute on the concatenated batch (averaged instead with ``loss.gather_across_processes: false``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from training import distributed
@@ -215,12 +216,7 @@ class ContrastiveTrainer:
     def _step(self) -> float:
         """One optimizer step; returns the learning rate it used."""
         params = self.embedder.trainable_parameters()
-        if distributed.is_distributed():
-            for p in params:  # every process reduces every tensor, or the collective hangs
-                if p.grad is None:
-                    p.grad = torch.zeros_like(p)
-                dist.all_reduce(p.grad)
-                p.grad /= distributed.world_size()
+        distributed.reduce_gradients(params, average=not self.loss.sums_gradients)
         if self.config.optim.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(params, self.config.optim.max_grad_norm)
         lr = float(self.optimizer.param_groups[0]["lr"])

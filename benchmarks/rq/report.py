@@ -3,7 +3,9 @@
 
 ``<out>/<RQn>/<RQn>.md``, ``<RQn>.json``, ``<RQn>.answers.jsonl`` and ``<RQn>-*.png``. Scores
 are percentages; a gain is an aggregate's score minus the best single system's (by F1), with
-a 95% paired-bootstrap interval over questions (small samples: read the interval).
+a 95% paired-bootstrap interval over questions (small samples: read the interval). The best
+single system is chosen by 2-fold cross-fitting: each half of the questions is compared with the
+system that is best on the other half, so the reference's luck on a question does not count.
 """
 
 from __future__ import annotations
@@ -89,7 +91,8 @@ def _pct(value: float | None) -> float | None:
 
 
 def main_table(task: TaskResult) -> str:
-    """Each single system, each aggregate, and each aggregate's gain over the best single."""
+    """Each single system, each aggregate, and each aggregate's gain over the best single
+    (chosen on held-out questions; the "(best single)" mark is the in-sample best)."""
     rows = []
     for r in task.systems.values():
         gain = task.gains.get(r.name, {})
@@ -98,12 +101,12 @@ def main_table(task: TaskResult) -> str:
                      "role": r.role, "EM": _pct(r.mean("exact_match")), "F1": _pct(r.mean("f1")),
                      "contains": _pct(r.mean("contains")),
                      "gold passage": _pct(r.mean("gold_passage")),
-                     "ΔF1 vs best": _pct(gain.get("f1")),
-                     "ΔEM vs best": _pct(gain.get("exact_match")),
+                     "ΔF1 vs held-out best": _pct(gain.get("f1")),
+                     "ΔEM vs held-out best": _pct(gain.get("exact_match")),
                      "ΔF1 95% CI": f"[{PCT * low:+.1f}, {PCT * high:+.1f}]" if gain else "",
                      "wall s": r.wall_s, "errors": len(r.errors)})
-    columns = ["system", "role", "EM", "F1", "contains", "gold passage", "ΔF1 vs best",
-               "ΔEM vs best", "ΔF1 95% CI", "wall s", "errors"]
+    columns = ["system", "role", "EM", "F1", "contains", "gold passage", "ΔF1 vs held-out best",
+               "ΔEM vs held-out best", "ΔF1 95% CI", "wall s", "errors"]
     return markdown_table(rows, columns, digits={c: 1 for c in columns})
 
 
@@ -127,6 +130,11 @@ def _setup(result: RQResult, task: TaskResult) -> str:
              + (f"; module-level aggregates: {', '.join(spec.combined)}" if spec.combined
                 else ""),
              f"- wall time of this task: {task.wall_s:.0f} s (cached calls cost ~0 s)"]
+    if task.gains:
+        first, second = task.best_single_held_out
+        lines.append(f"- gains are against the best single system chosen on the other half of "
+                     f"the questions (2-fold, seed {config.seed}): {first} (chosen on half 1, "
+                     f"compared on half 2) and {second} (chosen on half 2, compared on half 1)")
     if "caption_accuracy_on_sampled_images" in task.data:
         acc = task.data["caption_accuracy_on_sampled_images"]
         lines.append(f"- image -> text: {task.data['caption_surrogate']}; caption right "
@@ -241,6 +249,7 @@ def _task_json(task: TaskResult) -> dict[str, Any]:
     return to_jsonable({"name": task.name, "dataset": task.dataset,
                         "questions": task.questions, "data": task.data,
                         "best_single": task.best_single,
+                        "best_single_held_out": list(task.best_single_held_out),
                         "systems": {n: r.summary() for n, r in task.systems.items()},
                         "gains_vs_best_single": task.gains, "retrieval": task.retrieval,
                         "scaling": task.scaling, "preference": task.preference,

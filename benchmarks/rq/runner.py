@@ -27,7 +27,13 @@ from benchmarks.rq.config import RetrievalSpec, RQConfig, TaskSpec
 from benchmarks.rq.data import TaskData, load_task_data
 from benchmarks.rq.models import model_versions
 from benchmarks.rq.retrievers import ranking_scores
-from benchmarks.rq.systems import SystemResult, aggregate, paired_bootstrap, run_system
+from benchmarks.rq.systems import (
+    SystemResult,
+    aggregate,
+    held_out_best,
+    paired_bootstrap,
+    run_system,
+)
 from ensemble.cache import DiskCache
 from ensemble.config import ConfigBuilder, Configurable
 from ensemble.errors import GeneratorUnavailableError
@@ -48,7 +54,10 @@ class TaskResult:
     data: dict[str, Any]
     gold: dict[str, list[str]] = field(default_factory=dict)
     systems: dict[str, SystemResult] = field(default_factory=dict)
+    #: the best single system on all questions (in-sample; shown, not used for gains)
     best_single: str = ""
+    #: the best single chosen on each half of the questions, scored on the other half
+    best_single_held_out: tuple[str, str] = ("", "")
     gains: dict[str, dict[str, float]] = field(default_factory=dict)
     retrieval: dict[str, dict[str, Any]] = field(default_factory=dict)
     scaling: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -109,13 +118,17 @@ def _generators(objects: list[Any]) -> list[Generator]:
 
 
 def _gains(task: TaskResult, seed: int) -> None:
+    """Each aggregate's gain over the best single system, chosen on held-out questions."""
     singles = task.by_role("single")
-    best = max(singles, key=lambda r: (r.mean("f1"), r.mean("exact_match")))
-    task.best_single = best.name
+    task.best_single = max(singles, key=lambda r: (r.mean("f1"), r.mean("exact_match"))).name
+    reference = held_out_best(singles, seed)
+    task.best_single_held_out = reference.chosen
     for r in task.by_role("aggregator", "combined"):
-        low, high = paired_bootstrap(r.per_question("f1"), best.per_question("f1"), seed)
-        task.gains[r.name] = {"f1": r.mean("f1") - best.mean("f1"),
-                              "exact_match": r.mean("exact_match") - best.mean("exact_match"),
+        f1, em = r.per_question("f1"), r.per_question("exact_match")
+        low, high = paired_bootstrap(f1, reference.scores["f1"], seed)
+        task.gains[r.name] = {"f1": float(np.mean(f1) - np.mean(reference.scores["f1"])),
+                              "exact_match": float(np.mean(em)
+                                                   - np.mean(reference.scores["exact_match"])),
                               "f1_ci95": [low, high]}
 
 

@@ -29,8 +29,8 @@ from ensemble.types import Answer
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["METRICS", "Replay", "SystemResult", "aggregate", "paired_bootstrap",
-           "run_system"]
+__all__ = ["METRICS", "HeldOutBest", "Replay", "SystemResult", "aggregate", "held_out_best",
+           "paired_bootstrap", "run_system"]
 
 METRICS = ("exact_match", "f1", "contains", "gold_passage")
 
@@ -129,6 +129,48 @@ def aggregate(name: str, aggregator: Any, members: Sequence[SystemResult], data:
     for answer in result.answers.values():
         answer.metadata.pop("seconds", None)  # replayed members took no time here
     return result
+
+
+@dataclass
+class HeldOutBest:
+    """The best single system's per-question scores, each chosen without seeing the question.
+
+    ``scores[metric]`` follows the question order of the systems' answers; ``chosen`` names
+    the system picked on the first half of ``halves`` (scored on the second) and the one picked
+    on the second half (scored on the first).
+    """
+
+    scores: dict[str, list[float]]
+    chosen: tuple[str, str]
+    halves: tuple[list[str], list[str]]
+
+
+def _best(singles: Sequence[SystemResult], qids: Sequence[str]) -> SystemResult:
+    def key(r: SystemResult) -> tuple[float, float]:
+        return (float(np.mean([r.scores[q]["f1"] for q in qids])),
+                float(np.mean([r.scores[q]["exact_match"] for q in qids])))
+    return max(singles, key=key)  # ties: the first listed
+
+
+def held_out_best(singles: Sequence[SystemResult], seed: int) -> HeldOutBest:
+    """"The best single system" as a reference for gains, chosen by 2-fold cross-fitting.
+
+    The questions are split into two halves at random (``seed``); each half is scored with the
+    system that has the best F1 (then EM) on the *other* half. Picking the best on the same
+    questions that the interval is computed on would favour the reference by its luck on them.
+    """
+    if not singles:
+        raise ValueError("no single systems to choose the best from")
+    qids = list(singles[0].answers)
+    order = np.random.default_rng(seed).permutation(len(qids))
+    halves = [[qids[i] for i in sorted(order[: len(qids) // 2])],
+              [qids[i] for i in sorted(order[len(qids) // 2:])]]
+    if not halves[0]:  # one question: nothing to hold out
+        halves[0] = halves[1]
+    first, second = _best(singles, halves[0]), _best(singles, halves[1])
+    reference = {q: second for q in halves[0]} | {q: first for q in halves[1]}
+    scores = {m: [reference[q].scores[q][m] for q in qids] for m in METRICS}
+    return HeldOutBest(scores, (first.name, second.name), (halves[0], halves[1]))
 
 
 def paired_bootstrap(a: Sequence[float], b: Sequence[float], seed: int,

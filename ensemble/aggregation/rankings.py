@@ -10,8 +10,11 @@ results are deterministic.
   multiplies the sum by the number of runs that retrieved the document. A run whose scores are
   all equal normalises to 1.0 for each of its documents (each is that run's best).
 * Entropy-weighted fusion: like CombSUM, but a run counts ``exp(-H_r / tau)`` where ``H_r``
-  is the entropy of ``softmax(scores)`` divided by ``log(n)`` (0 = one clear winner, 1 = flat),
-  so sharper score distributions count more.
+  is the entropy of ``softmax(z)`` divided by ``log(n)``, ``z`` the run's standardised scores
+  ``(s - mean) / std`` (0 = one clear winner, 1 = flat), so runs whose best document stands out
+  from the rest count more. Standardising makes ``H_r`` scale-free: it measures the shape of the
+  score distribution, not the unit of the scores (a softmax over raw scores would make BM25,
+  whose scores run to tens, look sure and cosine similarities, within 0..1, look flat).
 """
 
 from __future__ import annotations
@@ -95,19 +98,25 @@ def comb_mnz(runs: Sequence[Run], weights: Sequence[float] | None = None
 
 
 def normalized_score_entropy(run: Run) -> float:
-    """Entropy of ``softmax(scores)`` over ``log(n)``: 0 for one clear winner, 1 for flat.
+    """Entropy of ``softmax((s - mean) / std)`` over ``log(n)``: 0 for one clear winner, 1 for
+    flat. The same for scores ``a * s + b`` (``a > 0``): it does not depend on the score scale.
 
-    A run of fewer than two documents has entropy 0.
+    A run of fewer than two documents has entropy 0; a run of equal scores has entropy 1.
     """
     if len(run) < 2:
         return 0.0
-    values = [s for _, s in run]
-    top = max(values)
-    exps = [math.exp(s - top) for s in values]
+    values = [float(s) for _, s in run]
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    if std == 0 or not math.isfinite(std):
+        return 1.0
+    z = [(v - mean) / std for v in values]
+    top = max(z)
+    exps = [math.exp(x - top) for x in z]
     total = sum(exps)
     probs = [e / total for e in exps]
     entropy = -sum(p * math.log(p) for p in probs if p > 0)
-    return entropy / math.log(len(run))
+    return min(1.0, entropy / math.log(len(run)))
 
 
 def entropy_weighted_fusion(runs: Sequence[Run], tau: float = 1.0

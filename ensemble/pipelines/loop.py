@@ -5,7 +5,8 @@ the generator as yes/no questions and read as P(yes): *retrieve?* (skip retrieva
 ``retrieve_threshold``), *is this passage relevant?* (keep passages at or above
 ``relevance_threshold``, at least the most relevant one), then one answer per kept passage,
 *is the answer supported?*; the answer with the highest
-``P(relevant) + P(supported) + exp(-mean NLL)`` wins.
+``P(relevant) + P(supported) + exp(-mean NLL)`` wins. An answer without tokens (no NLL) gets no
+likelihood bonus, and an empty answer wins only when every answer is empty.
 
 FLARE (Jiang et al., 2023): generate the answer sentence by sentence; a sentence containing
 a token with probability below ``threshold`` is regenerated after retrieving with the
@@ -20,7 +21,7 @@ from typing import Any, ClassVar
 
 from ensemble.config import register
 from ensemble.pipelines.base import Pipeline
-from ensemble.prompts import extract_answer, truncate_words
+from ensemble.prompts import extract_answer, normalize_answer, truncate_words
 from ensemble.types import Answer, Generation
 
 __all__ = ["FlarePipeline", "SelfRagPipeline", "masked_query"]
@@ -65,12 +66,18 @@ class SelfRagPipeline(Pipeline):
             f"Passage: {truncate_words(docs[i].text, self.max_words)}",
             f"Question: {question}\nAnswer: {t}\nIs the answer "
             "supported by the passage?") for i, t in zip(keep, texts)])
-        scores = [relevance[i] + s + math.exp(-(g.mean_nll or 0.0))
-                  for i, s, g in zip(keep, support, gens)]
-        best = max(range(len(keep)), key=lambda j: (scores[j], -j))
+        scores = [relevance[i] + s + _likelihood(g) for i, s, g in zip(keep, support, gens)]
+        best = max(range(len(keep)),
+                   key=lambda j: (bool(normalize_answer(texts[j])), scores[j], -j))
         answer.add_step("critique", answers=texts, p_supported=support, scores=scores,
                         chosen=docs[keep[best]].id)
         return self.finish(answer, texts[best], gens[best], [docs[keep[best]]])
+
+
+def _likelihood(gen: Generation) -> float:
+    """``exp(-mean NLL)`` in (0, 1]; 0 for a generation without tokens (nothing to trust)."""
+    nll = gen.mean_nll
+    return 0.0 if nll is None else math.exp(-nll)
 
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")

@@ -15,7 +15,10 @@ __all__ = ["BM25Retriever"]
 
 @register("bm25")
 class BM25Retriever(RetrieverModule):
-    """Lexical retrieval with BM25 (``k1``, ``b``); the index is built on construction."""
+    """Lexical retrieval with BM25 (``k1``, ``b``); the index is built on construction.
+
+    A filter is an :class:`indexes.Filter` over the passage records' fields (``title``...).
+    """
 
     config_fields: ClassVar[tuple[str, ...]] = ("k1", "b")
     component_fields: ClassVar[tuple[str, ...]] = ("corpus",)
@@ -43,10 +46,12 @@ class BM25Retriever(RetrieverModule):
 
     def _retrieve(self, query: str, k: int, filter: dict[str, Any] | None
                   ) -> list[RetrievedDoc]:
+        from indexes import Filter
+
+        flt = Filter.coerce(filter)  # the grammar of every Nyx filter: equality, any, ranges
         allowed = None
-        if filter:
-            allowed = [i for i, rec in self.corpus.docs.items()
-                       if all(rec.get(f) == v for f, v in filter.items())]
+        if flt is not None:
+            allowed = [i for i, rec in self.corpus.docs.items() if flt.matches(rec)]
         hits = self.index.search([query], k, allowed_ids=allowed)[0]
         return [self.corpus.doc(h.id, h.score) for h in hits]
 

@@ -83,7 +83,7 @@ def test_pipeline_rq_with_scaling_and_preference(llm, cache: Path, tmp_path: Pat
                  "RQ3-slice-answer-map"):
         assert files[name].stat().st_size > 5000, name
     markdown = files["markdown"].read_text()
-    assert "ΔF1 vs best" in markdown and "(best single)" in markdown
+    assert "ΔF1 vs held-out best" in markdown and "(best single)" in markdown
     saved = json.loads(files["json"].read_text())
     assert saved["config"]["seed"] == 3 and saved["tasks"][0]["questions"] == 2
     assert saved["environment"]["versions"]

@@ -140,3 +140,39 @@ def test_paired_bootstrap_interval() -> None:
     assert low == high == 1.0
     low, high = paired_bootstrap([1, 0, 1, 0], [0, 1, 0, 1], seed=0)
     assert -1.0 <= low < 0 < high <= 1.0
+
+
+def _fixed(name: str, role: str, f1: dict[str, float]) -> SystemResult:
+    result = SystemResult(name, role)
+    for qid, value in f1.items():
+        result.answers[qid] = Answer(qid, "")
+        result.scores[qid] = {"exact_match": 0.0, "f1": value, "contains": 0.0,
+                              "gold_passage": 0.0}
+    return result
+
+
+def test_best_single_is_chosen_on_held_out_questions():
+    from benchmarks.rq.runner import TaskResult, _gains
+    from benchmarks.rq.systems import held_out_best
+
+    qids = [f"q{i}" for i in range(10)]
+    halves = held_out_best([_fixed("x", "single", dict.fromkeys(qids, 0.0))], seed=5).halves
+    assert sorted(halves[0] + halves[1]) == sorted(qids) and len(halves[0]) == 5
+    # "lucky" is best over all questions (0.6 > 0.5) only thanks to half 1.
+    steady = _fixed("steady", "single", dict.fromkeys(qids, 0.5))
+    lucky = _fixed("lucky", "single", {q: 1.0 if q in halves[0] else 0.2 for q in qids})
+    reference = held_out_best([steady, lucky], seed=5)
+    assert reference.chosen == ("lucky", "steady")
+    # half 1 is scored by the system chosen on half 2 (steady), half 2 by lucky
+    assert reference.scores["f1"] == [0.5 if q in halves[0] else 0.2 for q in qids]
+
+    task = TaskResult("t", "d", len(qids), {})
+    task.systems = {"steady": steady, "lucky": lucky,
+                    "vote": _fixed("vote", "aggregator", dict.fromkeys(qids, 0.5))}
+    _gains(task, seed=5)
+    assert task.best_single == "lucky"  # in-sample, shown in the table
+    assert task.best_single_held_out == ("lucky", "steady")
+    # against the held-out reference (mean 0.35), not the in-sample best's 0.6
+    assert task.gains["vote"]["f1"] == pytest.approx(0.15)
+    low, high = task.gains["vote"]["f1_ci95"]
+    assert low <= 0.15 <= high

@@ -36,6 +36,29 @@ class ScriptedGenerator(Generator):
                 for _ in prompts]
 
 
+class PassageGenerator(Generator):
+    """Answers a prompt with ``answers[word]`` for the first ``word`` found in it (else "");
+    an empty answer has no tokens, as a model that stops at once gives."""
+
+    def __init__(self, answers: dict[str, str], entropy: float = 1.0):
+        super().__init__()
+        self.answers = answers
+        self.entropy = entropy
+
+    @property
+    def model_id(self) -> str:
+        return f"passages:{sorted(self.answers.items())}"
+
+    def _generate(self, prompts, config):
+        out = []
+        for prompt in prompts:
+            text = next((a for w, a in self.answers.items() if w in str(prompt)), "")
+            tokens = text.split()
+            out.append(Generation(text, tokens, [-self.entropy] * len(tokens),
+                                  [self.entropy] * len(tokens), finish_reason="stop"))
+        return out
+
+
 @register("fixed_answer")
 class FixedSystem(System):
     """A system that always gives ``text`` with mean token entropy ``entropy``."""

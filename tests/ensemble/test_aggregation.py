@@ -152,13 +152,30 @@ def test_combmnz_tie_order_is_first_seen():
 def test_score_entropy_and_entropy_weighted_fusion():
     assert normalized_score_entropy([("a", 1.0), ("b", 1.0)]) == pytest.approx(1.0)
     assert normalized_score_entropy([("a", 1.0)]) == 0.0
-    sharp = [("x", 20.0), ("y", 0.0)]     # H ~ 0 -> weight ~ 1
-    flat = [("y", 1.0), ("x", 1.0 - 1e-9)]  # H ~ 1 -> weight e^-1
+    sharp = [("x", 0.9), ("y", 0.1), ("z", 0.1), ("w", 0.1)]  # one document stands out
+    flat = [("y", 4.0), ("x", 3.0), ("z", 2.0), ("w", 1.0)]   # evenly spread
+    h_sharp, h_flat = normalized_score_entropy(sharp), normalized_score_entropy(flat)
+    assert h_sharp < h_flat < 1.0
     fused = dict(entropy_weighted_fusion([sharp, flat], tau=1.0))
-    h_sharp = normalized_score_entropy(sharp)
-    assert fused["x"] == pytest.approx(math.exp(-h_sharp) * 1.0 + math.exp(-1) * 0.0, abs=1e-6)
-    assert fused["y"] == pytest.approx(math.exp(-h_sharp) * 0.0 + math.exp(-1) * 1.0, abs=1e-6)
+    assert fused["x"] == pytest.approx(math.exp(-h_sharp) * 1.0 + math.exp(-h_flat) * 2 / 3)
+    assert fused["y"] == pytest.approx(math.exp(-h_sharp) * 0.0 + math.exp(-h_flat) * 1.0)
     assert next(iter(fused)) == "x"  # the sharp run decides
+
+
+def test_score_entropy_measures_confidence_not_score_scale():
+    # A cosine run with a clear winner (0.71 against 0.52 and below) must not look flat, and
+    # multiplying BM25 scores by 10 must not make BM25 look sure: the softmax over raw scores
+    # gave H = 0.998 for the first and dropped from 0.94 to 0.02 for the second.
+    cosine = [("a", 0.71), ("b", 0.52), ("c", 0.50), ("d", 0.48), ("e", 0.47)]
+    evenly = [("a", 0.71), ("b", 0.65), ("c", 0.59), ("d", 0.53), ("e", 0.47)]
+    assert normalized_score_entropy(cosine) < 0.7 < normalized_score_entropy(evenly)
+    bm25 = [("a", 12.0), ("b", 11.0), ("c", 10.5), ("d", 7.0), ("e", 6.0)]
+    for scale, shift in ((10.0, 0.0), (0.01, 0.0), (1.0, -50.0), (3.0, 7.0)):
+        moved = [(d, scale * s + shift) for d, s in bm25]
+        assert normalized_score_entropy(moved) == pytest.approx(normalized_score_entropy(bm25))
+    fused = dict(entropy_weighted_fusion([bm25, cosine]))
+    scaled = dict(entropy_weighted_fusion([[(d, 10 * s) for d, s in bm25], cosine]))
+    assert scaled == pytest.approx(fused)
 
 
 def test_fuse_dispatch_and_errors():

@@ -183,3 +183,19 @@ def test_extract_answer_cleans_rambling():
     assert extract_answer("Answer: The answer is Paris. It is the capital.") == "Paris"
     assert extract_answer('"1856".') == "1856"
     assert extract_answer("\n\n") == ""
+
+
+def test_self_rag_never_prefers_an_empty_answer():
+    from ensemble import BM25Retriever, Corpus
+    from tests.ensemble.scripted import PassageGenerator
+
+    corpus = Corpus({"a": "Chopin was born in the village of Zelazowa Wola.",
+                     "b": "Chopin lived in Warsaw until 1830."})
+    # One passage makes the generator stop at once (no tokens, no NLL), the other answers.
+    generator = PassageGenerator({"lived": "Warsaw"})
+    pipeline = SelfRagPipeline(generator, BM25Retriever(corpus), always_retrieve=True, k=2,
+                               relevance_threshold=0.0)
+    answer = pipeline.run("Where did Chopin live?")
+    critique = next(s for s in answer.steps if s.name == "critique").data
+    assert sorted(critique["answers"]) == ["", "Warsaw"]
+    assert answer.text == "Warsaw"

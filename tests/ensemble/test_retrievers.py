@@ -86,3 +86,11 @@ def test_cross_encoder_reranked_retriever(bm25):
     assert docs[0].id == "1-0"  # the gold paragraph ("...first female recipient...")
     assert "first_stage_score" in docs[0].metadata
     assert isinstance(BM25Retriever(Corpus({"a": "x"})).retrieve("x", k=3), list)
+
+
+def test_bm25_filters_use_the_nyx_filter_grammar(bm25):
+    both = bm25.retrieve("born", k=20, filter={"title": {"any": ["Warsaw", "Nikola Tesla"]}})
+    assert {d.metadata["title"] for d in both} == {"Warsaw", "Nikola Tesla"}
+    assert bm25.retrieve("born", k=5, filter={"title": "Nowhere"}) == []
+    with pytest.raises(ValueError, match="bare list"):
+        bm25.retrieve("born", k=5, filter={"title": ["Warsaw"]})

@@ -146,3 +146,15 @@ def test_readonly_mode(tmp_path):
         assert reader.ids() == ["d000"]
         with pytest.raises(sqlite3.OperationalError):
             reader.put_many(docs(1, prefix="x"))
+
+
+def test_ids_matching_scans_metadata_with_the_filter_grammar(tmp_path):
+    from indexes import Filter
+
+    with DocStore(tmp_path / "docs.sqlite") as store:
+        store.put_many([Document("b", {}, {"lang": "en", "year": 2001}),
+                        Document("a", {}, {"lang": ["en", "fr"]}),
+                        Document("c", {}, {"lang": "de", "year": 1999})])
+        assert store.ids_matching(Filter.parse({"lang": "en"})) == ["a", "b"]
+        assert store.ids_matching(Filter.parse({"year": {"lt": 2000}})) == ["c"]
+        assert store.ids_matching(Filter.parse({"lang": "xx"})) == []

@@ -166,3 +166,12 @@ def test_feedback_stage_labels_then_trains(tmp_path: Path) -> None:
     pairs = read_jsonl(tmp_path / "run" / "feedback" / "train.jsonl")
     assert pairs[0]["positive"]["parts"][1]["image"].endswith("warsaw.png")
     assert (tmp_path / "run" / "final" / "projection.safetensors").is_file()
+
+
+def test_default_judgement_is_exact_match() -> None:
+    # The README's reason for EM: partial-token answers that token F1 >= 0.5 calls correct.
+    config = FeedbackConfig()
+    assert config.metric == "em"
+    assert judge("Lake Ticum", ["Lake Constance"], "f1", 0.5).positive
+    assert not judge("Lake Ticum", ["Lake Constance"], config.metric, config.threshold).positive
+    assert judge("lake constance", ["Lake Constance"], config.metric, config.threshold).positive

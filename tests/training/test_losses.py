@@ -92,37 +92,60 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# One step of a tiny linear embedder: 5 queries and 9 documents, split unevenly over two
+# processes (rank 0: queries 0-1 and documents 0-3; rank 1: queries 2-4 and documents 4-8),
+# Matryoshka over two dims, false negatives masked with key lists of different widths.
+QUERY_SHARDS, DOC_SHARDS = [slice(0, 2), slice(2, 5)], [slice(0, 4), slice(4, 9)]
+POSITIVES = [torch.tensor([0, 1]), torch.tensor([0, 1, 2])]  # local document rows
+POSITIVE_KEYS = [torch.tensor([[10], [11]]), torch.tensor([[14, 10], [15, -1], [16, -1]])]
+DOC_KEYS = torch.tensor([10, 11, 12, 13, 14, 15, 16, 10, 18])  # document 7 repeats key 10
+
+
+def _step_inputs() -> tuple[torch.nn.Linear, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    return torch.nn.Linear(6, 4), torch.randn(5, 6), torch.randn(9, 6)
+
+
+def _one_step(model: torch.nn.Linear, xq: torch.Tensor, xd: torch.Tensor, positives: torch.Tensor,
+              doc_keys: torch.Tensor, positive_keys: torch.Tensor) -> float:
+    from training.distributed import reduce_gradients
+
+    loss = MatryoshkaInfoNCE(0.1, dims=[4, 2], weights=[1.0, 0.5])
+    out = loss(model(xq), model(xd), positives, doc_keys, positive_keys)
+    out.loss.backward()
+    reduce_gradients(list(model.parameters()), average=not loss.sums_gradients)
+    torch.optim.SGD(model.parameters(), lr=0.5).step()
+    return out.loss.item()
+
+
 def _worker(rank: int, port: int, folder: str) -> None:
     import torch.distributed as dist
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)
-    torch.manual_seed(0)
-    q_all, d_all = torch.randn(4, 6), torch.randn(7, 6)  # rank 0 holds 4 docs, rank 1 holds 3
-    shards = {0: (slice(0, 2), slice(0, 4)), 1: (slice(2, 4), slice(4, 7))}
-    qs, ds = shards[rank]
-    d = d_all[ds].clone().requires_grad_(True)
-    positives = torch.tensor([0, 1]) if rank == 0 else torch.tensor([0, 1])
-    out = MatryoshkaInfoNCE(0.1)(q_all[qs], d, positives)
-    out.loss.backward()
-    torch.save({"loss": out.loss.item(), "grad": d.grad}, Path(folder) / f"rank{rank}.pt")
+    model, xq, xd = _step_inputs()
+    qs, ds = QUERY_SHARDS[rank], DOC_SHARDS[rank]
+    loss = _one_step(model, xq[qs], xd[ds], POSITIVES[rank], DOC_KEYS[ds], POSITIVE_KEYS[rank])
+    torch.save({"loss": loss, "weight": model.weight.detach(), "bias": model.bias.detach()},
+               Path(folder) / f"rank{rank}.pt")
     dist.destroy_process_group()
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_documents_are_gathered_across_processes_with_local_gradients(tmp_path: Path) -> None:
+def test_two_process_step_equals_one_process_step_on_the_concatenated_batch(
+        tmp_path: Path) -> None:
     import torch.multiprocessing as mp
 
     mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
-    torch.manual_seed(0)
-    q_all, d_all = torch.randn(4, 6), torch.randn(7, 6)
-    for rank, (qs, ds, offset) in enumerate([(slice(0, 2), slice(0, 4), 0),
-                                             (slice(2, 4), slice(4, 7), 4)]):
+    model, xq, xd = _step_inputs()
+    positives = torch.cat([POSITIVES[0], POSITIVES[1] + 4])  # rows in the concatenated pool
+    keys = torch.full((5, 2), -1)
+    keys[:2, :1], keys[2:] = POSITIVE_KEYS[0], POSITIVE_KEYS[1]
+    loss = _one_step(model, xq, xd, positives, DOC_KEYS, keys)
+    for rank in (0, 1):
         saved = torch.load(tmp_path / f"rank{rank}.pt")
-        d = d_all.clone().requires_grad_(True)
-        # Each process scores its queries against all 7 documents; positives are local rows.
-        reference = MatryoshkaInfoNCE(0.1, gather=False)(
-            q_all[qs], d, torch.tensor([0, 1]) + offset)
-        reference.loss.backward()
-        assert saved["loss"] == pytest.approx(reference.loss.item(), rel=1e-5)
-        torch.testing.assert_close(saved["grad"], d.grad[ds])  # gradient of the local shard
+        assert saved["loss"] == pytest.approx(loss, rel=1e-5)
+        # Gathering documents alone (the old scheme) misses the gradient that other processes'
+        # queries send to this process's documents, and the weights drift apart from these.
+        torch.testing.assert_close(saved["weight"], model.weight.detach())
+        torch.testing.assert_close(saved["bias"], model.bias.detach())
