@@ -165,22 +165,36 @@ def run_interleaved(peers: list[Peer], corpus: TextCorpus, k: int, show_progress
 
 
 class Bm25sPeer(Peer):
+    """bm25s at its best setting here: Snowball stemming (PyStemmer), English stopwords, and
+    the k1/b chosen for Nyx's own BM25 by leave-one-domain-out (``nyx-bench fusion-domains``)."""
+
     name = "bm25s"
     encodes_query = True
-    description = "bm25s BM25 (k1=1.5, b=0.75, English stopwords, no stemming)"
+
+    def __init__(self, k1: float | None = None, b: float | None = None) -> None:
+        from indexes import BM25Config
+
+        defaults = BM25Config()
+        self.k1 = defaults.k1 if k1 is None else k1
+        self.b = defaults.b if b is None else b
+        self.description = (f"bm25s BM25 (k1={self.k1}, b={self.b}, English stopwords, "
+                            "Snowball stemming)")
 
     def build(self, corpus: TextCorpus) -> None:
         import bm25s
+        import Stemmer
 
         self._bm25s = bm25s
+        self._stemmer = Stemmer.Stemmer("english")
         self._ids = corpus.doc_ids
-        self._index = bm25s.BM25(k1=1.5, b=0.75)
-        tokens = bm25s.tokenize(corpus.doc_texts, stopwords="en", show_progress=False)
+        self._index = bm25s.BM25(k1=self.k1, b=self.b)
+        tokens = bm25s.tokenize(corpus.doc_texts, stopwords="en", stemmer=self._stemmer,
+                                show_progress=False)
         self._index.index(tokens, show_progress=False)
 
     def search(self, text: str, vector: np.ndarray, k: int, encode: bool = True) -> list[str]:
-        tokens = self._bm25s.tokenize([text], stopwords="en", return_ids=False,
-                                      show_progress=False)
+        tokens = self._bm25s.tokenize([text], stopwords="en", stemmer=self._stemmer,
+                                      return_ids=False, show_progress=False)
         if not tokens[0]:
             return []
         docs, scores = self._index.retrieve(tokens, k=min(k, len(self._ids)),

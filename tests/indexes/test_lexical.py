@@ -62,7 +62,7 @@ QUERIES = [
 
 
 def bm25s_reference(index: LexicalIndex) -> bm25s.BM25:
-    retriever = bm25s.BM25(k1=1.5, b=0.75, method="lucene")
+    retriever = bm25s.BM25(k1=index.config.k1, b=index.config.b, method="lucene")
     retriever.index([index.tokenizer(text) for text in CORPUS], show_progress=False)
     return retriever
 
