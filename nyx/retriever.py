@@ -283,9 +283,22 @@ class Retriever:
             reranker = self.reranker = CrossEncoder()
         elif rerank is False:
             reranker = None
-        results = [self._search_one(item, k, flt, m, vectors.get(i), reranker)
+        # One vector-index call for every query that needs dense hits.
+        dense_hits: dict[int, dict[str, float]] = {}
+        if need:
+            depths = [self._depth(items[i], k, modes[i], reranker) for i in need]
+            found = self._dense_many(np.stack([vectors[i] for i in need]), max(depths), flt)
+            dense_hits = {i: dict(list(hits.items())[:d])
+                          for i, d, hits in zip(need, depths, found)}
+        results = [self._search_one(item, k, flt, m, vectors.get(i), reranker,
+                                    dense_hits.get(i))
                    for i, (item, m) in enumerate(zip(items, modes))]
         return results[0] if single else results
+
+    def _depth(self, item: Item, k: int, mode: Mode, reranker: CrossEncoder | None) -> int:
+        """How many documents each ranking must deliver for this query."""
+        depth = max(k, self.rerank_candidates) if reranker is not None and item.text else k
+        return max(depth, self.hybrid.candidates) if mode == "hybrid" else depth
 
     def _resolve_mode(self, item: Item, mode: Mode) -> Mode:
         text = item.text
@@ -296,16 +309,17 @@ class Retriever:
         return mode
 
     def _search_one(self, item: Item, k: int, flt: Filter | None, mode: Mode,
-                    query_vector: np.ndarray | None,
-                    reranker: CrossEncoder | None = None) -> list[SearchResult]:
+                    query_vector: np.ndarray | None, reranker: CrossEncoder | None = None,
+                    dense_hits: dict[str, float] | None = None) -> list[SearchResult]:
         text = item.text
         depth = max(k, self.rerank_candidates) if reranker is not None and text else k
-        n = max(depth, self.hybrid.candidates) if mode == "hybrid" else depth
+        n = self._depth(item, k, mode, reranker)
         dense: dict[str, float] = {}
         lexical: dict[str, float] = {}
         if mode in ("dense", "hybrid"):
             assert query_vector is not None
-            dense = self._dense(query_vector, n, flt)
+            dense = dict(dense_hits) if dense_hits is not None else self._dense(query_vector,
+                                                                                 n, flt)
         if mode in ("lexical", "hybrid"):
             lexical = self._lexical(text, n, flt)
         if mode == "dense":
@@ -353,6 +367,25 @@ class Retriever:
             if len(best) >= n or len(hits) < fetch or fetch >= total:
                 return dict(sorted(best.items(), key=lambda kv: -kv[1])[:n])
             fetch *= 2
+
+    def _dense_many(self, vectors: np.ndarray, n: int,
+                    flt: Filter | None) -> list[dict[str, float]]:
+        """:meth:`_dense` for many query vectors with one index search; a query whose chunk
+        hits hold fewer than ``n`` documents is widened on its own."""
+        total = self.index.count()
+        fetch = min(n * 4 if total > self.store.count() else n, max(total, 1))
+        out = []
+        for vector, hits in zip(vectors, self.index.search(vectors, fetch, flt)):
+            best: dict[str, float] = {}
+            for hit in hits:  # a chunked document scores as its best chunk
+                doc = hit.id.split(_CHUNK_SEP, 1)[0]
+                if doc not in best or hit.score > best[doc]:
+                    best[doc] = hit.score
+            if len(best) >= n or len(hits) < fetch or fetch >= total:
+                out.append(dict(sorted(best.items(), key=lambda kv: -kv[1])[:n]))
+            else:
+                out.append(self._dense(vector, n, flt))
+        return out
 
     def _fill_dense(self, dense: dict[str, float], ids: list[str],
                     vector: np.ndarray | None) -> None:
