@@ -487,6 +487,12 @@ class Retriever:
             self.encoder = enc
         self.index = load_index(folder / "vectors")
         self.lexical = LexicalIndex.load(folder / "lexical") if settings["lexical"] else None
+        if (self.lexical is not None and manifest.analyzer is not None
+                and manifest.analyzer != self.lexical.analyzer_id()):
+            raise ValueError(
+                f"{folder}: the manifest records lexical analyzer {manifest.analyzer!r} but the "
+                f"BM25 index was written with {self.lexical.analyzer_id()!r}; the folder is "
+                "inconsistent: rebuild it with `nyx-index build` (or restore it from a copy)")
         self.hybrid = HybridConfig(**settings["hybrid"])
         self.max_words = int(settings["max_words"])
         self.set_reranker(rerank, rerank_candidates)
