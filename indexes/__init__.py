@@ -8,7 +8,7 @@ from .docstore import DocStore, Document, SourceRecord, content_hash
 from .factory import available_backends, create_index, load_index, register_backend
 from .faiss_index import FaissConfig, FaissIndex
 from .filters import Filter
-from .generations import IndexDirectory
+from .generations import IndexDirectory, StaleIndexError
 from .lexical import BM25Config, LexicalIndex
 from .lock import IndexLock, IndexLockedError
 from .manifest import BackendInfo, EncoderInfo, EncoderMismatchError, Manifest
@@ -34,6 +34,7 @@ __all__ = [
     "QdrantConfig",
     "QdrantIndex",
     "SourceRecord",
+    "StaleIndexError",
     "Tokenizer",
     "TokenizerConfig",
     "VectorIndex",

@@ -29,10 +29,14 @@ from .lock import IndexLock
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CURRENT_FILENAME", "IndexDirectory"]
+__all__ = ["CURRENT_FILENAME", "IndexDirectory", "StaleIndexError"]
 
 CURRENT_FILENAME = "CURRENT"
 _GENERATION_RE = re.compile(r"^gen-(\d{6,})$")
+
+
+class StaleIndexError(RuntimeError):
+    """A writer's view of an index is out of date: another writer committed since it read."""
 
 
 def _generation_number(name: str) -> int | None:

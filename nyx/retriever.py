@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import shutil
 import sqlite3
+import stat
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from indexes import (
     IndexDirectory,
     LexicalIndex,
     Manifest,
+    StaleIndexError,
     VectorIndex,
     create_index,
     load_index,
@@ -32,6 +35,7 @@ from nyx.chunking import DEFAULT_MAX_WORDS, chunk_text
 from nyx.content import ImagePart, Item, ItemLike, as_items
 from nyx.encoders import Encoder, load_encoder
 from nyx.hybrid import HybridConfig, fuse_scores
+from nyx.images import is_image_path
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +90,8 @@ class Retriever:
         self._media_ro: Path | None = None
         self.store = DocStore(Path(self._tmp) / "docs.sqlite")
         self.manifest: Manifest | None = None
+        self._loaded: tuple[Path, str] | None = None  # (index folder, generation) it came from
+        self._deleted_sources: set[str] = set()
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -139,7 +145,9 @@ class Retriever:
     # -- images given as bytes or PIL objects are kept as PNG files beside the index --------
 
     def _with_stored_images(self, item: Item) -> Item:
-        if all(p.path is not None for p in item.images):
+        """Every image is kept inside the index (content-addressed): an index never refers to
+        files outside its folder, and the server serves media from there only."""
+        if not item.images:
             return item
         parts: list[Any] = []
         for part in item.parts:
@@ -149,14 +157,46 @@ class Retriever:
                     self._media.mkdir(parents=True, exist_ok=True)
                     part.load(max_side=None).save(target)
                 part = ImagePart(str(target), alt=part.alt)
+            elif isinstance(part, ImagePart) and self.media_file(str(part.path)) is None:
+                part = ImagePart(str(self._copy_media(Path(str(part.path)))), alt=part.alt)
             parts.append(part)
         return Item(parts, item.metadata, item.id)
+
+    def _copy_media(self, path: Path) -> Path:
+        from nyx.paths import open_regular
+
+        # The caller named this file (its symlinks are followed); what is read is one regular
+        # file, read once: hashed and copied.
+        with open_regular(path.resolve()) as f:
+            data = f.read()
+        suffix = path.suffix.lower() if is_image_path(path) else ".img"
+        target = self._media / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
+        if not target.exists():
+            self._media.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+        return target
+
+    def media_file(self, path: str) -> Path | None:
+        """``path`` if it is a stored media file of this index (a regular file, not a link,
+        directly inside its media folder), else ``None``. The server serves only these."""
+        candidate = Path(path)
+        for folder in (self._media, self._media_ro):
+            if folder is None or candidate.parent != folder:
+                continue
+            try:
+                mode = candidate.lstat().st_mode
+            except OSError:
+                return None
+            return candidate if stat.S_ISREG(mode) else None
+        return None
 
     def _payload(self, item: Item) -> dict[str, Any]:
         data = item.to_dict()
         for entry in data["parts"]:
             image = Path(entry.get("image", ""))
-            if "image" in entry and image.parent == self._media:
+            if "image" in entry and image.parent in (self._media, self._media_ro):
                 entry["image"] = MEDIA_PREFIX + image.name
         return data
 
@@ -199,6 +239,7 @@ class Retriever:
         self.index.delete(vector_ids)
         if self.lexical is not None:
             self.lexical.delete([d.id for d in docs])
+        self._deleted_sources.update(d.source for d in docs if d.source)
         return self.store.delete_many([d.id for d in docs])
 
     # -- reading ----------------------------------------------------------------------------
@@ -304,17 +345,35 @@ class Retriever:
 
     def save(self, path: str | os.PathLike[str], *, sources: dict[str, str] | None = None,
              corpus_root: str | None = None, lock: bool = True) -> Path:
-        """Write the retriever as a new generation of the index folder ``path`` (atomic)."""
+        """Write the retriever as a new generation of the index folder ``path`` (atomic).
+
+        Saving back to the folder it was loaded from is refused with
+        :class:`~indexes.StaleIndexError` when another writer committed a generation since
+        the load: that writer's change would be lost. Load again and re-apply the change.
+        """
         directory = IndexDirectory(path)
         Path(path).mkdir(parents=True, exist_ok=True)
         guard = directory.lock().acquire() if lock else None
         try:
+            self._check_not_stale(directory)
             staging = directory.begin(copy_current=False)
             self.write_generation(staging, sources=sources, corpus_root=corpus_root)
-            return directory.commit(staging)
+            committed = directory.commit(staging)
+            self._loaded = (Path(path).resolve(), committed.name)
+            return committed
         finally:
             if guard is not None:
                 guard.release()
+
+    def _check_not_stale(self, directory: IndexDirectory) -> None:
+        if self._loaded is None or self._loaded[0] != directory.root.resolve():
+            return
+        live = directory.current_name()
+        if live != self._loaded[1]:
+            raise StaleIndexError(
+                f"{directory.root} changed since this retriever loaded it: {self._loaded[1]} "
+                f"was live then, {live} is now (another process saved or built it). Saving "
+                "would undo that change; load the index again and re-apply yours")
 
     def write_generation(self, folder: Path, *, sources: dict[str, str] | None = None,
                          corpus_root: str | None = None) -> None:
@@ -328,6 +387,11 @@ class Retriever:
                 shutil.copytree(media, folder / "media", dirs_exist_ok=True,
                                 copy_function=_link_or_copy)
         previous = self.manifest
+        if sources is None and previous is not None and self._deleted_sources:
+            # A file with deleted documents is no longer indexed as it is on disk: dropping it
+            # from the manifest makes the next build index it again.
+            sources = {rel: digest for rel, digest in previous.sources.items()
+                       if rel not in self._deleted_sources}
         if self._encoder is None and previous is not None:
             # A loaded index whose encoder never ran (deletes only): no model is needed to save.
             encoder_info = previous.encoder
@@ -388,6 +452,8 @@ class Retriever:
         # Work on a private copy so that the committed generation is never modified.
         shutil.copyfile(folder / "docs.sqlite", Path(self._tmp) / "docs.sqlite")
         self.store = DocStore(Path(self._tmp) / "docs.sqlite")
+        self._loaded = (Path(path).resolve(), folder.name)
+        self._deleted_sources = set()
         return self
 
     @property
