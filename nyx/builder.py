@@ -61,6 +61,8 @@ class BuildOptions:
     show_progress: bool = True
     #: documents embedded per shard written to the embedding cache
     shard_size: int = 64
+    #: let an existing index folder name a model to download or a Qdrant server to connect to
+    trust_remote: bool = False
 
 
 def build_index(corpus: str | Path, output: str | Path,
@@ -104,7 +106,9 @@ def _open_retriever(directory: IndexDirectory, out: Path, options: BuildOptions,
                     summary: BuildSummary) -> Retriever:
     if directory.current() is None:
         return _new_retriever(options.model, options)
-    retriever = Retriever.load(out)  # loads no model
+    remote = {k: v for k, v in options.backend_params.items() if k in ("url", "api_key")}
+    retriever = Retriever.load(out, trust_remote=options.trust_remote,  # loads no model
+                               index_options=remote or None)
     spec, spec_options = retriever.built_with or ("", {})
     asked = options.model
     if asked is not None and (getattr(asked, "spec", str(asked)),
@@ -112,7 +116,9 @@ def _open_retriever(directory: IndexDirectory, out: Path, options: BuildOptions,
         # Another encoder, or other options: accepted only if it computes the same vectors
         # (the error says a new index is needed otherwise).
         retriever.close()
-        return Retriever.load(out, encoder=asked)
+        return Retriever.load(out, encoder=asked, index_options=remote or None)
+    if asked is None:
+        retriever._check_local_encoder()  # the index names it: never fetched unless trusted
     encoder = asked if isinstance(asked, Encoder) else load_encoder(spec, **spec_options)
     manifest = retriever.manifest
     assert manifest is not None  # a loaded index has one

@@ -34,6 +34,7 @@ from indexes import (
 from nyx.chunking import DEFAULT_MAX_WORDS, chunk_text
 from nyx.content import ImagePart, Item, ItemLike, as_items
 from nyx.encoders import Encoder, load_encoder
+from nyx.encoders.registry import remote_reason
 from nyx.hybrid import HybridConfig, fuse_scores
 from nyx.images import is_image_path
 
@@ -91,6 +92,7 @@ class Retriever:
         self.store = DocStore(Path(self._tmp) / "docs.sqlite")
         self.manifest: Manifest | None = None
         self._loaded: tuple[Path, str] | None = None  # (index folder, generation) it came from
+        self._trust_remote = True  # the caller chose this encoder
         self._deleted_sources: set[str] = set()
 
     # -- writing ----------------------------------------------------------------------------
@@ -419,18 +421,25 @@ class Retriever:
         self.manifest = manifest
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], encoder: Encoder | str | None = None,
+    def load(cls, path: str | os.PathLike[str], encoder: Encoder | str | None = None, *,
+             trust_remote: bool = False, index_options: dict[str, Any] | None = None,
              **encoder_options: Any) -> Retriever:
         """Open the live generation of an index folder. The encoder defaults to the one that
-        built it; a different encoder is refused with a clear message."""
+        built it; a different encoder is refused with a clear message.
+
+        An index folder is data, never an address: the encoder it names is loaded only from
+        this machine and a Qdrant server URL written in it is not contacted, unless the caller
+        passes ``encoder`` / ``index_options={"url": ...}`` or ``trust_remote=True``.
+        """
         directory = IndexDirectory(path)
         folder = directory.current()
         if folder is None:
             raise FileNotFoundError(f"no index at {path}: build one with `nyx-index build`")
         manifest = Manifest.load(folder)
-        settings = json.loads((folder / RETRIEVER_FILE).read_text())
+        settings = _read_settings(folder / RETRIEVER_FILE)
         self = cls.__new__(cls)
         self.manifest = manifest
+        self._trust_remote = trust_remote
         if encoder is None and not encoder_options:
             # The encoder that built the index, loaded (and checked) on first use: verifying,
             # listing or lexical search never load a model.
@@ -439,10 +448,19 @@ class Retriever:
         else:
             self._encoder_spec = settings["encoder"]
             self._encoder_options = settings.get("encoder_options", {})
+            if encoder is None:
+                self._check_local_encoder()
             enc = load_encoder(encoder or settings["encoder"], **encoder_options)
             manifest.check_encoder(enc.name, enc.version, enc.dim)
             self.encoder = enc
-        self.index = load_index(folder / "vectors")
+        index_options = dict(index_options or {})
+        remote = _remote_vectors(folder / "vectors")
+        if remote and not trust_remote and "url" not in index_options:
+            raise ValueError(
+                f"{path} keeps its vectors on a Qdrant server at {remote}; an index folder is "
+                "not trusted to name a server. Pass index_options={'url': ...} (nyx-index: "
+                "--qdrant-url) or trust_remote=True (--trust-remote) to connect")
+        self.index = load_index(folder / "vectors", **index_options)
         self.lexical = LexicalIndex.load(folder / "lexical") if settings["lexical"] else None
         self.hybrid = HybridConfig(**settings["hybrid"])
         self.max_words = int(settings["max_words"])
@@ -467,6 +485,7 @@ class Retriever:
     def encoder(self) -> Encoder:
         """The encoder; a loaded index loads the one that built it on first use."""
         if self._encoder is None:
+            self._check_local_encoder()
             enc = load_encoder(self._encoder_spec, **self._encoder_options)
             if self.manifest is not None:
                 self.manifest.check_encoder(enc.name, enc.version, enc.dim)
@@ -476,6 +495,17 @@ class Retriever:
     @encoder.setter
     def encoder(self, value: Encoder) -> None:
         self._encoder = value
+
+    def _check_local_encoder(self) -> None:
+        """Refuse to fetch the encoder an index folder names from a hub, unless trusted."""
+        if self.manifest is None or getattr(self, "_trust_remote", True):
+            return
+        reason = remote_reason(self._encoder_spec)
+        if reason is not None:
+            raise ValueError(
+                f"this index names encoder {self._encoder_spec!r}: {reason}. An index folder "
+                "is not trusted to make Nyx download a model: pass the encoder yourself "
+                "(encoder=..., nyx-index --model) or trust_remote=True (--trust-remote)")
 
     def close(self) -> None:
         self.store.close()
@@ -492,6 +522,37 @@ class Retriever:
         name = self._encoder.name if self._encoder is not None else self._encoder_spec
         return (f"Retriever(encoder={name!r}, index={type(self.index).__name__}, "
                 f"documents={self.count()})")
+
+
+_SETTINGS_TYPES: dict[str, type] = {"encoder": str, "hybrid": dict, "max_words": int,
+                                    "lexical": bool}
+
+
+def _read_settings(file: Path) -> dict[str, Any]:
+    """``retriever.json``, checked: a damaged file is a clear error, not a KeyError."""
+    try:
+        settings = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{file} is missing; the index is incomplete - rebuild it"
+                                ) from None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{file} cannot be read ({exc}); rebuild the index") from None
+    if not isinstance(settings, dict):
+        raise ValueError(f"{file} is not a JSON object; rebuild the index")
+    for key, kind in _SETTINGS_TYPES.items():
+        if not isinstance(settings.get(key), kind):
+            raise ValueError(f"{file} has no valid {key!r} ({kind.__name__}); rebuild the index")
+    return settings
+
+
+def _remote_vectors(folder: Path) -> str | None:
+    """The server URL a saved vector index names, if any (read, never contacted)."""
+    try:
+        config = json.loads((folder / "index.json").read_text(encoding="utf-8")).get("config")
+    except (OSError, ValueError, AttributeError):
+        return None  # load_index reports a damaged file with its own message
+    url = config.get("url") if isinstance(config, dict) else None
+    return str(url) if url else None
 
 
 def _link_or_copy(src: str, dst: str) -> None:
