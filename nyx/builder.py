@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import resource
 import time
@@ -16,7 +17,7 @@ from tqdm.auto import tqdm
 from indexes import EncoderMismatchError, IndexDirectory
 from nyx.chunking import DEFAULT_MAX_WORDS
 from nyx.content import Item
-from nyx.corpus import SourceError, SourceFile, parse_source, scan_corpus
+from nyx.corpus import Parsed, SourceError, SourceFile, parse_source, scan_corpus
 from nyx.embedding_cache import EmbeddingCache
 from nyx.encoders import Encoder, load_encoder
 from nyx.paths import PathRefused
@@ -167,14 +168,18 @@ def _update(retriever: Retriever, root: Path, out: Path, options: BuildOptions,
     cache = EmbeddingCache(out / CACHE_DIR, retriever.encoder.version)
     with tqdm(total=len(todo), desc="indexing", unit="file",
               disable=not options.show_progress) as bar:
+        seen: dict[str, SourceFile] = {}
+        indexed: set[str] = set()
         for batch in _batches(todo, root, options, summary, bar):
-            indexed = _add_batch(retriever, batch, cache, options, summary)
-            for f, _ in batch:
-                if f.rel in indexed:
-                    new_sources[f.rel] = f.content_hash
-                else:
-                    summary.skipped.append((f.rel, "no document of this file could be "
-                                                   "indexed (see its notes)"))
+            indexed |= _add_batch(retriever, batch, cache, options, summary)
+            seen.update((f.rel, f) for f, _ in batch)
+            bar.set_postfix_str(f"{summary.embedded + summary.reused_from_cache} documents")
+        for rel, f in seen.items():
+            if rel in indexed:
+                new_sources[rel] = f.content_hash
+            else:
+                summary.skipped.append((rel, "no document of this file could be indexed (see "
+                                             "its notes)"))
     summary.added = sorted(f.rel for f in added if f.rel in new_sources)
     summary.updated = sorted(f.rel for f in changed)
     return new_sources
@@ -182,34 +187,47 @@ def _update(retriever: Retriever, root: Path, out: Path, options: BuildOptions,
 
 def _batches(files: list[SourceFile], root: Path, options: BuildOptions, summary: BuildSummary,
              bar: tqdm) -> Iterator[list[tuple[SourceFile, list[Item]]]]:
-    """Parse files lazily into batches of about ``shard_size`` documents."""
+    """Parse files lazily into batches of at most ``shard_size`` documents; a large file is
+    spread over several batches, so memory stays bounded however large a file is."""
     batch: list[tuple[SourceFile, list[Item]]] = []
     size = 0
     for f in files:
-        try:
-            parsed = parse_source(f, root, options.max_words)
-        except (SourceError, PathRefused) as exc:
-            summary.skipped.append((f.rel, str(exc)))
-            bar.update(1)
-            continue
-        except OSError as exc:
-            summary.skipped.append((f.rel, f"unreadable: {exc.strerror or exc}"))
-            bar.update(1)
-            continue
-        except Exception as exc:  # one bad file never stops the build: report it, go on
-            logger.debug("reading %s failed", f.rel, exc_info=True)
-            summary.skipped.append((f.rel, f"could not be read: {type(exc).__name__}: {exc}"))
-            bar.update(1)
-            continue
-        summary.notes.extend((f.rel, note) for note in parsed.notes)
-        batch.append((f, parsed.items))
-        size += len(parsed.items)
+        parsed = _parse(f, root, options, summary)
+        if parsed is not None:
+            items = iter(parsed.items)
+            while True:
+                try:
+                    piece = list(itertools.islice(items, options.shard_size - size))
+                except Exception as exc:  # a streamed file that fails part-way
+                    summary.notes.append((f.rel, f"reading stopped part-way ({exc}); the rest "
+                                                 "of the file is not indexed"))
+                    break
+                if not piece:
+                    break
+                batch.append((f, piece))
+                size += len(piece)
+                if size >= options.shard_size:
+                    yield batch
+                    batch, size = [], 0
+            summary.notes.extend((f.rel, note) for note in parsed.notes)
         bar.update(1)
-        if size >= options.shard_size:
-            yield batch
-            batch, size = [], 0
     if batch:
         yield batch
+
+
+def _parse(f: SourceFile, root: Path, options: BuildOptions,
+           summary: BuildSummary) -> Parsed | None:
+    """One file's items, or ``None`` with the reason in the summary: no error stops a build."""
+    try:
+        return parse_source(f, root, options.max_words)
+    except (SourceError, PathRefused) as exc:
+        summary.skipped.append((f.rel, str(exc)))
+    except OSError as exc:
+        summary.skipped.append((f.rel, f"unreadable: {exc.strerror or exc}"))
+    except Exception as exc:  # one bad file never stops the build: report it, go on
+        logger.debug("reading %s failed", f.rel, exc_info=True)
+        summary.skipped.append((f.rel, f"could not be read: {type(exc).__name__}: {exc}"))
+    return None
 
 
 def _add_batch(retriever: Retriever, batch: list[tuple[SourceFile, list[Item]]],

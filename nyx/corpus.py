@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import itertools
 import json
 import logging
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -25,6 +27,8 @@ TEXT_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown",
                  ".jsonl": "jsonl", ".json": "json", ".html": "html", ".htm": "html",
                  ".pdf": "pdf"}
 CORPUS_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"}
+#: Text files larger than this are read and embedded block by block.
+STREAM_BYTES = 4 * 2**20
 #: Folders nested deeper than this under the corpus root are reported, not scanned.
 MAX_DEPTH = 256
 #: Metadata keys the builder sets; a record cannot claim them.
@@ -138,7 +142,10 @@ def _symlink_reason(path: Path, root: Path) -> str:
 
 @dataclass
 class Parsed:
-    items: list[Item]
+    """A file's items (a lazy iterator for large text files) and notes about it. Notes of a
+    streamed file are complete once its items have been consumed."""
+
+    items: Iterable[Item]
     notes: list[str] = field(default_factory=list)
 
 
@@ -149,6 +156,8 @@ def parse_source(src: SourceFile, root: Path, max_words: int = DEFAULT_MAX_WORDS
     base = {"source": src.rel, "kind": src.kind}
     if src.kind == "image":
         return _parse_image(src, base)
+    if src.kind == "text" and src.size > STREAM_BYTES:
+        return _stream_text(src, base, max_words)
     if src.kind == "pdf":
         text, notes = _read_pdf(src.path), []
     else:
@@ -182,6 +191,39 @@ def parse_source(src: SourceFile, root: Path, max_words: int = DEFAULT_MAX_WORDS
     if not items:
         raise SourceError("no text found")
     return Parsed(items, notes)
+
+
+def _stream_text(src: SourceFile, base: dict[str, Any], max_words: int) -> Parsed:
+    """A large text file read in blocks of :data:`STREAM_BYTES`, cut at paragraph breaks and
+    chunked block by block: memory stays flat however large the file is."""
+    notes: list[str] = []
+    items = _text_items(src, base, max_words, notes)
+    first = next(items, None)
+    if first is None:
+        raise SourceError("no text found")
+    return Parsed(itertools.chain([first], items), notes)
+
+
+def _text_items(src: SourceFile, base: dict[str, Any], max_words: int,
+                notes: list[str]) -> Iterator[Item]:
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+    n, bad, rest = 0, 0, ""
+    with open_regular(src.path) as f:
+        while True:
+            block = f.read(STREAM_BYTES)
+            text = rest + decoder.decode(block, final=not block)
+            bad += text.count("\ufffd") - rest.count("\ufffd")
+            cut = text.rfind("\n\n") if block else len(text)
+            if block and cut <= 0:
+                cut = max(text.rfind(" "), 0) or len(text)
+            rest = text[cut:]
+            for chunk in chunk_text(text[:cut], max_words):
+                yield Item([chunk], {**base, "chunk": n}, f"{src.rel}#{n}")
+                n += 1
+            if not block:
+                break
+    if bad:
+        notes.append(f"not valid UTF-8; decoded with {bad} replacement character(s)")
 
 
 def _parse_image(src: SourceFile, base: dict[str, Any]) -> Parsed:
