@@ -251,7 +251,7 @@ def _corpus_image(root: Path, ref: Any, folder: Path) -> Path:
 
 def _check_image(path: Path) -> tuple[int, int]:
     """Open, size-check, verify and decode an image file; returns its size."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     try:
         with open_regular(path) as f, warnings.catch_warnings():
@@ -267,6 +267,8 @@ def _check_image(path: Path) -> tuple[int, int]:
         raise
     except PathRefused as exc:
         raise SourceError(str(exc)) from None
+    except UnidentifiedImageError:
+        raise SourceError("corrupt or unreadable image: not a recognised image format") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise SourceError(f"corrupt or unreadable image: {exc}") from exc
     try:

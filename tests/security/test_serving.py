@@ -81,3 +81,19 @@ def test_deeply_nested_json_is_a_client_error(lite, tmp_path):
     reply = client.get("/search", params={"q": "boats", "filter": "[" * 1500})
     assert reply.status_code == 422
     shutil.rmtree(out)
+
+
+def test_a_deeply_nested_tool_filter_is_refused_at_once(lite, tmp_path):
+    """The MCP server and function calling share SearchTool's argument check."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Boats float on water.")
+    build_index(corpus, tmp_path / "idx", options(lite))
+    tool = SearchTool(NyxRetriever(index=str(tmp_path / "idx")))
+    nested: dict = {"x": 1}
+    for _ in range(250):
+        nested = {"$or": [nested]}
+    reply = tool.dispatch({"name": "search",
+                           "arguments": json.dumps({"query": "boats", "filter": nested})})
+    content = json.loads(reply["content"])
+    assert content["code"] == "invalid_arguments" and "nested more than" in content["error"]
