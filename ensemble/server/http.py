@@ -117,6 +117,15 @@ _MULTIPART_DOC = {"requestBody": {"content": {
         "image": {"type": "string", "format": "binary"}}}}}}}
 
 
+_ERROR_BODY = {"application/json": {"schema": {"type": "object", "properties": {
+    "error": {"type": "string"}, "code": {"type": "string"}}}}}
+#: Documented so that clients (and schemathesis) know every status the API answers with.
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such document or image", "content": _ERROR_BODY},
+    413: {"description": "request body too large", "content": _ERROR_BODY},
+    422: {"description": "invalid arguments, with the reason", "content": _ERROR_BODY}}
+
+
 def media_url(doc_id: str, n: int) -> str:
     """The URL path of a document's n-th image."""
     from urllib.parse import quote
@@ -199,7 +208,8 @@ def _add_routes(app: FastAPI, settings: ServerSettings) -> None:
                 "answer": bool(tool and tool.answerer), "mcp": settings.mcp,
                 "auth_required": settings.api_key is not None, "version": _version()}
 
-    @app.get("/search", operation_id="nyx_search", summary="Search with text (query parameters)")
+    @app.get("/search", operation_id="nyx_search", summary="Search with text (query parameters)",
+             responses=_ERRORS)
     def search_get(request: Request, params: Annotated[SearchParams, Query()]
                    ) -> dict[str, Any]:
         return _tool(request).search(params.q, params.k, params.modality,
@@ -207,7 +217,7 @@ def _add_routes(app: FastAPI, settings: ServerSettings) -> None:
 
     @app.post("/search", operation_id="nyx_search_post",
               summary="Search with JSON, or with an uploaded image (multipart)",
-              openapi_extra=_MULTIPART_DOC)
+              openapi_extra=_MULTIPART_DOC, responses=_ERRORS)
     async def search_post(request: Request) -> dict[str, Any]:
         tool = _tool(request)
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -232,14 +242,14 @@ def _add_routes(app: FastAPI, settings: ServerSettings) -> None:
     def answer(request: Request, body: AnswerRequest) -> dict[str, Any]:
         return _tool(request).answer(body.question)
 
-    @app.get("/documents/{doc_id:path}", operation_id="nyx_get_document",
+    @app.get("/documents/{doc_id:path}", operation_id="nyx_get_document", responses=_ERRORS,
              summary="One document: text, images, metadata")
     def document(request: Request, doc_id: str) -> dict[str, Any]:
         return _tool(request).fetch_document(doc_id)
 
     @app.get("/media/{n}/{doc_id:path}", operation_id="nyx_get_media",
              summary="The n-th image of an indexed document",
-             responses={200: {"content": {"image/*": {}}}, 404: {"description": "no image"}})
+             responses={200: {"content": {"image/*": {}}}, **_ERRORS})
     def media(request: Request, n: int, doc_id: str) -> Response:
         from nyx.images import is_image_path
         from nyx.paths import PathRefused, open_regular
