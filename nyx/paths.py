@@ -40,6 +40,9 @@ def resolve_inside(root: str | os.PathLike[str], ref: str | os.PathLike[str], *,
     top = Path(root).resolve()
     candidate = Path(base if base is not None else top) / text
     try:
+        # Outside is outside whether or not the file exists: say so before looking it up.
+        if top not in candidate.resolve().parents:
+            raise PathRefused(f"{text}: points outside the corpus root (not read)")
         resolved = candidate.resolve(strict=True)
     except FileNotFoundError:
         raise PathRefused(f"{text}: not found") from None
