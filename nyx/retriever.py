@@ -122,6 +122,9 @@ class Retriever:
         if len(set(ids)) != len(ids):
             dupes = sorted({i for i in ids if ids.count(i) > 1})
             raise ValueError(f"duplicate document ids in one add(): {dupes[:5]}")
+        bad = [i for i in ids if _CHUNK_SEP in i]
+        if bad:  # chunk vectors are keyed "<id>\x1f<n>": such an id would be read as a chunk
+            raise ValueError(f"document ids may not contain U+001F (unit separator): {bad[:5]!r}")
         self.delete([i for i in ids if i in self.store])
         items = [self._with_stored_images(item) for item in items]
         vector_ids, vector_meta, to_encode, n_vectors = [], [], [], []
