@@ -48,7 +48,8 @@ def run(sources: list[str] | None, steps: int, seed: int) -> dict[str, object]:
     projection = None
     if "openclipart" in by_name:
         projection = train_head([by_name["openclipart"]], conse, BridgeTrainConfig(
-            head="linear", steps=300, dropout=0.0, same_source_share=0.0, seed=seed))
+            head="linear", steps=300, dropout=0.0, same_source_share=0.0, distill=0.0,
+            conse_boost=1.0, seed=seed))
     shipped = ImageBridge.load(SHIPPED_BRIDGE) if SHIPPED_BRIDGE.is_file() else None
     rows: dict[str, dict[str, dict[str, float]]] = {}
     for held_out in arrays:
@@ -97,7 +98,7 @@ def table(result: dict[str, object]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sources", nargs="*", help="source names (default: all available)")
-    parser.add_argument("--steps", type=int, default=1500, help="bridge training steps")
+    parser.add_argument("--steps", type=int, default=500, help="bridge training steps")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)

@@ -230,7 +230,7 @@ def easy_vqa(max_train: int = 1500, max_eval: int = 500) -> list[CaptionedImage]
 _SKIMAGE = {
     "astronaut": "an astronaut in a space suit with an American flag",
     "camera": "a man with a camera on a tripod, black and white",
-    "cat": "a tabby cat", "chelsea": "a tabby cat looking sideways",
+    "chelsea": "a tabby cat looking sideways",
     "coffee": "a cup of coffee on a saucer", "coins": "old coins on a table",
     "horse": "the silhouette of a horse", "rocket": "a rocket on a launch pad",
     "clock": "a clock on a wall", "brick": "a brick wall", "grass": "grass",

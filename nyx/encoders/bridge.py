@@ -24,7 +24,7 @@ from nyx.encoders.base import l2_normalize
 #: The bridge this release ships and was measured with, and its sha256.
 SHIPPED_BRIDGE = Path(__file__).resolve().parent.parent / "data" / "bridge" / \
     "nyx-lite-bridge-v1.safetensors"
-SHIPPED_BRIDGE_SHA256 = "0" * 64
+SHIPPED_BRIDGE_SHA256 = "fe014321209f780b5a890960955f3a2ece539daa7ec2177e0130f3dc683ccfed"
 
 _TENSORS = ("feature_mean", "feature_std", "w1", "b1", "w2", "b2", "conse_scale")
 

@@ -80,7 +80,7 @@ def test_untrained_bridge_is_conse(world) -> None:
 def test_training_transfers_to_a_held_out_source(world) -> None:
     sources, conse = world
     held_out = sources[2].take("eval")
-    bridge = train_head(sources[:2], conse, BridgeTrainConfig(hidden=64, steps=150,
+    bridge = train_head(sources[:2], conse, BridgeTrainConfig(hidden=64, steps=150, distill=0.0,
                                                               batch_size=64, lr=3e-3))
     trained = evaluate_source(image_vectors(bridge, held_out, conse), held_out)
     baseline = evaluate_source(image_vectors(None, held_out, conse), held_out)
