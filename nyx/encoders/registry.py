@@ -14,8 +14,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_ENCODER = "nyx-lite"
 
 _HELP = (
-    "known encoders: 'nyx-lite' (offline default; 'nyx-lite:PROJECTION.safetensors' adds a trained "
-    "image projection), 'clip:ARCH[@PRETRAINED_TAG_OR_CHECKPOINT]' (pip install "
+    "known encoders: 'nyx-lite' (offline default, trained image bridge; bridge='conse' for plain "
+    "ConSE; 'nyx-lite:PROJECTION.safetensors' uses a trained image projection), "
+    "'clip:ARCH[@PRETRAINED_TAG_OR_CHECKPOINT]' (pip install "
     "'nyx-retrieval[clip]'), 'vlm:MODEL_PATH_OR_HUB_ID' or a Qwen2-VL-family folder or hub id "
     "such as 'SnowNation/Nyx' (pip install 'nyx-retrieval[vlm]')"
 )
@@ -28,6 +29,7 @@ def load_encoder(spec: str | Path | Encoder = DEFAULT_ENCODER, *, device: str | 
     """Load an encoder from a registry name, a local path or a hub id.
 
     >>> load_encoder("nyx-lite")
+    >>> load_encoder("nyx-lite", bridge="conse")  # images through ConSE only (pre-bridge vectors)
     >>> load_encoder("nyx-lite:runs/projection.safetensors")
     >>> load_encoder("clip:ViT-B-32@laion2b_s34b_b79k")
     >>> load_encoder("SnowNation/Nyx", dim=1024)
