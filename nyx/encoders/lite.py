@@ -1,10 +1,10 @@
 """``nyx-lite``: the offline default encoder, built only from models shipped in PyPI packages.
 
-Text: all-MiniLM-L6-v2. Images: EfficientNet-Lite0 features and ImageNet probabilities mapped
-into the text space by the trained image bridge shipped in the package (ConSE as its input and
-residual; ``bridge="conse"`` keeps plain ConSE), enriched with the image's own text read by OCR,
-or a learned projection of the image features when a checkpoint is given. Interleaved items fuse
-text and image vectors.
+Text: all-MiniLM-L6-v2. Images: EfficientNet-Lite0 ImageNet probabilities mapped into the text
+space by ConSE (default) or by the trained image bridge shipped in the package
+(``bridge="trained"``: EfficientNet features with ConSE as input and residual), enriched with the
+image's own text read by OCR, or a learned projection of the image features when a checkpoint is
+given. Interleaved items fuse text and image vectors.
 """
 
 from __future__ import annotations
@@ -59,9 +59,10 @@ class LiteConfig:
     ocr_gate: int = GATE_SIDE
     #: Share of the text in an interleaved item's vector (images share the rest).
     text_weight: float = 0.5
-    #: How images reach the text space: "trained" (the shipped bridge) or "conse" (ConSE only,
-    #: the vectors of nyx-lite before the bridge shipped).
-    bridge: str = "trained"
+    #: How images reach the text space: "conse" (ConSE over ImageNet classes, the default) or
+    #: "trained" (the bridge shipped in the package: better on icons, clipart and synthetic
+    #: shapes held out of its training, worse on photos; see the README's image-bridge table).
+    bridge: str = "conse"
     #: Optional learned image projection checkpoint (safetensors) replacing both.
     projection: str | None = None
 

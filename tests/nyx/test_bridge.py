@@ -1,5 +1,6 @@
-"""The shipped image bridge: loaded offline, checksum enforced, the default nyx-lite image path;
-``bridge="conse"`` reproduces the vectors of nyx-lite before the bridge; old indexes re-embed."""
+"""The shipped image bridge: loaded offline, checksum enforced, opt-in (``bridge="trained"``);
+the default ``bridge="conse"`` reproduces the vectors of nyx-lite before the bridge; indexes
+built before the encoder's version changed re-embed."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def test_shipped_bridge_loads_without_network() -> None:
             ["unshare", "-n", "true"], capture_output=True).returncode != 0:
         pytest.skip("unshare -n is not available (needs root or user namespaces)")
     code = ("from nyx import load_encoder; from tests.helpers import skimage_photo; "
-            "lite = load_encoder('nyx-lite', ocr=False); "
+            "lite = load_encoder('nyx-lite', ocr=False, bridge='trained'); "
             "v = lite.encode_documents([skimage_photo('coffee')]); "
             "assert lite.bridge is not None and v.shape == (1, 384); print('ok', lite.version)")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
@@ -66,13 +67,13 @@ def test_shipped_bridge_loads_without_network() -> None:
     assert "ok 0.1;minilm-l6-v2;effnet-lite0;bridge-" in result.stdout
 
 
-def test_bridge_is_the_default_image_path(lite) -> None:
-    assert lite.config.bridge == "trained" and lite.bridge is not None
-    assert f"bridge-{SHIPPED_BRIDGE_SHA256[:12]}" in lite.version
-    conse = load_encoder("nyx-lite", bridge="conse")
-    assert conse.bridge is None and "conse-T10" in conse.version
+def test_the_trained_bridge_is_opt_in(lite) -> None:
+    trained = load_encoder("nyx-lite", bridge="trained")
+    assert trained.bridge is not None
+    assert f"bridge-{SHIPPED_BRIDGE_SHA256[:12]}" in trained.version
+    assert lite.config.bridge == "conse" and lite.bridge is None and "conse-T10" in lite.version
     photo = skimage_photo("chelsea")
-    assert float(lite.encode_documents([photo])[0] @ conse.encode_documents([photo])[0]) < 0.999
+    assert float(trained.encode_documents([photo])[0] @ lite.encode_documents([photo])[0]) < 0.999
     with pytest.raises(ValueError, match="bridge"):
         load_encoder("nyx-lite", bridge="clip")
 
