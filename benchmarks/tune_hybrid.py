@@ -106,8 +106,15 @@ def _evaluate(scores: CandidateScores, judged: dict[str, np.ndarray], rows: slic
 
 def _check_against_retriever(retriever: Any, scores: CandidateScores, texts: list[str],
                              doc_ids: list[str], n: int) -> dict[str, Any]:
-    """Replay queries through ``Retriever.search`` and compare top-10 lists with the grid."""
-    config = retriever.hybrid
+    """Replay queries through ``Retriever.search`` and compare top-10 lists with the grid.
+
+    The grid simulates the convex min-max mix; the replay uses that method with the
+    retriever's weight and candidates (the shipped default is chosen by ``fusion-domains``)."""
+    from nyx.hybrid import HybridConfig
+
+    shipped = retriever.hybrid
+    config = retriever.hybrid = HybridConfig(dense_weight=shipped.dense_weight,
+                                             candidates=shipped.candidates, method="minmax")
     order = fuse(scores.rows(slice(0, n)), config.dense_weight, config.candidates,
                  config.method)
     same = 0
