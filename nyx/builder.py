@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import resource
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -91,6 +92,9 @@ def build_index(corpus: str | Path, output: str | Path,
                                             or summary.reanalyzed):
                 summary.generation = current.name  # nothing changed: keep the live generation
             else:
+                if options.show_progress:  # writing vectors, BM25 and store takes a while
+                    tqdm.write(f"writing the index: {summary.documents} documents, "
+                               f"{summary.vectors} vectors ...", file=sys.stderr)
                 generation = retriever.save(out, sources=sources, corpus_root=str(root),
                                             lock=False)
                 summary.generation = generation.name
@@ -181,12 +185,14 @@ def _update(retriever: Retriever, root: Path, out: Path, options: BuildOptions,
     new_sources = {f.rel: f.content_hash for f in files if old.get(f.rel) == f.content_hash}
     todo = changed + added
     cache = EmbeddingCache(out / CACHE_DIR, retriever.encoder.version)
-    with tqdm(total=len(todo), desc="indexing", unit="file",
-              disable=not options.show_progress) as bar:
+    # Progress in bytes, counted once a file is embedded: files differ a thousandfold in size.
+    with tqdm(total=sum(f.size for f in todo), desc=f"indexing {len(todo)} files", unit="B",
+              unit_scale=True, disable=not options.show_progress) as bar:
         for batch in _batches(todo, root, options, summary, bar):
             _add_batch(retriever, batch, cache, options, summary)
             for f, _ in batch:
                 new_sources[f.rel] = f.content_hash
+            bar.update(sum(f.size for f, _ in batch))
     summary.added = sorted(f.rel for f in added if f.rel in new_sources)
     summary.updated = sorted(f.rel for f in changed)
     return new_sources
@@ -202,16 +208,15 @@ def _batches(files: list[SourceFile], root: Path, options: BuildOptions, summary
             parsed = parse_source(f, root, options.max_words)
         except SourceError as exc:
             summary.skipped.append((f.rel, str(exc)))
-            bar.update(1)
+            bar.update(f.size)
             continue
         except OSError as exc:
             summary.skipped.append((f.rel, f"unreadable: {exc}"))
-            bar.update(1)
+            bar.update(f.size)
             continue
         summary.notes.extend((f.rel, note) for note in parsed.notes)
         batch.append((f, parsed.items))
         size += len(parsed.items)
-        bar.update(1)
         if size >= options.shard_size:
             yield batch
             batch, size = [], 0
