@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("-o", "--output", type=Path, help="index folder (default CORPUS.nyx)")
     build.add_argument("--model", help="encoder: nyx-lite (default for new indexes), "
                        "nyx-lite:PROJ.safetensors, clip:ARCH@TAG, vlm:PATH")
-    build.add_argument("--backend", choices=["faiss", "qdrant"], default="faiss")
+    build.add_argument("--backend", choices=["faiss", "qdrant"],
+                       help="vector index of a new index (default faiss); an existing index "
+                            "keeps its own")
     build.add_argument("--qdrant-url", help="Qdrant server/cluster URL (default: local folder)")
     build.add_argument("--qdrant-api-key")
     build.add_argument("--batch-size", type=int, default=32)
