@@ -45,6 +45,9 @@ from ensemble.types import RetrievedDoc
 
 logger = logging.getLogger(__name__)
 
+#: longest side of the image thumbnails MCP search results carry
+THUMBNAIL_SIDE = 256
+
 __all__ = ["MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "MAX_K", "MAX_QUERY_CHARS", "MODALITIES",
            "TOOL_NAMES", "Answerer", "SearchTool", "ToolCallError", "ToolCatalogLike",
            "check_arguments", "decode_image", "tool_definitions"]
@@ -208,6 +211,27 @@ class SearchTool:
         if self.media_url is not None:
             row["image_urls"] = [self.media_url(doc.id, n) for n in range(len(doc.images))]
         return row
+
+    def thumbnail(self, id: str, n: int = 0, max_side: int = THUMBNAIL_SIDE) -> bytes:
+        """Document ``id``'s ``n``-th image as a JPEG at most ``max_side`` pixels on a side,
+        for clients that show images inline (MCP image content)."""
+        import io
+
+        from nyx.images import ImageLoadError, load_image
+
+        self._check("fetch_document", {"id": id})
+        with self._lock:
+            doc = self.retriever.fetch(id)
+        if doc is None or not 0 <= n < len(doc.images) or doc.images[n].startswith("sha256:"):
+            raise ToolCallError(f"document {id!r} has no image {n}", "not_found")
+        try:
+            image = load_image(doc.images[n], max_side=max_side)
+        except ImageLoadError as error:
+            raise ToolCallError(f"document {id!r}: image {n} cannot be read", "not_found"
+                                ) from error
+        out = io.BytesIO()
+        image.convert("RGB").save(out, format="JPEG", quality=80)
+        return out.getvalue()
 
     def answer(self, question: str) -> dict[str, Any]:
         """Run the configured pipeline or ensemble on ``question``."""
