@@ -140,7 +140,7 @@ class Manifest:
             label = built.name + (f" (version {built.version})" if built.version else "")
             raise EncoderMismatchError(
                 f"this index was built with encoder {label}, dim {built.dim}, but the query "
-                f"encoder differs: {'; '.join(problems)}. Either search with the encoder "
-                f"that built it (Retriever.load(path) without encoder=, nyx-index without "
-                f"--model) or build a new index folder with the new encoder"
+                f"encoder differs: {'; '.join(problems)}. Either search with {built.name}, "
+                f"the encoder that built it (Retriever.load(path) without encoder=; "
+                f"nyx-index without --model), or build a new index folder with the new encoder"
             )
