@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "cross-encoder: better top ranks for text questions, ~+0.1-0.3 s")
     search.add_argument("--json", action="store_true",
                         help="print the hits as JSON (full text, scores, metadata)")
+    search.add_argument("--no-server", action="store_true",
+                        help="load the models here even when `nyx-index serve` runs on this "
+                             "index (by default a text search asks that server: no model load)")
 
     info = sub.add_parser("info", help="show an index's manifest")
     info.add_argument("index", type=Path)
@@ -159,6 +162,11 @@ def _search(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"query image not found: {args.image}")
         parts.append(ImagePart(str(args.image)))
     flt = Filter.from_cli(args.filter) if args.filter else None
+    if not (args.image or args.json or args.no_server or args.rerank is not None):
+        served = _search_running_server(args, flt)
+        if served is not None:
+            _print_rows(served)
+            return 0
     retriever = Retriever.load(args.index, rerank=args.rerank is not None,
                                rerank_candidates=args.rerank or 20)
     try:
@@ -171,6 +179,43 @@ def _search(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
+    _print_rows(rows)
+    return 0
+
+
+def _search_running_server(args: argparse.Namespace,
+                           flt: Filter | None) -> list[dict[str, Any]] | None:
+    """The hits from a `nyx-index serve` already running on this index (models loaded), or
+    None when there is none to ask."""
+    from nyx.running_server import find_server, search_server
+
+    url = find_server(args.index)
+    if url is None:
+        return None
+    found = search_server(url, {
+        "q": args.query, "k": args.k, "mode": args.mode, "group": args.group,
+        "min_score": args.min_score, "modality": args.modality,
+        "filter": json.dumps(flt.to_dict()) if flt is not None else None})
+    if found is None:
+        return None
+    print(f"(answered by nyx-index serve at {url}; --no-server to search here)",
+          file=sys.stderr)
+    rows = []
+    for rank, hit in enumerate(found, 1):
+        meta = dict(hit.get("metadata") or {})
+        row = {"rank": rank, "id": hit["id"], "score": hit["score"],
+               "text": hit.get("snippet", ""), "images": hit.get("images", []),
+               "metadata": meta}
+        if isinstance(meta.get("chunk"), int) and isinstance(meta.get("source"), str):
+            row.update(source=meta["source"], chunk=meta["chunk"],
+                       matched_chunks=int(meta.get("matched_chunks", 1)))
+        if meta.get("duplicates"):
+            row["duplicates"] = list(meta["duplicates"])
+        rows.append(row)
+    return rows
+
+
+def _print_rows(rows: list[dict[str, Any]]) -> None:
     if not rows:
         print("no results")
     for row in rows:
@@ -180,7 +225,6 @@ def _search(args: argparse.Namespace) -> int:
             print(f"      {snippet}")
         for image in row["images"]:
             print(f"      [image] {image}")
-    return 0
 
 
 def _row(rank: int, hit: Any) -> dict[str, Any]:
