@@ -73,11 +73,20 @@ def find_server(index: str | os.PathLike[str]) -> str | None:
     return url if health.get("status") == "ok" else None
 
 
-def search_server(url: str, params: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """``GET /search`` with ``params``; ``None`` when the server does not answer."""
-    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+def search_server(url: str, params: dict[str, Any],
+                  image: Path | None = None) -> list[dict[str, Any]] | None:
+    """``GET /search`` with ``params`` (``POST`` of a multipart form with an ``image``);
+    ``None`` when the server does not answer. A refused request raises ValueError."""
+    fields = {k: str(v) for k, v in params.items() if v is not None}
+    if image is None:
+        request = urllib.request.Request(f"{url}/search?{urllib.parse.urlencode(fields)}")
+    else:
+        fields["query"] = fields.pop("q", "")
+        body, kind = _multipart(fields, image)
+        request = urllib.request.Request(f"{url}/search", data=body, method="POST",
+                                         headers={"Content-Type": kind})
     try:
-        with urllib.request.urlopen(f"{url}/search?{query}", timeout=60) as reply:
+        with urllib.request.urlopen(request, timeout=60) as reply:
             return list(json.loads(reply.read())["results"])
     except urllib.error.HTTPError as error:
         body = error.read().decode("utf-8", "replace")
@@ -88,6 +97,17 @@ def search_server(url: str, params: dict[str, Any]) -> list[dict[str, Any]] | No
         raise ValueError(message) from None
     except (OSError, ValueError, KeyError):
         return None
+
+
+def _multipart(fields: dict[str, str], image: Path) -> tuple[bytes, str]:
+    boundary = "nyx-" + os.urandom(12).hex()
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+             f"{value}\r\n".encode() for name, value in fields.items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="image"; '
+                 f'filename="{image.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+                 .encode() + image.read_bytes() + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
 def _alive(pid: int) -> bool:

@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the hits as JSON (full text, scores, metadata)")
     search.add_argument("--no-server", action="store_true",
                         help="load the models here even when `nyx-index serve` runs on this "
-                             "index (by default a text search asks that server: no model load)")
+                             "index (by default a search asks that server: no model load)")
 
     info = sub.add_parser("info", help="show an index's manifest")
     info.add_argument("index", type=Path)
@@ -162,7 +162,7 @@ def _search(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"query image not found: {args.image}")
         parts.append(ImagePart(str(args.image)))
     flt = Filter.from_cli(args.filter) if args.filter else None
-    if not (args.image or args.json or args.no_server or args.rerank is not None):
+    if not (args.json or args.no_server or args.rerank is not None):
         served = _search_running_server(args, flt)
         if served is not None:
             _print_rows(served)
@@ -195,7 +195,7 @@ def _search_running_server(args: argparse.Namespace,
     found = search_server(url, {
         "q": args.query, "k": args.k, "mode": args.mode, "group": args.group,
         "min_score": args.min_score, "modality": args.modality,
-        "filter": json.dumps(flt.to_dict()) if flt is not None else None})
+        "filter": json.dumps(flt.to_dict()) if flt is not None else None}, args.image)
     if found is None:
         return None
     print(f"(answered by nyx-index serve at {url}; --no-server to search here)",

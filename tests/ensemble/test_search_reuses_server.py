@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from nyx.running_server import SERVER_NOTE, announce, find_server
-from tests.ensemble.test_server_support import ThreadedServer
+from tests.ensemble.test_server_support import DEMO_CORPUS, ThreadedServer
 
 pytest_plugins = ("tests.ensemble.test_server_support",)
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -44,6 +44,10 @@ def test_search_asks_the_running_server(page_server: ThreadedServer, demo_index:
         assert "notes/coffee.md  (passage 1)" in out and "photos/espresso.jpg" in out
         images, _, _ = _search(demo_index, "opening hours", "--modality", "image", "-k", "1")
         assert images["models"] is False
+        rocket = str(DEMO_CORPUS / "photos" / "rocket-launch.jpg")
+        seen, out, err = _search(demo_index, "--image", rocket, "-k", "2")  # uploaded
+        assert seen == {"code": 0, "models": False}, err[-2000:]
+        assert out.splitlines()[0].endswith("photos/rocket-launch.jpg")
     assert not (demo_index / SERVER_NOTE).exists()  # the server's note goes with it
     assert find_server(demo_index) is None
 
