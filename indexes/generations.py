@@ -17,22 +17,32 @@ CURRENT naming the previous, complete generation.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import re
 import shutil
 from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
-from .atomic import atomic_write_text, fsync_dir, fsync_tree
+from .atomic import atomic_write_json, atomic_write_text, fsync_dir, fsync_tree
 from .lock import IndexLock
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CURRENT_FILENAME", "IndexDirectory"]
+__all__ = ["CHECKSUMS_FILENAME", "CURRENT_FILENAME", "IndexDirectory", "StaleIndexError",
+           "check_checksums", "write_checksums"]
 
 CURRENT_FILENAME = "CURRENT"
+#: Written into each generation at commit: the size and SHA-256 of every other file in it.
+CHECKSUMS_FILENAME = "checksums.json"
 _GENERATION_RE = re.compile(r"^gen-(\d{6,})$")
+
+
+class StaleIndexError(RuntimeError):
+    """A writer's view of an index is out of date: another writer committed since it read."""
 
 
 def _generation_number(name: str) -> int | None:
@@ -68,6 +78,10 @@ class IndexDirectory:
             name = (self.root / CURRENT_FILENAME).read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{self.root / CURRENT_FILENAME} cannot be read ({exc}); it should "
+                             "be a small file naming the live generation - rebuild the "
+                             "index") from None
         if _generation_number(name) is None:
             raise ValueError(
                 f"{self.root / CURRENT_FILENAME} contains {name!r}, not a generation name like "
@@ -149,6 +163,7 @@ class IndexDirectory:
         previous = self.current_name()
         if previous == staging.name:
             raise ValueError(f"{staging} is already the live generation; call begin() first")
+        write_checksums(staging)
         fsync_tree(staging)
         fsync_dir(self.root)
         atomic_write_text(self.root / CURRENT_FILENAME, staging.name + "\n")
@@ -169,3 +184,48 @@ class IndexDirectory:
                 continue
             logger.debug("removing stale generation %s", generation)
             shutil.rmtree(generation, ignore_errors=True)
+
+
+def _digests(folder: Path) -> dict[str, dict[str, Any]]:
+    files: dict[str, dict[str, Any]] = {}
+    for dirpath, _dirnames, filenames in os.walk(folder):
+        for name in filenames:
+            path = Path(dirpath) / name
+            relative = path.relative_to(folder).as_posix()
+            if relative == CHECKSUMS_FILENAME:
+                continue
+            digest = hashlib.sha256()
+            with path.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            files[relative] = {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+    return files
+
+
+def write_checksums(folder: str | os.PathLike[str]) -> None:
+    """Record the size and SHA-256 of every file of a generation (done by `commit`)."""
+    folder = Path(folder)
+    atomic_write_json(folder / CHECKSUMS_FILENAME, {"files": _digests(folder)})
+
+
+def check_checksums(folder: str | os.PathLike[str]) -> list[str]:
+    """Every difference between a generation and the checksums written at its commit:
+    changed, missing and added files. One line each; empty when nothing changed."""
+    folder = Path(folder)
+    try:
+        recorded = json.loads((folder / CHECKSUMS_FILENAME).read_text(encoding="utf-8"))
+        expected = recorded["files"]
+        if not isinstance(expected, dict):
+            raise TypeError("'files' is not an object")
+    except FileNotFoundError:
+        return [f"{folder.name}/{CHECKSUMS_FILENAME} is missing (indexes committed by older "
+                "releases lack it; rebuild or re-save the index to add it)"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [f"{folder.name}/{CHECKSUMS_FILENAME} is damaged ({exc})"]
+    actual = _digests(folder)
+    problems = [f"{folder.name}/{name} is missing" for name in sorted(set(expected) - set(actual))]
+    problems += [f"{folder.name}/{name} was added after the commit"
+                 for name in sorted(set(actual) - set(expected))]
+    problems += [f"{folder.name}/{name} changed since the commit (checksum differs)"
+                 for name in sorted(set(expected) & set(actual)) if expected[name] != actual[name]]
+    return problems

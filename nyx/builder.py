@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import resource
 import sys
@@ -17,9 +18,10 @@ from tqdm.auto import tqdm
 from indexes import BM25Config, EncoderMismatchError, IndexDirectory, analyzer_id
 from nyx.chunking import DEFAULT_MAX_WORDS
 from nyx.content import Item
-from nyx.corpus import SourceError, SourceFile, parse_source, scan_corpus
+from nyx.corpus import Parsed, SourceError, SourceFile, parse_source, scan_corpus
 from nyx.embedding_cache import EmbeddingCache
 from nyx.encoders import Encoder, load_encoder
+from nyx.paths import PathRefused
 from nyx.retriever import Retriever
 
 logger = logging.getLogger(__name__)
@@ -64,6 +66,8 @@ class BuildOptions:
     show_progress: bool = True
     #: documents embedded per shard written to the embedding cache
     shard_size: int = 64
+    #: let an existing index folder name a model to download or a Qdrant server to connect to
+    trust_remote: bool = False
 
 
 def build_index(corpus: str | Path, output: str | Path,
@@ -111,7 +115,9 @@ def _open_retriever(directory: IndexDirectory, out: Path, options: BuildOptions,
                     summary: BuildSummary) -> Retriever:
     if directory.current() is None:
         return _new_retriever(options.model, options)
-    retriever = Retriever.load(out)  # loads no model
+    remote = {k: v for k, v in options.backend_params.items() if k in ("url", "api_key")}
+    retriever = Retriever.load(out, trust_remote=options.trust_remote,  # loads no model
+                               index_options=remote or None)
     spec, spec_options = retriever.built_with or ("", {})
     asked = options.model
     try:
@@ -124,7 +130,9 @@ def _open_retriever(directory: IndexDirectory, out: Path, options: BuildOptions,
         # Another encoder, or other options: accepted only if it computes the same vectors
         # (the error says a new index is needed otherwise).
         retriever.close()
-        return Retriever.load(out, encoder=asked)
+        return Retriever.load(out, encoder=asked, index_options=remote or None)
+    if asked is None:
+        retriever._check_local_encoder()  # the index names it: never fetched unless trusted
     encoder = asked if isinstance(asked, Encoder) else load_encoder(spec, **spec_options)
     manifest = retriever.manifest
     assert manifest is not None  # a loaded index has one
@@ -212,20 +220,27 @@ def _update(retriever: Retriever, root: Path, out: Path, options: BuildOptions,
     changed = [f for f in files if f.rel in old and old[f.rel] != f.content_hash]
     added = [f for f in files if f.rel not in old]
     summary.unchanged = len(files) - len(changed) - len(added)
-    for rel in summary.removed + [f.rel for f in changed]:
+    for rel in summary.removed + [f.rel for f in changed + added]:
+        # an added file may have documents left from a partial delete through the API
         retriever.delete(retriever.store.ids_for_source(rel))
     # Unchanged sources carry over; changed ones re-enter only if they parse again.
     new_sources = {f.rel: f.content_hash for f in files if old.get(f.rel) == f.content_hash}
     todo = changed + added
     cache = EmbeddingCache(out / CACHE_DIR, retriever.encoder.version)
-    # Progress in bytes, counted once a file is embedded: files differ a thousandfold in size.
-    with tqdm(total=sum(f.size for f in todo), desc=f"indexing {len(todo)} files", unit="B",
-              unit_scale=True, disable=not options.show_progress) as bar:
+    with tqdm(total=len(todo), desc="indexing", unit="file",
+              disable=not options.show_progress) as bar:
+        seen: dict[str, SourceFile] = {}
+        indexed: set[str] = set()
         for batch in _batches(todo, root, options, summary, bar):
-            _add_batch(retriever, batch, cache, options, summary)
-            for f, _ in batch:
-                new_sources[f.rel] = f.content_hash
-            bar.update(sum(f.size for f, _ in batch))
+            indexed |= _add_batch(retriever, batch, cache, options, summary)
+            seen.update((f.rel, f) for f, _ in batch)
+            bar.set_postfix_str(f"{summary.embedded + summary.reused_from_cache} documents")
+        for rel, f in seen.items():
+            if rel in indexed:
+                new_sources[rel] = f.content_hash
+            else:
+                summary.skipped.append((rel, "no document of this file could be indexed (see "
+                                             "its notes)"))
     summary.added = sorted(f.rel for f in added if f.rel in new_sources)
     summary.updated = sorted(f.rel for f in changed)
     return new_sources
@@ -233,52 +248,151 @@ def _update(retriever: Retriever, root: Path, out: Path, options: BuildOptions,
 
 def _batches(files: list[SourceFile], root: Path, options: BuildOptions, summary: BuildSummary,
              bar: tqdm) -> Iterator[list[tuple[SourceFile, list[Item]]]]:
-    """Parse files lazily into batches of about ``shard_size`` documents."""
+    """Parse files lazily into batches of at most ``shard_size`` documents; a large file is
+    spread over several batches, so memory stays bounded however large a file is."""
     batch: list[tuple[SourceFile, list[Item]]] = []
     size = 0
     for f in files:
-        try:
-            parsed = parse_source(f, root, options.max_words)
-        except SourceError as exc:
-            summary.skipped.append((f.rel, str(exc)))
-            bar.update(f.size)
-            continue
-        except OSError as exc:
-            summary.skipped.append((f.rel, f"unreadable: {exc}"))
-            bar.update(f.size)
-            continue
-        summary.notes.extend((f.rel, note) for note in parsed.notes)
-        batch.append((f, parsed.items))
-        size += len(parsed.items)
-        if size >= options.shard_size:
-            yield batch
-            batch, size = [], 0
+        parsed = _parse(f, root, options, summary)
+        if parsed is not None:
+            items = iter(parsed.items)
+            while True:
+                try:
+                    piece = list(itertools.islice(items, options.shard_size - size))
+                except Exception as exc:  # a streamed file that fails part-way
+                    summary.notes.append((f.rel, f"reading stopped part-way ({exc}); the rest "
+                                                 "of the file is not indexed"))
+                    break
+                if not piece:
+                    break
+                batch.append((f, piece))
+                size += len(piece)
+                if size >= options.shard_size:
+                    yield batch
+                    batch, size = [], 0
+            summary.notes.extend((f.rel, note) for note in parsed.notes)
+        bar.update(1)
     if batch:
         yield batch
 
 
+def _parse(f: SourceFile, root: Path, options: BuildOptions,
+           summary: BuildSummary) -> Parsed | None:
+    """One file's items, or ``None`` with the reason in the summary: no error stops a build."""
+    try:
+        return parse_source(f, root, options.max_words)
+    except (SourceError, PathRefused) as exc:
+        summary.skipped.append((f.rel, str(exc)))
+    except OSError as exc:
+        summary.skipped.append((f.rel, f"unreadable: {exc.strerror or exc}"))
+    except Exception as exc:  # one bad file never stops the build: report it, go on
+        logger.debug("reading %s failed", f.rel, exc_info=True)
+        summary.skipped.append((f.rel, f"could not be read: {type(exc).__name__}: {exc}"))
+    return None
+
+
 def _add_batch(retriever: Retriever, batch: list[tuple[SourceFile, list[Item]]],
-               cache: EmbeddingCache, options: BuildOptions, summary: BuildSummary) -> None:
-    items = [item for _, group in batch for item in group]
+               cache: EmbeddingCache, options: BuildOptions, summary: BuildSummary) -> set[str]:
+    """Embed and add one batch; returns the sources that kept at least one document.
+
+    An item whose id another source already holds, or that cannot be embedded, is left out
+    with a note naming it; the rest of the batch goes in.
+    """
+    batch = _unique_ids(retriever, batch, summary)
+    entries = [(f, item) for f, group in batch for item in group]
+    if not entries:
+        return set()
+    for f, item in entries:
+        item.metadata["source"] = f.rel  # the builder's to set, never a record's
     extra = f"w{retriever.max_words}"
-    keys = [cache.key(item.content_hash(), extra) for item in items]
+    try:
+        keys = [cache.key(item.content_hash(), extra) for _, item in entries]
+    except Exception:  # an image that changed or vanished since it was read: find which
+        keys, entries = _hashable(entries, extra, cache, summary)
     cached = [cache.pop(k) for k in keys]
     missing = [i for i, v in enumerate(cached) if v is None]
-    fresh: list[tuple[str, Any]] = []
+    failed: set[int] = set()
     if missing:
-        todo = [items[i] for i in missing]
-        vectors = retriever.encode_for_add(todo, batch_size=options.batch_size)
-        sizes = [len(retriever._pieces(item)) for item in todo]
-        offset = 0
-        for i, n in zip(missing, sizes):
-            cached[i] = vectors[offset:offset + n]
-            fresh.append((keys[i], cached[i]))
-            offset += n
-        cache.put_many(fresh)
-    summary.embedded += len(missing)
-    summary.reused_from_cache += len(items) - len(missing)
-    all_vectors = np.concatenate(cached) if cached else None
+        fresh = _embed(retriever, [entries[i] for i in missing], options, summary)
+        for i, vectors in zip(missing, fresh):
+            if vectors is None:
+                failed.add(i)
+            else:
+                cached[i] = vectors
+        cache.put_many([(keys[i], cached[i]) for i in missing if i not in failed])
+    summary.embedded += len(missing) - len(failed)
+    summary.reused_from_cache += len(entries) - len(missing)
+    keep = [i for i in range(len(entries)) if i not in failed]
+    if not keep:
+        return set()
+    items = [entries[i][1] for i in keep]
+    retriever.add(items, vectors=np.concatenate([cached[i] for i in keep]),
+                  batch_size=options.batch_size)
+    return {entries[i][0].rel for i in keep}
+
+
+def _unique_ids(retriever: Retriever, batch: list[tuple[SourceFile, list[Item]]],
+                summary: BuildSummary) -> list[tuple[SourceFile, list[Item]]]:
+    """Leave out items whose id is taken: by another source in the index, or earlier in
+    this batch. The first holder keeps the id; the collision is a note, never a silent loss."""
+    ids = [str(item.stable_id()) for _, group in batch for item in group]
+    owners = {d.id: d.source for d in retriever.store.get_many(ids, skip_missing=True)
+              if d is not None}
+    out = []
     for f, group in batch:
+        kept = []
         for item in group:
-            item.metadata.setdefault("source", f.rel)
-    retriever.add(items, vectors=all_vectors, batch_size=options.batch_size)
+            doc_id = str(item.stable_id())
+            owner = owners.get(doc_id)
+            if owner is not None and owner != f.rel:
+                summary.notes.append((f.rel, f"id {doc_id!r} is already used by {owner}; "
+                                             "this document was skipped (ids must be unique "
+                                             "across the corpus)"))
+                continue
+            owners[doc_id] = f.rel
+            kept.append(item)
+        out.append((f, kept))
+    return out
+
+
+def _hashable(entries: list[tuple[SourceFile, Item]], extra: str, cache: EmbeddingCache,
+              summary: BuildSummary) -> tuple[list[str], list[tuple[SourceFile, Item]]]:
+    keys, kept = [], []
+    for f, item in entries:
+        try:
+            keys.append(cache.key(item.content_hash(), extra))
+            kept.append((f, item))
+        except Exception as exc:
+            summary.notes.append((f.rel, f"document {item.stable_id()} skipped: {exc}"))
+    return keys, kept
+
+
+def _embed(retriever: Retriever, entries: list[tuple[SourceFile, Item]], options: BuildOptions,
+           summary: BuildSummary) -> list[np.ndarray | None]:
+    """Vectors per item (chunked items have several rows); ``None`` for an item that failed.
+
+    The batch is embedded at once; if that fails, item by item, so that one bad image or an
+    encoder error on one document costs that document only.
+    """
+    items = [item for _, item in entries]
+    try:
+        vectors = retriever.encode_for_add(items, batch_size=options.batch_size)
+    except Exception:
+        logger.debug("embedding a batch failed; retrying item by item", exc_info=True)
+    else:
+        out: list[np.ndarray | None] = []
+        offset = 0
+        for item in items:
+            n = len(retriever._pieces(item))
+            out.append(vectors[offset:offset + n])
+            offset += n
+        return out
+    out = []
+    for f, item in entries:
+        try:
+            out.append(retriever.encode_for_add([item], batch_size=options.batch_size))
+        except Exception as exc:  # reported per document; the build goes on
+            summary.notes.append((f.rel, f"document {item.stable_id()} could not be embedded "
+                                         f"and was skipped: {type(exc).__name__}: {exc}"))
+            out.append(None)
+    return out

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 #: all-MiniLM-L6-v2 truncates at 256 word pieces; ~200 tokens is about 150 English words.
 DEFAULT_MAX_WORDS = 150
@@ -112,8 +111,3 @@ def _strip_markdown(text: str) -> str:
     text = re.sub(r"(\*\*|__|`)", "", text)
     # A heading line becomes its own sentence.
     return re.sub(r"(?m)^(.+[^.!?:\s])\s*$(?=\n\n)", r"\1.", text)
-
-
-def resolve_image(src: str, document: Path) -> str:
-    """Resolve a markdown image reference relative to the file that holds it."""
-    return str((document.parent / src).resolve()) if not Path(src).is_absolute() else src

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import itertools
 import json
 import logging
 import mimetypes
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from nyx.chunking import DEFAULT_MAX_WORDS, chunk_markdown, chunk_text, resolve_image
+from nyx.chunking import DEFAULT_MAX_WORDS, chunk_markdown, chunk_text
 from nyx.content import ImagePart, Item
 from nyx.images import MAX_PIXELS, MAX_SIDE, ImageLoadError
+from nyx.paths import PathRefused, kind_of, open_regular, resolve_inside
+from nyx.records import RecordError, check_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +30,12 @@ TEXT_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown",
 CORPUS_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"}
 #: how much of a file without a known type is read to tell whether it is text
 SNIFF_BYTES = 65536
+#: Text files larger than this are read and embedded block by block.
+STREAM_BYTES = 4 * 2**20
+#: Folders nested deeper than this under the corpus root are reported, not scanned.
+MAX_DEPTH = 256
+#: Metadata keys the builder sets; a record cannot claim them.
+BUILDER_KEYS = ("source", "kind")
 
 
 class SourceError(ValueError):
@@ -43,7 +53,7 @@ class SourceFile:
 
     def compute_hash(self) -> str:
         h = hashlib.sha256()
-        with self.path.open("rb") as f:
+        with open_regular(self.path) as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
         self.content_hash = h.hexdigest()
@@ -59,44 +69,64 @@ class ScanResult:
 def scan_corpus(root: str | Path) -> ScanResult:
     """List indexable files under ``root`` (sorted); hidden entries are ignored.
 
-    Symlinks are never followed out of the corpus: one that points outside ``root`` is skipped
-    with that reason, as are unsupported types and unreadable files.
+    The walk is iterative (any depth, bounded by :data:`MAX_DEPTH`) and never follows a
+    symlink: each one is skipped with the reason (outside the corpus, a loop, or inside it,
+    where its target is indexed at its own path). Only regular files are listed: FIFOs,
+    sockets and devices are skipped, as are unsupported types and unreadable files.
     """
     root = Path(root).resolve()
     if not root.is_dir():
         raise NotADirectoryError(f"corpus folder not found: {root}")
     result = ScanResult()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        here = Path(dirpath)
-        for d in list(dirnames):
-            if (here / d).is_symlink():
-                dirnames.remove(d)
-                result.skipped.append((_rel(here / d, root), _symlink_reason(here / d, root)))
-        for name in sorted(filenames):
-            if name.startswith("."):
+    stack: list[tuple[Path, int]] = [(root, 0)]
+    while stack:
+        here, depth = stack.pop()
+        try:
+            with os.scandir(here) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            result.skipped.append((_rel(here, root) + "/", f"unreadable folder: "
+                                   f"{exc.strerror or exc}"))
+            continue
+        subdirs = []
+        for entry in entries:
+            if entry.name.startswith("."):
                 continue
-            path = here / name
+            path = here / entry.name
             rel = _rel(path, root)
-            if path.is_symlink():
-                result.skipped.append((rel, _symlink_reason(path, root)))
-                continue
-            suffix = path.suffix.lower()
-            kind = TEXT_SUFFIXES.get(suffix) or ("image" if suffix in CORPUS_IMAGE_SUFFIXES
-                                                  else sniff_text(path))
-            if kind is None:
-                result.skipped.append((rel, f"unsupported file type {suffix or '(none)'}"))
-                continue
             try:
-                stat = path.stat()
+                if entry.is_symlink():
+                    result.skipped.append((rel, _symlink_reason(path, root)))
+                elif entry.is_dir(follow_symlinks=False):
+                    subdirs.append(path)
+                elif not entry.is_file(follow_symlinks=False):
+                    mode = entry.stat(follow_symlinks=False).st_mode
+                    result.skipped.append((rel, f"not a regular file ({kind_of(mode)})"))
+                else:
+                    _add_file(result, path, rel, entry)
             except OSError as exc:
-                result.skipped.append((rel, f"unreadable: {exc.strerror}"))
-                continue
-            if not os.access(path, os.R_OK):
-                result.skipped.append((rel, "unreadable: permission denied"))
-                continue
-            result.files.append(SourceFile(rel, path, kind, stat.st_size, stat.st_mtime))
+                result.skipped.append((rel, f"unreadable: {exc.strerror or exc}"))
+        if subdirs and depth >= MAX_DEPTH:
+            result.skipped.append((_rel(here, root) + "/", f"folders nested deeper than "
+                                   f"{MAX_DEPTH} levels are not scanned"))
+            continue
+        stack.extend((d, depth + 1) for d in reversed(subdirs))
+    result.files.sort(key=lambda f: f.rel)
     return result
+
+
+def _add_file(result: ScanResult, path: Path, rel: str, entry: os.DirEntry[str]) -> None:
+    suffix = path.suffix.lower()
+    kind = TEXT_SUFFIXES.get(suffix) or ("image" if suffix in CORPUS_IMAGE_SUFFIXES
+                                          else sniff_text(path))
+    if kind is None:
+        result.skipped.append((rel, f"unsupported file type {suffix or '(none)'}"))
+        return
+    stat = entry.stat(follow_symlinks=False)
+    if not os.access(path, os.R_OK):
+        result.skipped.append((rel, "unreadable: permission denied"))
+        return
+    result.files.append(SourceFile(rel, path, kind, stat.st_size, stat.st_mtime))
 
 
 def sniff_text(path: Path) -> str | None:
@@ -123,19 +153,26 @@ def sniff_text(path: Path) -> str | None:
 
 
 def _rel(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix()
+    return path.relative_to(root).as_posix() if path != root else "."
 
 
 def _symlink_reason(path: Path, root: Path) -> str:
-    target = Path(os.path.realpath(path))
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return "broken symlink or symlink loop (not followed)"
     if target != root and root not in target.parents:
-        return f"symlink to {target} points outside the corpus root (not followed)"
-    return f"symlink to {target.relative_to(root).as_posix()} (indexed at its real path)"
+        return "symlink pointing outside the corpus root (not followed)"
+    return f"symlink to {target.relative_to(root).as_posix()} (not followed; the target is " \
+           "indexed at its own path)"
 
 
 @dataclass
 class Parsed:
-    items: list[Item]
+    """A file's items (a lazy iterator for large text files) and notes about it. Notes of a
+    streamed file are complete once its items have been consumed."""
+
+    items: Iterable[Item]
     notes: list[str] = field(default_factory=list)
 
 
@@ -146,6 +183,8 @@ def parse_source(src: SourceFile, root: Path, max_words: int = DEFAULT_MAX_WORDS
     base = {"source": src.rel, "kind": src.kind}
     if src.kind == "image":
         return _parse_image(src, base)
+    if src.kind == "text" and src.size > STREAM_BYTES:
+        return _stream_text(src, base, max_words)
     if src.kind == "pdf":
         text, notes = _read_pdf(src.path), []
     else:
@@ -163,9 +202,10 @@ def parse_source(src: SourceFile, root: Path, max_words: int = DEFAULT_MAX_WORDS
                 if kind == "text":
                     parts.append(value)
                     continue
-                image = Path(resolve_image(value, src.path))
-                if not image.is_file() or (root not in image.parents):
-                    notes.append(f"image {value} not found inside the corpus; kept its alt text")
+                try:
+                    image = _corpus_image(root, value, src.path.parent)
+                except SourceError as exc:
+                    notes.append(f"image {exc}; kept its alt text")
                     if alt:
                         parts.append(alt)
                     continue
@@ -180,35 +220,94 @@ def parse_source(src: SourceFile, root: Path, max_words: int = DEFAULT_MAX_WORDS
     return Parsed(items, notes)
 
 
-def _parse_image(src: SourceFile, base: dict[str, Any]) -> Parsed:
-    from PIL import Image
+def _stream_text(src: SourceFile, base: dict[str, Any], max_words: int) -> Parsed:
+    """A large text file read in blocks of :data:`STREAM_BYTES`, cut at paragraph breaks and
+    chunked block by block: memory stays flat however large the file is."""
+    notes: list[str] = []
+    items = _text_items(src, base, max_words, notes)
+    first = next(items, None)
+    if first is None:
+        raise SourceError("no text found")
+    return Parsed(itertools.chain([first], items), notes)
 
+
+def _text_items(src: SourceFile, base: dict[str, Any], max_words: int,
+                notes: list[str]) -> Iterator[Item]:
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+    n, bad, rest = 0, 0, ""
+    with open_regular(src.path) as f:
+        while True:
+            block = f.read(STREAM_BYTES)
+            text = rest + decoder.decode(block, final=not block)
+            bad += text.count("\ufffd") - rest.count("\ufffd")
+            cut = text.rfind("\n\n") if block else len(text)
+            if block and cut <= 0:
+                cut = max(text.rfind(" "), 0) or len(text)
+            rest = text[cut:]
+            for chunk in chunk_text(text[:cut], max_words):
+                yield Item([chunk], {**base, "chunk": n}, f"{src.rel}#{n}")
+                n += 1
+            if not block:
+                break
+    if bad:
+        notes.append(f"not valid UTF-8; decoded with {bad} replacement character(s)")
+
+
+def _parse_image(src: SourceFile, base: dict[str, Any]) -> Parsed:
+    width, height = _check_image(src.path)
     notes = []
-    try:
-        with warnings.catch_warnings():  # the pixel limit below is our own, clearer check
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(src.path)
-        with im:
-            width, height = im.size
-            if width * height > MAX_PIXELS:
-                raise SourceError(f"image too large: {width}x{height} pixels (limit "
-                                  f"{MAX_PIXELS:,}); downscale it to index it")
-            im.verify()
-    except SourceError:
-        raise
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise SourceError(f"corrupt or unreadable image: {exc}") from exc
     if max(width, height) > MAX_SIDE:
         notes.append(f"large image {width}x{height} downscaled to {MAX_SIDE} px for encoding")
-    try:
-        ImagePart(str(src.path)).load()
-    except ImageLoadError as exc:
-        raise SourceError(f"corrupt or unreadable image: {exc}") from exc
     return Parsed([Item([ImagePart(str(src.path))], dict(base), src.rel)], notes)
 
 
+def _corpus_image(root: Path, ref: Any, folder: Path) -> Path:
+    """An image a document refers to: a readable image file inside the corpus, or an error."""
+    if not isinstance(ref, str):
+        raise SourceError(f"{ref!r} is not a path (expected a string)")
+    try:
+        path = resolve_inside(root, ref, base=folder)
+    except PathRefused as exc:
+        raise SourceError(str(exc)) from None
+    try:
+        _check_image(path)
+    except SourceError as exc:
+        raise SourceError(f"{ref}: {exc}") from None
+    return path
+
+
+def _check_image(path: Path) -> tuple[int, int]:
+    """Open, size-check, verify and decode an image file; returns its size."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with open_regular(path) as f, warnings.catch_warnings():
+            # the pixel limit below is our own, clearer check
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(f) as im:
+                width, height = im.size
+                if width * height > MAX_PIXELS:
+                    raise SourceError(f"image too large: {width}x{height} pixels (limit "
+                                      f"{MAX_PIXELS:,}); downscale it to index it")
+                im.verify()
+    except SourceError:
+        raise
+    except PathRefused as exc:
+        raise SourceError(str(exc)) from None
+    except UnidentifiedImageError:
+        raise SourceError("corrupt or unreadable image: not a recognised image format") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise SourceError(f"corrupt or unreadable image: {exc}") from exc
+    try:
+        ImagePart(str(path)).load()
+    except ImageLoadError as exc:
+        raise SourceError(f"corrupt or unreadable image: {exc}") from exc
+    return width, height
+
+
 def _read_text(path: Path) -> tuple[str, list[str]]:
-    data = path.read_bytes()
+    with open_regular(path) as f:
+        data = f.read()
     try:
         return data.decode("utf-8-sig"), []
     except UnicodeDecodeError as exc:
@@ -221,34 +320,70 @@ def _read_text(path: Path) -> tuple[str, list[str]]:
 def _parse_records(src: SourceFile, text: str, root: Path, base: dict[str, Any],
                    notes: list[str]) -> Parsed:
     items: list[Item] = []
+    seen: set[str] = set()
     for line_no, record in _records(src, text):
         if isinstance(record, _BadLine):
             notes.append(f"line {line_no}: {record.reason}; skipped")
             continue
-        if not isinstance(record, dict):
-            notes.append(f"line {line_no}: expected an object, got {type(record).__name__}; "
-                         "skipped")
+        try:
+            item = _record_item(src, root, base, line_no, record, notes)
+        except RecordError as exc:
+            notes.append(f"line {line_no}: {exc}; skipped")
             continue
-        rid = str(record.get("id") or f"{src.rel}:{line_no}")
-        parts: list[Any] = [record["text"]] if str(record.get("text") or "").strip() else []
-        for ref in record.get("images") or []:
-            image = Path(ref) if Path(ref).is_absolute() else (src.path.parent / ref)
-            if image.is_file():
-                parts.append(ImagePart(str(image.resolve())))
-            else:
-                notes.append(f"record {rid}: image {ref} not found; skipped that image")
-        if not parts:
-            notes.append(f"record {rid} (line {line_no}) has no text and no readable image; "
-                         "skipped")
+        if item is None:
             continue
-        meta = record.get("metadata") or {}
-        if not isinstance(meta, dict):
-            notes.append(f"record {rid}: metadata is not an object; ignored")
-            meta = {}
-        items.append(Item(parts, {**base, **meta}, rid))
+        if item.id in seen:
+            notes.append(f"line {line_no}: id {item.id!r} repeats an earlier record of this "
+                         "file; skipped (ids must be unique)")
+            continue
+        seen.add(str(item.id))
+        items.append(item)
     if not items:
         raise SourceError("no usable records")
     return Parsed(items, notes)
+
+
+def _record_item(src: SourceFile, root: Path, base: dict[str, Any], line_no: int, record: Any,
+                 notes: list[str]) -> Item | None:
+    """One jsonl/json record as an item; raises :class:`RecordError` for a malformed one."""
+    if not isinstance(record, dict):
+        raise RecordError(f"expected an object, got {type(record).__name__}")
+    rid = record.get("id")
+    if rid is None or rid == "":
+        rid = f"{src.rel}:{line_no}"
+    elif isinstance(rid, bool) or not isinstance(rid, (str, int)):
+        raise RecordError(f"id must be a string, got {type(rid).__name__}")
+    rid = str(rid)
+    text = record.get("text")
+    if text is not None and not isinstance(text, str):
+        raise RecordError(f"record {rid!r}: text must be a string, got {type(text).__name__}")
+    refs = record.get("images")
+    if refs is None:
+        refs = []
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+        raise RecordError(f"record {rid!r}: images must be a list of paths (strings)")
+    meta = record.get("metadata")
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise RecordError(f"record {rid!r}: metadata must be an object, got "
+                          f"{type(meta).__name__}")
+    check_metadata(meta, f"record {rid!r}: metadata")
+    claimed = sorted(k for k in BUILDER_KEYS if k in meta and meta[k] != base.get(k))
+    if claimed:
+        notes.append(f"record {rid}: metadata {', '.join(claimed)} ignored (set by the "
+                     "builder from the file the record is in)")
+    parts: list[Any] = [text] if text and text.strip() else []
+    for ref in refs:
+        try:
+            parts.append(ImagePart(str(_corpus_image(root, ref, src.path.parent))))
+        except SourceError as exc:
+            notes.append(f"record {rid}: image {exc}; skipped that image")
+    if not parts:
+        notes.append(f"record {rid} (line {line_no}) has no text and no readable image; "
+                     "skipped")
+        return None
+    return Item(parts, {**meta, **base}, rid)
 
 
 def _records(src: SourceFile, text: str) -> Iterator[tuple[int, Any]]:
@@ -257,6 +392,8 @@ def _records(src: SourceFile, text: str) -> Iterator[tuple[int, Any]]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise SourceError(f"invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+        except RecursionError:
+            raise SourceError("JSON nested too deeply to read") from None
         yield from enumerate(data if isinstance(data, list) else [data], 1)
         return
     for line_no, line in enumerate(text.splitlines(), 1):
@@ -266,6 +403,8 @@ def _records(src: SourceFile, text: str) -> Iterator[tuple[int, Any]]:
             yield line_no, json.loads(line)
         except json.JSONDecodeError as exc:
             yield line_no, _BadLine(f"invalid JSON ({exc.msg} at column {exc.colno})")
+        except RecursionError:
+            yield line_no, _BadLine("JSON nested too deeply to read")
 
 
 @dataclass
@@ -306,6 +445,7 @@ def _read_pdf(path: Path) -> str:
     except ImportError as exc:
         raise SourceError("PDF support needs pypdf: pip install 'nyx-retrieval[pdf]'") from exc
     try:
-        return "\n\n".join(page.extract_text() or "" for page in PdfReader(str(path)).pages)
+        with open_regular(path) as f:
+            return "\n\n".join(page.extract_text() or "" for page in PdfReader(f).pages)
     except Exception as exc:  # pypdf raises many error types for broken files
         raise SourceError(f"unreadable PDF: {exc}") from exc

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import shutil
 import sqlite3
+import stat
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from indexes import (
     IndexDirectory,
     LexicalIndex,
     Manifest,
+    StaleIndexError,
     VectorIndex,
     create_index,
     load_index,
@@ -32,7 +35,9 @@ from indexes import (
 from nyx.chunking import DEFAULT_MAX_WORDS, chunk_text
 from nyx.content import ImagePart, Item, ItemLike, as_items
 from nyx.encoders import Encoder, load_encoder
+from nyx.encoders.registry import remote_reason
 from nyx.hybrid import HybridConfig, fuse_scores
+from nyx.images import is_image_path
 from nyx.rerank import DEFAULT_RERANK_CANDIDATES, CrossEncoder
 
 logger = logging.getLogger(__name__)
@@ -108,6 +113,9 @@ class Retriever:
         self._media_ro: Path | None = None
         self.store = DocStore(Path(self._tmp) / "docs.sqlite")
         self.manifest: Manifest | None = None
+        self._loaded: tuple[Path, str] | None = None  # (index folder, generation) it came from
+        self._trust_remote = True  # the caller chose this encoder
+        self._deleted_sources: set[str] = set()
         self._modalities: dict[str, set[str]] | None = None  # see _ids_with
 
     # -- writing ----------------------------------------------------------------------------
@@ -127,6 +135,9 @@ class Retriever:
         if len(set(ids)) != len(ids):
             dupes = sorted({i for i in ids if ids.count(i) > 1})
             raise ValueError(f"duplicate document ids in one add(): {dupes[:5]}")
+        bad = [i for i in ids if _CHUNK_SEP in i]
+        if bad:  # chunk vectors are keyed "<id>\x1f<n>": such an id would be read as a chunk
+            raise ValueError(f"document ids may not contain U+001F (unit separator): {bad[:5]!r}")
         self.delete([i for i in ids if i in self.store])
         items = [self._with_stored_images(item) for item in items]
         vector_ids, vector_meta, to_encode, n_vectors = [], [], [], []
@@ -163,7 +174,9 @@ class Retriever:
     # -- images given as bytes or PIL objects are kept as PNG files beside the index --------
 
     def _with_stored_images(self, item: Item) -> Item:
-        if all(p.path is not None for p in item.images):
+        """Every image is kept inside the index (content-addressed): an index never refers to
+        files outside its folder, and the server serves media from there only."""
+        if not item.images:
             return item
         parts: list[Any] = []
         for part in item.parts:
@@ -173,14 +186,46 @@ class Retriever:
                     self._media.mkdir(parents=True, exist_ok=True)
                     part.load(max_side=None).save(target)
                 part = ImagePart(str(target), alt=part.alt)
+            elif isinstance(part, ImagePart) and self.media_file(str(part.path)) is None:
+                part = ImagePart(str(self._copy_media(Path(str(part.path)))), alt=part.alt)
             parts.append(part)
         return Item(parts, item.metadata, item.id)
+
+    def _copy_media(self, path: Path) -> Path:
+        from nyx.paths import open_regular
+
+        # The caller named this file (its symlinks are followed); what is read is one regular
+        # file, read once: hashed and copied.
+        with open_regular(path.resolve()) as f:
+            data = f.read()
+        suffix = path.suffix.lower() if is_image_path(path) else ".img"
+        target = self._media / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
+        if not target.exists():
+            self._media.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+        return target
+
+    def media_file(self, path: str) -> Path | None:
+        """``path`` if it is a stored media file of this index (a regular file, not a link,
+        directly inside its media folder), else ``None``. The server serves only these."""
+        candidate = Path(path)
+        for folder in (self._media, self._media_ro):
+            if folder is None or candidate.parent != folder:
+                continue
+            try:
+                mode = candidate.lstat().st_mode
+            except OSError:
+                return None
+            return candidate if stat.S_ISREG(mode) else None
+        return None
 
     def _payload(self, item: Item) -> dict[str, Any]:
         data = item.to_dict()
         for entry in data["parts"]:
             image = Path(entry.get("image", ""))
-            if "image" in entry and image.parent == self._media:
+            if "image" in entry and image.parent in (self._media, self._media_ro):
                 entry["image"] = MEDIA_PREFIX + image.name
         return data
 
@@ -251,6 +296,7 @@ class Retriever:
         self.index.delete(vector_ids)
         if self.lexical is not None:
             self.lexical.delete([d.id for d in docs])
+        self._deleted_sources.update(d.source for d in docs if d.source)
         return self.store.delete_many([d.id for d in docs])
 
     # -- reading ----------------------------------------------------------------------------
@@ -324,12 +370,25 @@ class Retriever:
         elif rerank is False:
             reranker = None
         allowed = None if modality == "any" else self._ids_with(modality)
-        results = [self._search_one(item, k, flt, m, vectors.get(i), reranker, group=group,
-                                    allowed=allowed)
+        # One vector-index call for every query that needs dense hits (a modality search
+        # looks among that modality's documents instead).
+        dense_hits: dict[int, dict[str, float]] = {}
+        if need and allowed is None:
+            depths = [self._depth(items[i], k, modes[i], reranker) for i in need]
+            found = self._dense_many(np.stack([vectors[i] for i in need]), max(depths), flt)
+            dense_hits = {i: dict(list(hits.items())[:d])
+                          for i, d, hits in zip(need, depths, found)}
+        results = [self._search_one(item, k, flt, m, vectors.get(i), reranker,
+                                    dense_hits.get(i), group=group, allowed=allowed)
                    for i, (item, m) in enumerate(zip(items, modes))]
         if min_score is not None:
             results = [[r for r in hits if r.score >= min_score] for hits in results]
         return results[0] if single else results
+
+    def _depth(self, item: Item, k: int, mode: Mode, reranker: CrossEncoder | None) -> int:
+        """How many documents each ranking must deliver for this query."""
+        depth = max(k, self.rerank_candidates) if reranker is not None and item.text else k
+        return max(depth, self.hybrid.candidates) if mode == "hybrid" else depth
 
     def _resolve_mode(self, item: Item, mode: Mode) -> Mode:
         text = item.text
@@ -341,21 +400,23 @@ class Retriever:
         return mode
 
     def _search_one(self, item: Item, k: int, flt: Filter | None, mode: Mode,
-                    query_vector: np.ndarray | None,
-                    reranker: CrossEncoder | None = None, *, group: Group = "chunk",
+                    query_vector: np.ndarray | None, reranker: CrossEncoder | None = None,
+                    dense_hits: dict[str, float] | None = None, *, group: Group = "chunk",
                     allowed: set[str] | None = None) -> list[SearchResult]:
         text = item.text
         depth = max(k, self.rerank_candidates) if reranker is not None and text else k
-        n = max(depth, self.hybrid.candidates) if mode == "hybrid" else depth
+        n = self._depth(item, k, mode, reranker)
         total = self.store.count()
         while True:
-            ranked, dense, lexical = self._rank(text, mode, n, flt, query_vector, allowed)
+            ranked, dense, lexical = self._rank(text, mode, n, flt, query_vector, allowed,
+                                                dense_hits)
             docs = self.store.get_many([i for i, _ in ranked], skip_missing=False)
             pairs = _collapse(ranked, docs, group)
             # Grouping or collapsing can leave fewer than ``depth`` hits: look deeper.
             if len(pairs) >= depth or len(ranked) < n or n >= total:
                 break
             n *= 4
+            dense_hits = None  # the batched dense hits were only ``n`` deep
         results = []
         for r, doc in pairs[:depth]:
             r.document = self._to_item(doc) if doc is not None else None
@@ -366,14 +427,16 @@ class Retriever:
         return results[:k]
 
     def _rank(self, text: str, mode: Mode, n: int, flt: Filter | None,
-              query_vector: np.ndarray | None, allowed: set[str] | None
+              query_vector: np.ndarray | None, allowed: set[str] | None,
+              dense_hits: dict[str, float] | None = None
               ) -> tuple[list[tuple[str, float]], dict[str, float], dict[str, float]]:
         """The ``n`` best ``(id, score)`` pairs, with the dense and lexical scores seen."""
         dense: dict[str, float] = {}
         lexical: dict[str, float] = {}
         if mode in ("dense", "hybrid"):
             assert query_vector is not None
-            dense = self._dense(query_vector, n, flt, allowed)
+            dense = (dict(dense_hits) if dense_hits is not None
+                     else self._dense(query_vector, n, flt, allowed))
         if mode in ("lexical", "hybrid"):
             lexical = self._lexical(text, n, flt, allowed)
         if mode == "dense":
@@ -432,6 +495,25 @@ class Retriever:
                 return dict(sorted(best.items(), key=lambda kv: -kv[1])[:n])
             fetch *= 2
 
+    def _dense_many(self, vectors: np.ndarray, n: int,
+                    flt: Filter | None) -> list[dict[str, float]]:
+        """:meth:`_dense` for many query vectors with one index search; a query whose chunk
+        hits hold fewer than ``n`` documents is widened on its own."""
+        total = self.index.count()
+        fetch = min(n * 4 if total > self.store.count() else n, max(total, 1))
+        out = []
+        for vector, hits in zip(vectors, self.index.search(vectors, fetch, flt)):
+            best: dict[str, float] = {}
+            for hit in hits:  # a chunked document scores as its best chunk
+                doc = hit.id.split(_CHUNK_SEP, 1)[0]
+                if doc not in best or hit.score > best[doc]:
+                    best[doc] = hit.score
+            if len(best) >= n or len(hits) < fetch or fetch >= total:
+                out.append(dict(sorted(best.items(), key=lambda kv: -kv[1])[:n]))
+            else:
+                out.append(self._dense(vector, n, flt))
+        return out
+
     def _fill_dense(self, dense: dict[str, float], ids: list[str],
                     vector: np.ndarray | None) -> None:
         missing = [i for i in ids if i not in dense]
@@ -457,17 +539,35 @@ class Retriever:
 
     def save(self, path: str | os.PathLike[str], *, sources: dict[str, str] | None = None,
              corpus_root: str | None = None, lock: bool = True) -> Path:
-        """Write the retriever as a new generation of the index folder ``path`` (atomic)."""
+        """Write the retriever as a new generation of the index folder ``path`` (atomic).
+
+        Saving back to the folder it was loaded from is refused with
+        :class:`~indexes.StaleIndexError` when another writer committed a generation since
+        the load: that writer's change would be lost. Load again and re-apply the change.
+        """
         directory = IndexDirectory(path)
         Path(path).mkdir(parents=True, exist_ok=True)
         guard = directory.lock().acquire() if lock else None
         try:
+            self._check_not_stale(directory)
             staging = directory.begin(copy_current=False)
             self.write_generation(staging, sources=sources, corpus_root=corpus_root)
-            return directory.commit(staging)
+            committed = directory.commit(staging)
+            self._loaded = (Path(path).resolve(), committed.name)
+            return committed
         finally:
             if guard is not None:
                 guard.release()
+
+    def _check_not_stale(self, directory: IndexDirectory) -> None:
+        if self._loaded is None or self._loaded[0] != directory.root.resolve():
+            return
+        live = directory.current_name()
+        if live != self._loaded[1]:
+            raise StaleIndexError(
+                f"{directory.root} changed since this retriever loaded it: {self._loaded[1]} "
+                f"was live then, {live} is now (another process saved or built it). Saving "
+                "would undo that change; load the index again and re-apply yours")
 
     def write_generation(self, folder: Path, *, sources: dict[str, str] | None = None,
                          corpus_root: str | None = None) -> None:
@@ -481,6 +581,11 @@ class Retriever:
                 shutil.copytree(media, folder / "media", dirs_exist_ok=True,
                                 copy_function=_link_or_copy)
         previous = self.manifest
+        if sources is None and previous is not None and self._deleted_sources:
+            # A file with deleted documents is no longer indexed as it is on disk: dropping it
+            # from the manifest makes the next build index it again.
+            sources = {rel: digest for rel, digest in previous.sources.items()
+                       if rel not in self._deleted_sources}
         if self._encoder is None and previous is not None:
             # A loaded index whose encoder never ran (deletes only): no model is needed to save.
             encoder_info = previous.encoder
@@ -512,17 +617,24 @@ class Retriever:
     def load(cls, path: str | os.PathLike[str], encoder: Encoder | str | None = None, *,
              rerank: CrossEncoder | bool | None = None,
              rerank_candidates: int = DEFAULT_RERANK_CANDIDATES,
+             trust_remote: bool = False, index_options: dict[str, Any] | None = None,
              **encoder_options: Any) -> Retriever:
         """Open the live generation of an index folder. The encoder defaults to the one that
-        built it; a different encoder is refused with a clear message."""
+        built it; a different encoder is refused with a clear message.
+
+        An index folder is data, never an address: the encoder it names is loaded only from
+        this machine and a Qdrant server URL written in it is not contacted, unless the caller
+        passes ``encoder`` / ``index_options={"url": ...}`` or ``trust_remote=True``.
+        """
         directory = IndexDirectory(path)
         folder = directory.current()
         if folder is None:
             raise FileNotFoundError(f"no index at {path}: build one with `nyx-index build`")
         manifest = Manifest.load(folder)
-        settings = json.loads((folder / RETRIEVER_FILE).read_text())
+        settings = _read_settings(folder / RETRIEVER_FILE)
         self = cls.__new__(cls)
         self.manifest = manifest
+        self._trust_remote = trust_remote
         if encoder is None and not encoder_options:
             # The encoder that built the index, loaded (and checked) on first use: verifying,
             # listing or lexical search never load a model.
@@ -531,11 +643,26 @@ class Retriever:
         else:
             self._encoder_spec = settings["encoder"]
             self._encoder_options = settings.get("encoder_options", {})
+            if encoder is None:
+                self._check_local_encoder()
             enc = load_encoder(encoder or settings["encoder"], **encoder_options)
             manifest.check_encoder(enc.name, enc.version, enc.dim)
             self.encoder = enc
-        self.index = load_index(folder / "vectors")
+        index_options = dict(index_options or {})
+        remote = _remote_vectors(folder / "vectors")
+        if remote and not trust_remote and "url" not in index_options:
+            raise ValueError(
+                f"{path} keeps its vectors on a Qdrant server at {remote}; an index folder is "
+                "not trusted to name a server. Pass index_options={'url': ...} (nyx-index: "
+                "--qdrant-url) or trust_remote=True (--trust-remote) to connect")
+        self.index = load_index(folder / "vectors", **index_options)
         self.lexical = LexicalIndex.load(folder / "lexical") if settings["lexical"] else None
+        if (self.lexical is not None and manifest.analyzer is not None
+                and manifest.analyzer != self.lexical.analyzer_id()):
+            raise ValueError(
+                f"{folder}: the manifest records lexical analyzer {manifest.analyzer!r} but the "
+                f"BM25 index was written with {self.lexical.analyzer_id()!r}; the folder is "
+                "inconsistent: rebuild it with `nyx-index build` (or restore it from a copy)")
         self.hybrid = HybridConfig(**settings["hybrid"])
         self.max_words = int(settings["max_words"])
         self.set_reranker(rerank, rerank_candidates)
@@ -545,6 +672,8 @@ class Retriever:
         # Work on a private copy so that the committed generation is never modified.
         shutil.copyfile(folder / "docs.sqlite", Path(self._tmp) / "docs.sqlite")
         self.store = DocStore(Path(self._tmp) / "docs.sqlite")
+        self._loaded = (Path(path).resolve(), folder.name)
+        self._deleted_sources = set()
         self._modalities = None
         return self
 
@@ -559,6 +688,7 @@ class Retriever:
     def encoder(self) -> Encoder:
         """The encoder; a loaded index loads the one that built it on first use."""
         if self._encoder is None:
+            self._check_local_encoder()
             enc = load_encoder(self._encoder_spec, **self._encoder_options)
             if self.manifest is not None:
                 self.manifest.check_encoder(enc.name, enc.version, enc.dim)
@@ -568,6 +698,17 @@ class Retriever:
     @encoder.setter
     def encoder(self, value: Encoder) -> None:
         self._encoder = value
+
+    def _check_local_encoder(self) -> None:
+        """Refuse to fetch the encoder an index folder names from a hub, unless trusted."""
+        if self.manifest is None or getattr(self, "_trust_remote", True):
+            return
+        reason = remote_reason(self._encoder_spec)
+        if reason is not None:
+            raise ValueError(
+                f"this index names encoder {self._encoder_spec!r}: {reason}. An index folder "
+                "is not trusted to make Nyx download a model: pass the encoder yourself "
+                "(encoder=..., nyx-index --model) or trust_remote=True (--trust-remote)")
 
     def close(self) -> None:
         self.store.close()
@@ -661,6 +802,37 @@ def _rerank(reranker: CrossEncoder, query: str,
         r.first_stage_score, r.score = r.score, float(scores[j])
         out[slot] = r
     return out
+
+
+_SETTINGS_TYPES: dict[str, type] = {"encoder": str, "hybrid": dict, "max_words": int,
+                                    "lexical": bool}
+
+
+def _read_settings(file: Path) -> dict[str, Any]:
+    """``retriever.json``, checked: a damaged file is a clear error, not a KeyError."""
+    try:
+        settings = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{file} is missing; the index is incomplete - rebuild it"
+                                ) from None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{file} cannot be read ({exc}); rebuild the index") from None
+    if not isinstance(settings, dict):
+        raise ValueError(f"{file} is not a JSON object; rebuild the index")
+    for key, kind in _SETTINGS_TYPES.items():
+        if not isinstance(settings.get(key), kind):
+            raise ValueError(f"{file} has no valid {key!r} ({kind.__name__}); rebuild the index")
+    return settings
+
+
+def _remote_vectors(folder: Path) -> str | None:
+    """The server URL a saved vector index names, if any (read, never contacted)."""
+    try:
+        config = json.loads((folder / "index.json").read_text(encoding="utf-8")).get("config")
+    except (OSError, ValueError, AttributeError):
+        return None  # load_index reports a damaged file with its own message
+    url = config.get("url") if isinstance(config, dict) else None
+    return str(url) if url else None
 
 
 def _link_or_copy(src: str, dst: str) -> None:

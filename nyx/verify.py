@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from indexes import IndexDirectory, Manifest
+from indexes.generations import CHECKSUMS_FILENAME, check_checksums
+from nyx.encoders.registry import remote_reason
+from nyx.retriever import RETRIEVER_FILE, _remote_vectors
 
 
 @dataclass
@@ -17,6 +21,8 @@ class VerifyReport:
     generation: str = ""
     problems: list[str] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=dict)
+    #: facts worth knowing that are not damage (e.g. an index older than checksums)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -24,11 +30,18 @@ class VerifyReport:
 
 
 def verify_index(path: str | Path, *, sample: int = 200) -> VerifyReport:
-    """Open the live generation and cross-check its parts; never modifies the index."""
-    from nyx.retriever import _CHUNK_SEP, RETRIEVER_FILE, Retriever
+    """Check the live generation without trusting it: checksums written at commit, the
+    schema of every JSON file, then counts across vectors, lexical index and store.
 
+    Never modifies the index, never connects anywhere (a Qdrant URL in the folder is not
+    contacted) and never loads a model. Every problem is one line in ``problems``.
+    """
     report = VerifyReport(str(path))
-    folder = IndexDirectory(path).current()
+    try:
+        folder = IndexDirectory(path).current()
+    except (OSError, ValueError) as exc:
+        report.problems.append(str(exc))
+        return report
     if folder is None:
         report.problems.append(f"no committed generation in {path} (CURRENT missing)")
         return report
@@ -36,14 +49,96 @@ def verify_index(path: str | Path, *, sample: int = 200) -> VerifyReport:
     for name in ("manifest.json", RETRIEVER_FILE, "docs.sqlite", "vectors"):
         if not (folder / name).exists():
             report.problems.append(f"{folder.name}/{name} is missing")
+    if (folder / CHECKSUMS_FILENAME).exists():
+        report.problems.extend(check_checksums(folder))
+    else:
+        report.notes.append(f"{folder.name} has no {CHECKSUMS_FILENAME} (committed by an older "
+                            "release): file contents are not checked; re-save to add one")
     if report.problems:
         return report
-    manifest = Manifest.load(folder)
+    manifest = _schema(report, folder)
+    if manifest is None or report.problems:
+        return report
+    settings = json.loads((folder / RETRIEVER_FILE).read_text(encoding="utf-8"))
+    reason = remote_reason(settings["encoder"])
+    if reason is not None:
+        report.notes.append(f"encoder {settings['encoder']!r}: {reason}; search refuses to "
+                            "fetch it unless given --model or --trust-remote")
+    if _remote_vectors(folder / "vectors"):
+        report.notes.append("vector counts not cross-checked (the server was not contacted)")
+        return report
+    try:
+        _cross_check(report, path, folder, manifest, sample)
+    except Exception as exc:  # a damaged file may fail in any library: report, never raise
+        report.problems.append(f"cannot open {folder.name}: {type(exc).__name__}: {exc}")
+    return report
+
+
+def _schema(report: VerifyReport, folder: Path) -> Manifest | None:
+    """Check every JSON file's shape; returns the manifest when it is sound."""
+    try:
+        manifest = Manifest.load(folder)
+        problems = _typed(manifest.to_dict(), MANIFEST_SCHEMA, "manifest.json")
+    except (OSError, ValueError, TypeError) as exc:
+        report.problems.append(f"{folder.name}/manifest.json: {exc}")
+        return None
+    for name, schema in ((RETRIEVER_FILE, RETRIEVER_SCHEMA),
+                         ("vectors/index.json", VECTORS_SCHEMA)):
+        try:
+            data = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            problems.append(f"{name} cannot be read: {exc}")
+            continue
+        problems += _typed(data, schema, name)
+        if name.startswith("vectors") and not problems and data["dim"] != manifest.encoder.dim:
+            problems.append(f"vectors/index.json says dim {data['dim']}, the manifest's "
+                            f"encoder says {manifest.encoder.dim}")
+        if name.startswith("vectors") and isinstance(data.get("config"), dict) and \
+                data["config"].get("url"):
+            report.notes.append("the vectors live on a Qdrant server "
+                                f"({data['config']['url']}); it was not contacted")
+    report.problems.extend(f"{folder.name}/{p}" for p in problems)
+    return manifest
+
+
+MANIFEST_SCHEMA: dict[str, Any] = {
+    "encoder": {"name": str, "version": str, "dim": int}, "backend": {"name": str,
+    "params": dict}, "sources": dict, "counts": dict, "created": str, "updated": str,
+    "format_version": int}
+RETRIEVER_SCHEMA: dict[str, Any] = {"encoder": str, "encoder_options": dict, "hybrid": dict,
+                                    "max_words": int, "lexical": bool}
+VECTORS_SCHEMA: dict[str, Any] = {"backend": str, "dim": int}
+
+
+def _typed(data: Any, schema: dict[str, Any], where: str) -> list[str]:
+    if not isinstance(data, dict):
+        return [f"{where} is not a JSON object"]
+    problems = []
+    for key, kind in schema.items():
+        if key not in data:
+            problems.append(f"{where} has no {key!r}")
+        elif isinstance(kind, dict):
+            problems += _typed(data[key], kind, f"{where} {key}")
+        elif not isinstance(data[key], kind) or (kind is int and isinstance(data[key], bool)):
+            problems.append(f"{where} {key!r} should be {kind.__name__}, got "
+                            f"{type(data[key]).__name__}")
+        elif kind is int and data[key] < 0:
+            problems.append(f"{where} {key!r} is negative")
+    return problems
+
+
+def _cross_check(report: VerifyReport, path: str | Path, folder: Path, manifest: Manifest,
+                 sample: int) -> None:
+    from nyx.retriever import _CHUNK_SEP, Retriever
+
     settings = json.loads((folder / RETRIEVER_FILE).read_text())
     retriever = Retriever.load(path)
     try:
         docs, vectors = retriever.count(), retriever.index.count()
         report.checked = {"documents": docs, "vectors": vectors}
+        if retriever.index.dim != manifest.encoder.dim:
+            report.problems.append(f"the vector index has dim {retriever.index.dim}, the "
+                                   f"manifest says {manifest.encoder.dim}")
         for key, actual in (("documents", docs), ("vectors", vectors)):
             if manifest.counts.get(key) != actual:
                 report.problems.append(f"manifest says {manifest.counts.get(key)} {key}, "
@@ -83,7 +178,6 @@ def verify_index(path: str | Path, *, sample: int = 200) -> VerifyReport:
         report.problems.extend(_check_norms(retriever, sample))
     finally:
         retriever.close()
-    return report
 
 
 def _check_norms(retriever, sample: int) -> list[str]:

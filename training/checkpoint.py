@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import random
 import shutil
 from dataclasses import asdict, dataclass
@@ -43,7 +44,12 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(),
+    """Every RNG's state in plain types and tensors, so ``torch.load(weights_only=True)``
+    reads it back (no pickled numpy objects: loading a checkpoint never runs code)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {"python": random.getstate(),
+                             "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos),
+                                       int(has_gauss), float(cached)],
                              "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -52,7 +58,9 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.int64).astype(np.uint32), pos,
+                         has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -99,6 +107,18 @@ def latest_checkpoint(root: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
+def _load_safely(file: Path) -> Any:
+    """``torch.load`` of tensors and plain values only: a checkpoint someone hands you cannot
+    run code when it is resumed."""
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"{file} holds objects other than tensors and plain values, so it is "
+                         "not loaded (that could run code). Checkpoints written before this "
+                         "release store the numpy RNG that way: start from trainable.safetensors "
+                         "instead of resuming") from exc
+
+
 def load_checkpoint(folder: str | Path, embedder: TrainableEmbedder,
                     optimizer: torch.optim.Optimizer, scheduler: Any) -> TrainerState:
     """Restore everything ``save_checkpoint`` wrote; returns the trainer state to continue from."""
@@ -109,10 +129,10 @@ def load_checkpoint(folder: str | Path, embedder: TrainableEmbedder,
         raise FileNotFoundError(f"{folder} is not a checkpoint (no state.json); checkpoints are "
                                 f"the {PREFIX}N folders under <output_dir>/checkpoints")
     embedder.load_trainable_state(load_file(str(folder / "trainable.safetensors")))
-    opt = torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=False)
+    opt = _load_safely(folder / "optimizer.pt")
     optimizer.load_state_dict(opt["optimizer"])
     scheduler.load_state_dict(opt["scheduler"])
-    set_rng_state(torch.load(folder / "rng.pt", map_location="cpu", weights_only=False))
+    set_rng_state(_load_safely(folder / "rng.pt"))
     state = TrainerState(**json.loads((folder / "state.json").read_text()))
     logger.info("resumed from %s (step %d, epoch %d)", folder, state.step, state.epoch)
     return state

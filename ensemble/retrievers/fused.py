@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ensemble.aggregation.rankings import FUSION_METHODS, fuse
+from ensemble.aggregation.rankings import ENTROPY_CONFIDENCE, FUSION_METHODS, fuse
 from ensemble.cache import DiskCache
 from ensemble.config import register
 from ensemble.retrievers.base import RetrieverModule
@@ -40,7 +40,8 @@ class FusedRetriever(RetrieverModule):
     @property
     def cache_id(self) -> str:
         members = ",".join(r.cache_id for r in self.retrievers)
-        return f"fused:{self.method}:{self.candidates}:{self.rrf_k}:{self.tau}:{self.weights}:" \
+        method = f"entropy[{ENTROPY_CONFIDENCE}]" if self.method == "entropy" else self.method
+        return f"fused:{method}:{self.candidates}:{self.rrf_k}:{self.tau}:{self.weights}:" \
                f"[{members}]"
 
     def _retrieve(self, query: str, k: int, filter: dict[str, Any] | None

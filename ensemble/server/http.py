@@ -14,12 +14,11 @@ import mimetypes
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -134,6 +133,15 @@ _MULTIPART_DOC = {"requestBody": {"content": {
         "image": {"type": "string", "format": "binary"}}}}}}}
 
 
+_ERROR_BODY = {"application/json": {"schema": {"type": "object", "properties": {
+    "error": {"type": "string"}, "code": {"type": "string"}}}}}
+#: Documented so that clients (and schemathesis) know every status the API answers with.
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such document or image", "content": _ERROR_BODY},
+    413: {"description": "request body too large", "content": _ERROR_BODY},
+    422: {"description": "invalid arguments, with the reason", "content": _ERROR_BODY}}
+
+
 def media_url(doc_id: str, n: int) -> str:
     """The URL path of a document's n-th image."""
     from urllib.parse import quote
@@ -186,6 +194,8 @@ def _filter(text: str | None) -> dict[str, Any] | None:
     except json.JSONDecodeError as error:
         raise ToolCallError(f'filter is not valid JSON ({error}); e.g. {{"topic": "shop"}}'
                             ) from error
+    except RecursionError:
+        raise ToolCallError("filter is JSON nested too deeply to read") from None
     if not isinstance(value, dict):
         raise ToolCallError('filter must be a JSON object such as {"topic": "shop"}')
     return value
@@ -214,7 +224,8 @@ def _add_routes(app: FastAPI, settings: ServerSettings) -> None:
                 "answer": bool(tool and tool.answerer), "mcp": settings.mcp,
                 "auth_required": settings.api_key is not None, "version": _version()}
 
-    @app.get("/search", operation_id="nyx_search", summary="Search with text (query parameters)")
+    @app.get("/search", operation_id="nyx_search", summary="Search with text (query parameters)",
+             responses=_ERRORS)
     def search_get(request: Request, params: Annotated[SearchParams, Query()]
                    ) -> dict[str, Any]:
         return _tool(request).search(params.q, params.k, params.modality,
@@ -222,7 +233,7 @@ def _add_routes(app: FastAPI, settings: ServerSettings) -> None:
 
     @app.post("/search", operation_id="nyx_search_post",
               summary="Search with JSON, or with an uploaded image (multipart)",
-              openapi_extra=_MULTIPART_DOC)
+              openapi_extra=_MULTIPART_DOC, responses=_ERRORS)
     async def search_post(request: Request) -> dict[str, Any]:
         tool = _tool(request)
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -247,24 +258,29 @@ def _add_routes(app: FastAPI, settings: ServerSettings) -> None:
     def answer(request: Request, body: AnswerRequest) -> dict[str, Any]:
         return _tool(request).answer(body.question)
 
-    @app.get("/documents/{doc_id:path}", operation_id="nyx_get_document",
+    @app.get("/documents/{doc_id:path}", operation_id="nyx_get_document", responses=_ERRORS,
              summary="One document: text, images, metadata")
     def document(request: Request, doc_id: str) -> dict[str, Any]:
         return _tool(request).fetch_document(doc_id)
 
     @app.get("/media/{n}/{doc_id:path}", operation_id="nyx_get_media",
              summary="The n-th image of an indexed document",
-             response_class=FileResponse)
-    def media(request: Request, n: int, doc_id: str) -> FileResponse:
+             responses={200: {"content": {"image/*": {}}}, **_ERRORS})
+    def media(request: Request, n: int, doc_id: str) -> Response:
         from nyx.images import is_image_path
+        from nyx.paths import PathRefused, open_regular
 
-        images = _tool(request).fetch_document(doc_id)["images"]
-        path = Path(images[n]) if 0 <= n < len(images) else None
-        kind = mimetypes.guess_type(path.name)[0] if path else None
-        # Only raster images an indexed document refers to: no SVG (scripts), no other files.
-        if path is None or not kind or not is_image_path(path) or not path.is_file():
+        path = _tool(request).media_file(doc_id, n)
+        kind = mimetypes.guess_type(path.name)[0]
+        # Only raster images stored inside the index: no SVG (scripts), no other files.
+        if not kind or not is_image_path(path):
             raise ToolCallError(f"document {doc_id!r} has no image {n}", "not_found")
-        return FileResponse(path, media_type=kind, headers={
+        try:
+            with open_regular(path) as f:
+                data = f.read()
+        except PathRefused as error:
+            raise ToolCallError(f"document {doc_id!r} has no image {n}", "not_found") from error
+        return Response(data, media_type=kind, headers={
             "Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "default-src 'none'; sandbox"})
 
@@ -295,6 +311,8 @@ async def _json(request: Request) -> Any:
         return json.loads(await request.body())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ToolCallError(f"the body is not valid JSON: {error}") from error
+    except RecursionError:
+        raise ToolCallError("the body is JSON nested too deeply to read") from None
 
 
 def _validated(model: type[BaseModel], data: Any) -> Any:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from indexes import EncoderMismatchError, Filter, IndexLockedError
+from indexes import EncoderMismatchError, Filter, IndexLockedError, StaleIndexError
 
 logger = logging.getLogger("nyx.cli")
 
@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--shard-size", type=int, default=64,
                        help="documents per embedding shard written while building")
     build.add_argument("--json", action="store_true", help="print the summary as JSON")
+    build.add_argument("--trust-remote", action="store_true",
+                       help="let the existing index name a model to download or a server")
 
     search = sub.add_parser("search", help="search an index")
     search.add_argument("index", type=Path)
@@ -61,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--no-server", action="store_true",
                         help="load the models here even when `nyx-index serve` runs on this "
                              "index (by default a search asks that server: no model load)")
+    search.add_argument("--model", help="query encoder (default: the one that built the index)")
+    search.add_argument("--qdrant-url", help="Qdrant server holding the index's vectors")
+    search.add_argument("--trust-remote", action="store_true",
+                        help="let the index folder name a model to download or a server")
 
     info = sub.add_parser("info", help="show an index's manifest")
     info.add_argument("index", type=Path)
@@ -100,10 +106,23 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
-    except (IndexLockedError, EncoderMismatchError, FileNotFoundError, NotADirectoryError,
-            ImportError, ValueError) as exc:
-        print(f"nyx-index {args.command}: error: {exc}", file=sys.stderr)
+    except (IndexLockedError, StaleIndexError, EncoderMismatchError, OSError, ImportError,
+            ValueError) as exc:
+        print(f"nyx-index {args.command}: error: {printable(str(exc))}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a damaged index fails in any library: one line, never a trace
+        logger.debug("nyx-index %s failed", args.command, exc_info=True)
+        print(f"nyx-index {args.command}: error: {type(exc).__name__}: {printable(str(exc))} "
+              "(the index may be damaged: run nyx-index verify; -v shows details)",
+              file=sys.stderr)
+        return 2
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters escaped, safe to print to a terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _version() -> str:
@@ -132,7 +151,7 @@ def _build(args: argparse.Namespace) -> int:
     output = args.output or args.corpus.with_name(args.corpus.name + ".nyx")
     options = BuildOptions(model=args.model, backend=args.backend, backend_params=params,
                            batch_size=args.batch_size, show_progress=not args.json,
-                           shard_size=args.shard_size)
+                           shard_size=args.shard_size, trust_remote=args.trust_remote)
     s = build_index(args.corpus, output, options)
     if args.json:
         print(json.dumps(s.to_dict(), indent=2))
@@ -144,9 +163,9 @@ def _build(args: argparse.Namespace) -> int:
           f"(reused {s.reused_from_cache} from an interrupted build)")
     print(f"  {s.seconds:.1f} s, peak memory {s.peak_memory_mb:.0f} MB")
     for rel, reason in s.skipped:
-        print(f"  skipped {rel}: {reason}")
+        print(f"  skipped {printable(rel)}: {printable(reason)}")
     for rel, note in s.notes:
-        print(f"  note {rel}: {note}")
+        print(f"  note {printable(rel)}: {printable(note)}")
     return 0
 
 
@@ -162,12 +181,15 @@ def _search(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"query image not found: {args.image}")
         parts.append(ImagePart(str(args.image)))
     flt = Filter.from_cli(args.filter) if args.filter else None
-    if not (args.json or args.no_server or args.rerank is not None):
+    if not (args.json or args.no_server or args.rerank is not None or args.model
+            or args.qdrant_url):
         served = _search_running_server(args, flt)
         if served is not None:
             _print_rows(served)
             return 0
-    retriever = Retriever.load(args.index, rerank=args.rerank is not None,
+    index_options = {"url": args.qdrant_url} if args.qdrant_url else None
+    retriever = Retriever.load(args.index, args.model, trust_remote=args.trust_remote,
+                               index_options=index_options, rerank=args.rerank is not None,
                                rerank_candidates=args.rerank or 20)
     try:
         results = retriever.search(Item(parts), k=args.k, filter=flt, mode=args.mode,
@@ -220,11 +242,11 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
         print("no results")
     for row in rows:
         snippet = " ".join(row["text"].split())[:90]
-        print(f"{row['rank']:>2}. {row['score']:.3f}  {_where(row)}")
+        print(f"{row['rank']:>2}. {row['score']:.3f}  {printable(_where(row))}")
         if snippet:
-            print(f"      {snippet}")
+            print(f"      {printable(snippet)}")
         for image in row["images"]:
-            print(f"      [image] {image}")
+            print(f"      [image] {printable(image)}")
 
 
 def _row(rank: int, hit: Any) -> dict[str, Any]:
@@ -274,10 +296,13 @@ def _verify(args: argparse.Namespace) -> int:
     status = "OK" if report.ok else "FAILED"
     labels = {"lexical": "in the BM25 index"}
     counts = ", ".join(f"{n} {labels.get(what, what)}" for what, n in report.checked.items())
-    print(f"{status}: {report.index} ({report.generation}){': ' + counts if counts else ''}")
+    print(f"{status}: {printable(report.index)} ({report.generation})"
+          f"{': ' + counts if counts else ''}")
     for problem in report.problems:
-        print(f"  - {problem}")
-    return 0 if report.ok else 1
+        print(f"  - {printable(problem)}")
+    for note in report.notes:
+        print(f"  note: {printable(note)}")
+    return 0 if report.ok else 2
 
 
 if __name__ == "__main__":

@@ -83,6 +83,27 @@ def _dispatch(text: str, device: str | None, options: dict[str, Any]) -> Encoder
     raise ValueError(f"unknown encoder {text!r}; {_HELP}")
 
 
+def remote_reason(spec: str) -> str | None:
+    """Why loading ``spec`` may contact a model hub, or ``None`` when it loads from this
+    machine only (nyx-lite, a local projection, a local checkpoint or model folder).
+
+    An index folder is data: :class:`~nyx.Retriever` loads the encoder it names only when
+    this is ``None``, unless the caller names the encoder or passes ``trust_remote=True``.
+    """
+    text = str(spec).strip()
+    if text == "nyx-lite" or text.startswith("nyx-lite:"):
+        return None
+    if text.startswith("clip:"):
+        source = text[len("clip:"):].partition("@")[2]
+        if source and Path(source).expanduser().exists():
+            return None
+        return f"CLIP weights {source or '(default)'!r} are fetched from a model hub"
+    model = text[len("vlm:"):] if text.startswith("vlm:") else text
+    if Path(model).expanduser().exists():
+        return None
+    return f"{model!r} is not on this machine and would be fetched from a model hub"
+
+
 def _vlm(model: str, device: str | None, options: dict[str, Any]) -> Encoder:
     from nyx.encoders.vlm import VLMEncoder
 

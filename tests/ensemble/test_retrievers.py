@@ -94,3 +94,12 @@ def test_bm25_filters_use_the_nyx_filter_grammar(bm25):
     assert bm25.retrieve("born", k=5, filter={"title": "Nowhere"}) == []
     with pytest.raises(ValueError, match="bare list"):
         bm25.retrieve("born", k=5, filter={"title": ["Warsaw"]})
+
+
+def test_entropy_fusion_cache_key_names_its_confidence_measure(bm25):
+    from ensemble.aggregation.rankings import ENTROPY_CONFIDENCE
+    from ensemble.retrievers.fused import FusedRetriever
+
+    entropy = FusedRetriever([bm25, bm25], method="entropy")
+    assert ENTROPY_CONFIDENCE in entropy.cache_id  # results of the old measure are not reused
+    assert ENTROPY_CONFIDENCE not in FusedRetriever([bm25, bm25], method="rrf").cache_id

@@ -181,6 +181,10 @@ def test_an_index_built_with_another_analyzer_is_reanalysed_with_a_note(lite, tm
     state["documents"] = [[doc_id, {t.rstrip("s"): n for t, n in terms.items()}]
                           for doc_id, terms in state["documents"]]
     lexical_file.write_text(json.dumps(state))
+    manifest = lexical_file.parent.parent / "manifest.json"
+    data = json.loads(manifest.read_text())
+    del data["analyzer"]  # older manifests did not record it
+    manifest.write_text(json.dumps(data))
     with Retriever.load(out) as old:
         assert old.lexical is not None and old.lexical.analyzer_id().startswith("v1:lower")
 
@@ -194,3 +198,16 @@ def test_an_index_built_with_another_analyzer_is_reanalysed_with_a_note(lite, tm
         assert r.manifest.analyzer == "v2:nfkc_casefold:stop-en:snowball-en:min2"
         assert r.search("erupting volcano", k=1, mode="lexical")[0].id == "doc000.txt#0"
     assert not build_index(corpus, out, options(lite)).reanalyzed  # settled
+
+
+def test_a_bm25_index_that_disagrees_with_the_manifest_analyzer_is_refused(lite, tmp_path):
+    corpus, out = tmp_path / "corpus", tmp_path / "idx"
+    write_corpus(corpus, 2)
+    summary = build_index(corpus, out, options(lite))
+    manifest = Path(summary.index) / summary.generation / "manifest.json"
+    data = json.loads(manifest.read_text())
+    assert data["analyzer"] == "v2:nfkc_casefold:stop-en:snowball-en:min2"
+    data["analyzer"] = "v1:lower:stop-en:nostem:min2"
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="lexical analyzer .* inconsistent"):
+        Retriever.load(out)

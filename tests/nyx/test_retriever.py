@@ -157,7 +157,8 @@ def test_fusion_math_hand_computed():
     # a: .4*1 + .6*0 = .4 ; b: .4*.5 + .6*1 = .8 ; c: .4*0 + .6*.5 = .3
     assert [i for i, _ in fused] == ["b", "a", "c"]
     assert [round(s, 6) for _, s in fused] == [0.8, 0.4, 0.3]
-    rrf = fuse_scores(["a", "b"], [0.9, 0.1], [1.0, 2.0], HybridConfig(method="rrf", dense_weight=0.5))
+    rrf = fuse_scores(["a", "b"], [0.9, 0.1], [1.0, 2.0],
+                      HybridConfig(method="rrf", dense_weight=0.5))
     # ties (1/61 + 1/62 each) break by the dense score
     assert [i for i, _ in rrf] == ["a", "b"]
     with pytest.raises(ValueError, match="dense_weight"):

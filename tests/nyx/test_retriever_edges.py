@@ -52,3 +52,12 @@ def test_lexical_filter_is_applied_inside_bm25(lite):
         hits = r.search("tower", k=3, mode=mode, filter={"city": "london"})
         assert {h.id for h in hits} == {"north", "south", "east"}, mode
     r.close()
+
+
+def test_ids_with_the_chunk_separator_are_refused(lite):
+    # "a\x1f0" would be stored like chunk 0 of document "a" and come back from search as "a".
+    with Retriever(encoder=lite) as r:
+        with pytest.raises(ValueError, match="U\\+001F"):
+            r.add([Item(["a note"], id="a\x1f0")])
+        r.add([Item(["a note about ünïcödé"], {"k": "v"}, "naïve id ✓ 東京")])
+        assert r.search("note", k=1, mode="dense")[0].id == "naïve id ✓ 東京"

@@ -1,0 +1,103 @@
+"""Peak memory of ``nyx-index build`` for one large text file: 1 MB against 50 MB.
+
+    OMP_NUM_THREADS=1 python -m benchmarks.large_file_memory --sizes-mb 1,50 --model hashing
+    OMP_NUM_THREADS=1 python -m benchmarks.large_file_memory --sizes-mb 1,50   # nyx-lite: slow
+
+Each file is built from scratch in a fresh process (``build_index``), so the peak RSS printed
+is that build's own. ``--model hashing`` replaces MiniLM with a feature-hashing text encoder
+(384 dims, no model) so that 50 MB builds in minutes on a CPU: the transformer's memory is per
+batch and does not depend on the file's size, while everything else (reading, chunking,
+batching, the embedding cache, FAISS, BM25 and the document store) is the real pipeline.
+The text is SQuAD-dev paragraphs repeated to the size asked (real English, so chunking and
+BM25 see real sentence and vocabulary shapes). A file is read and embedded block by block, so
+the 50 MB build should peak within 1.2x of the 1 MB one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from nyx.content import Item
+from nyx.encoders.base import Encoder
+
+
+def write_text(path: Path, megabytes: float) -> None:
+    from benchmarks.datasets import load_dataset
+
+    paragraphs = [doc["text"] for doc in load_dataset("squad-dev").corpus.values()]
+    target, written, i = int(megabytes * 2**20), 0, 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        while written < target:
+            block = f"{paragraphs[i % len(paragraphs)]} (copy {i // len(paragraphs)})\n\n"
+            f.write(block)
+            written += len(block.encode())
+            i += 1
+
+
+class HashingEncoder(Encoder):
+    """Feature hashing of lower-cased words into 384 dims: a real, cheap text encoder."""
+
+    name, version, dim = "hashing", "1", 384
+
+    def __init__(self) -> None:
+        self.device = "cpu"
+
+    def _encode_batch(self, items: list[Item], *, is_query: bool) -> np.ndarray:
+        out = np.zeros((len(items), self.dim), dtype=np.float32)
+        for row, item in enumerate(items):
+            for word in item.text.lower().split():
+                out[row, zlib.crc32(word.encode()) % self.dim] += 1.0
+        out[:, 0] += 1e-3  # never an all-zero row
+        return out
+
+
+def _child(corpus: str, out: str, model: str) -> None:
+    from nyx.builder import BuildOptions, build_index
+
+    encoder = HashingEncoder() if model == "hashing" else model
+    s = build_index(corpus, out, BuildOptions(model=encoder, show_progress=False))
+    print(json.dumps(s.to_dict()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes-mb", default="1,50")
+    parser.add_argument("--model", default="nyx-lite", help="nyx-lite or hashing")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(*args.child)
+        return 0
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for mb in (float(s) for s in args.sizes_mb.split(",")):
+            corpus = Path(tmp) / f"c{mb:g}"
+            write_text(corpus / "big.txt", mb)
+            out = subprocess.run(
+                [sys.executable, "-m", "benchmarks.large_file_memory", "--child", str(corpus),
+                 str(Path(tmp) / f"i{mb:g}"), args.model], capture_output=True, text=True,
+                check=True)
+            s = json.loads(out.stdout.strip().splitlines()[-1])
+            rows.append({"megabytes": mb, "model": args.model, "documents": s["documents"],
+                         "seconds": round(s["seconds"], 1),
+                         "peak_rss_mb": round(s["peak_memory_mb"])})
+            print(json.dumps(rows[-1]), flush=True)
+    base = rows[0]["peak_rss_mb"]
+    for row in rows[1:]:
+        print(f"{row['megabytes']:g} MB file: peak RSS {row['peak_rss_mb']} MB = "
+              f"{row['peak_rss_mb'] / base:.2f}x the {rows[0]['megabytes']:g} MB file's {base} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
