@@ -335,8 +335,9 @@ class Retriever:
         one set, or loads the default cross-encoder).
 
         ``group="document"`` (the default) returns each file of a ``nyx-index build`` index
-        once, scored by its best chunk (``SearchResult.chunk`` says which), and collapses
-        documents with exactly the same content into one hit (``SearchResult.duplicates``);
+        once, scored by its best chunk (``SearchResult.chunk`` says which), and folds files
+        with exactly the same passage into one hit (``SearchResult.duplicates``); documents
+        without a ``source`` (added through the API) are never grouped or folded.
         ``"chunk"`` returns every stored item (chunk) as it ranks. ``min_score`` drops hits
         scoring below it; ``modality`` keeps only documents with an image (``"image"``) or
         with text (``"text"``), searching among those rather than filtering the top hits.
@@ -755,8 +756,8 @@ def _image_name(item: Item) -> str | None:
 def _collapse(ranked: list[tuple[str, float]], docs: list[Document | None],
               group: Group) -> list[tuple[SearchResult, Document | None]]:
     """Hits from ranked ``(id, score)`` pairs, each with its stored document. With
-    ``group="document"`` the chunks of one file are one hit and documents with exactly the
-    same content collapse into the first; ``"chunk"`` keeps every stored item."""
+    ``group="document"`` the chunks of one file are one hit and files whose best passage has
+    exactly the same content collapse into the first; ``"chunk"`` keeps every stored item."""
     hits: list[tuple[SearchResult, Document | None]] = []
     by_key: dict[str, SearchResult | None] = {}  # None: collapsed into another hit
     by_content: dict[str, SearchResult] = {}
@@ -770,7 +771,10 @@ def _collapse(ranked: list[tuple[str, float]], docs: list[Document | None],
             if seen is not None:
                 seen.matched_chunks += 1
             continue
-        content = doc.content_hash if doc is not None and group == "document" else ""
+        # Only what was read from files (nyx-index build sets ``source``) folds together:
+        # documents added through the API stay apart, however alike.
+        content = doc.content_hash if doc is not None and group == "document" and \
+            source is not None else ""
         original = by_content.get(content) if content else None
         if original is not None:
             # the same content (a copied file, a repeated boilerplate chunk): one hit
