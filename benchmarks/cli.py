@@ -7,10 +7,9 @@
     nyx-bench rq RQ1 [RQ2 ...] | all [--limit N] [--out reports/rq]
 
 Each subcommand lives in its own module, which provides ``add_arguments(parser)`` and
-``run(args) -> int``; :data:`COMMANDS` maps names to modules. A module that is not there yet
-(``rq``, the research-question ablations), or does not define those two functions yet, is
-listed by ``--help`` and explains itself when called; wiring it up means giving
-``benchmarks.rq`` (``benchmarks/rq/__init__.py``) those two functions.
+``run(args) -> int``; :data:`COMMANDS` maps names to modules (:func:`register_command` adds
+one). A module that is missing or lacks those two functions is listed as "not installed yet"
+and explains itself when called.
 """
 
 from __future__ import annotations

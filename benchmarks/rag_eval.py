@@ -1,7 +1,7 @@
 """Evaluate RAG pipelines and ensembles from a YAML config on SQuAD dev: EM / F1 / wall time.
 
     python -m benchmarks.rag_eval --config benchmarks/configs/ensemble/squad.yaml --limit 100 \\
-        --out reports/rag_eval/squad100.json
+        --out reports/rag_eval
 
 The config is an :mod:`ensemble.config` document with two extra keys: ``dataset`` (a name for
 :func:`benchmarks.datasets.load_dataset`, default ``squad-dev``) and ``evaluate`` (the names
@@ -10,8 +10,9 @@ the resource ``corpus``. Every generator and retriever call goes through the on-
 named by ``cache``, so an interrupted run resumes where it stopped and ensembles re-use their
 members' work (an ensemble's wall time then covers only the aggregation). Systems are run
 question by question, so a run stopped early has scored all of them on the same questions;
-results are rewritten after each question: ``--out`` (JSON summary), ``<out stem>.md`` (table,
-at the end) and ``<out stem>.answers.jsonl`` (every answer).
+results are rewritten after each question into the ``--out`` folder (as for ``nyx-bench``):
+``<config>.json`` (summary), ``<config>.md`` (table, at the end) and ``<config>.answers.jsonl``
+(every answer). An ``--out`` ending in ``.json`` names the summary file itself.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from tqdm.auto import tqdm
 
 from benchmarks.answer_metrics import answer_contains, exact_match, token_f1
 from benchmarks.datasets import load_dataset
@@ -48,18 +51,21 @@ def score_answer(answer: Any, golds: list[str], gold_docs: dict[str, int]) -> di
 def evaluate_systems(systems: dict[str, Any], questions: dict[str, str],
                      answers: dict[str, list[str]], qrels: dict[str, dict[str, int]],
                      on_question: Callable[[dict[str, Any]], None] | None = None,
-                     answers_file: Path | None = None) -> dict[str, Any]:
+                     answers_file: Path | None = None,
+                     progress: bool = False) -> dict[str, Any]:
     """Run every system on every question, question by question.
 
     Question-major order keeps the systems comparable at any moment: a run stopped early has
     scored every system on the same first questions. ``on_question`` gets the summary so far
     after each question. A system that raises is recorded as failed and skipped from then on.
+    ``progress`` shows a bar over the questions with each system's running EM.
     """
     totals = {name: dict.fromkeys(METRICS, 0.0) for name in systems}
     seconds = dict.fromkeys(systems, 0.0)
     failed: dict[str, str] = {}
     summary: dict[str, Any] = {}
     handle = answers_file.open("a", encoding="utf-8") if answers_file else None
+    bar = tqdm(total=len(questions), desc="questions", unit="q", disable=not progress)
     try:
         for n, (qid, question) in enumerate(questions.items(), 1):
             for name, system in systems.items():
@@ -89,18 +95,28 @@ def evaluate_systems(systems: dict[str, Any], questions: dict[str, str],
                 for name in systems}
             if on_question is not None:
                 on_question(summary)
+            bar.update(1)
+            bar.set_postfix_str(", ".join(f"{k} EM {v['exact_match']:.2f}"
+                                          for k, v in summary.items() if "error" not in v))
             if n % 5 == 0:
                 logger.info("%d/%d questions: %s", n, len(questions), ", ".join(
                     f"{k} EM {v['exact_match']:.2f}" for k, v in summary.items()
                     if "error" not in v))
     finally:
+        bar.close()
         if handle is not None:
             handle.close()
     return summary
 
 
+def summary_path(out: Path, config_path: str) -> Path:
+    """``--out`` as a folder (``DIR/<config stem>.json``) unless it names a ``.json`` file."""
+    return out if out.suffix == ".json" else out / f"{Path(config_path).stem}.json"
+
+
 def run_config(config_path: str, limit: int, out: Path, systems: list[str] | None = None,
-               cache: str | None = None) -> dict[str, Any]:
+               cache: str | None = None, progress: bool = False) -> dict[str, Any]:
+    """Evaluate the config's systems; ``out`` is the summary file (see :func:`summary_path`)."""
     config = load_config(config_path)
     dataset = load_dataset(config.get("dataset", "squad-dev"), limit=limit)
     corpus = Corpus({doc_id: dict(doc) for doc_id, doc in dataset.corpus.items()}, name="corpus")
@@ -122,7 +138,7 @@ def run_config(config_path: str, limit: int, out: Path, systems: list[str] | Non
 
     logger.info("evaluating %s on %d questions", names, len(questions))
     evaluate_systems({name: builder.get(name) for name in names}, questions, dataset.answers,
-                     dataset.qrels, save, out.with_name(out.stem + ".answers.jsonl"))
+                     dataset.qrels, save, out.with_name(out.stem + ".answers.jsonl"), progress)
     return report
 
 
@@ -144,17 +160,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="benchmarks/configs/ensemble/squad.yaml")
     parser.add_argument("--limit", type=int, default=100, help="number of SQuAD questions")
-    parser.add_argument("--out", type=Path, default=Path("reports/rag_eval/squad.json"))
+    parser.add_argument("--out", type=Path, default=Path("reports/rag_eval"),
+                        help="folder for <config>.json, .md and .answers.jsonl (default "
+                             "reports/rag_eval); a path ending in .json names the summary")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--systems", default=None,
                         help="comma-separated component names (default: the config's evaluate)")
     parser.add_argument("--cache", default=None, help="cache file (default: the config's)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    report = run_config(args.config, args.limit, args.out,
-                        args.systems.split(",") if args.systems else None, args.cache)
+    out = summary_path(args.out, args.config)
+    report = run_config(args.config, args.limit, out,
+                        args.systems.split(",") if args.systems else None, args.cache,
+                        progress=not args.no_progress)
     table = format_table(report)
-    args.out.with_suffix(".md").write_text(table + "\n")
-    logger.info("results in %s\n%s", args.out, table)
+    out.with_suffix(".md").write_text(table + "\n")
+    logger.info("results in %s\n%s", out, table)
 
 
 if __name__ == "__main__":

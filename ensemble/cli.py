@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -126,12 +127,18 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ensemble.server.http import ServerSettings, create_app
+    from nyx.running_server import announce
 
     settings = ServerSettings(host=args.host, api_key=api_key,
                               index_name=args.index.resolve().name)
     logger.info("Nyx on http://%s:%d/ (API: /openapi.json, MCP: /mcp)", args.host, args.port)
-    uvicorn.run(create_app(tool, settings), host=args.host, port=args.port,
-                log_level="warning", access_log=False)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    # uvicorn re-raises SIGTERM after its shutdown; exiting through Python lets the note go
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    # nyx-index search on this index asks this server instead of loading the models again
+    with announce(args.index, f"http://{host}:{args.port}", auth=api_key is not None):
+        uvicorn.run(create_app(tool, settings), host=args.host, port=args.port,
+                    log_level="warning", access_log=False)
     return 0
 
 

@@ -274,15 +274,28 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str,
 
 
 def build(source: str | os.PathLike[str] | Mapping[str, Any],
-          resources: Mapping[str, Any] | None = None) -> Any:
-    """Build the object a config describes (its ``pipeline`` entry, or the spec itself)."""
+          resources: Mapping[str, Any] | None = None, *, component: str | None = None) -> Any:
+    """Build the object a config describes: its ``pipeline`` entry, the spec itself, or with
+    ``component`` one of its named components (other top-level keys, such as a benchmark's
+    ``dataset`` and ``evaluate``, are then ignored).
+
+    >>> build("benchmarks/configs/ensemble/squad.yaml", {"corpus": corpus}, component="replug")
+    """
     data = load_config(source)
+    components = data.get("components") or {}
+    if component is not None:
+        if component not in components:
+            raise ValueError(f"no component {component!r} in the config; it has "
+                             f"{', '.join(sorted(components)) or 'none'}")
+        return ConfigBuilder(components, resources, data.get("cache")).get(component)
     if "type" in data:
         return ConfigBuilder(resources=resources).build(data)
     unknown = set(data) - {"cache", "components", "pipeline"}
     if unknown or "pipeline" not in data:
+        hint = (f"; to build one of its components pass component=NAME (one of "
+                f"{', '.join(sorted(components))})" if components else "")
         raise ValueError(f"a config document has keys cache, components and pipeline; got "
-                         f"{sorted(data)}")
+                         f"{sorted(data)}{hint}")
     builder = ConfigBuilder(data.get("components"), resources, data.get("cache"))
     return builder.build(data["pipeline"])
 

@@ -14,12 +14,14 @@ from typing import Any
 
 from ensemble.errors import ToolError
 
-__all__ = ["MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "MAX_K", "MAX_QUERY_CHARS", "MODALITIES",
-           "TOOL_NAMES", "ToolCallError", "check_arguments", "decode_image", "parse_call",
-           "tool_definitions"]
+__all__ = ["GROUPS", "MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "MAX_K", "MAX_QUERY_CHARS",
+           "MODALITIES", "MODES", "TOOL_NAMES", "ToolCallError", "check_arguments",
+           "decode_image", "parse_call", "tool_definitions"]
 
 
 MODALITIES = ("any", "text", "image")
+MODES = ("auto", "dense", "lexical", "hybrid")
+GROUPS = ("document", "chunk")
 TOOL_NAMES = ("search", "fetch_document", "answer", "search_tools")
 #: Bounds every interface enforces (function calling, MCP, HTTP).
 MAX_K = 50
@@ -63,7 +65,16 @@ def tool_definitions(max_k: int = MAX_K) -> list[dict[str, Any]]:
                       "k": {**k, "description": "How many documents to return."},
                       "modality": {"type": "string", "enum": list(MODALITIES),
                                    "default": "any", "description":
-                                   "Only documents with text, with images, or any."},
+                                   "Only documents with text, with images, or any (searched "
+                                   "among those, not filtered from the top hits)."},
+                      "mode": {"type": "string", "enum": list(MODES), "default": "auto",
+                               "description": "auto: hybrid for text, dense for images; "
+                               "dense (meaning), lexical (exact words) or hybrid (both)."},
+                      "group": {"type": "string", "enum": list(GROUPS), "default": "document",
+                                "description": "document: each file once, scored by its best "
+                                "passage (identical files collapse); chunk: every passage."},
+                      "min_score": {"type": ["number", "null"], "default": None,
+                                    "description": "Drop hits scoring below this."},
                       "filter": {"type": ["object", "null"], "default": None, "description":
                                  'Metadata filter, ANDed over keys: {"topic": "shop"}, '
                                  '{"topic": {"any": ["a", "b"]}}, {"year": {"gte": 2020}}.'},

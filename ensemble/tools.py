@@ -46,6 +46,9 @@ from ensemble.types import RetrievedDoc
 
 logger = logging.getLogger(__name__)
 
+#: longest side of the image thumbnails MCP search results carry
+THUMBNAIL_SIDE = 256
+
 __all__ = ["MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "MAX_K", "MAX_QUERY_CHARS", "MODALITIES",
            "TOOL_NAMES", "Answerer", "SearchTool", "ToolCallError", "ToolCatalogLike",
            "check_arguments", "decode_image", "tool_definitions"]
@@ -106,20 +109,29 @@ class SearchTool:
     # -- the tools ------------------------------------------------------------------------
 
     def search(self, query: str = "", k: int = 5, modality: str = "any",
-               filter: dict[str, Any] | None = None, image: Any = None) -> dict[str, Any]:
+               filter: dict[str, Any] | None = None, image: Any = None, mode: str = "auto",
+               group: str = "document", min_score: float | None = None) -> dict[str, Any]:
         """The top ``k`` documents for ``query`` (and/or an ``image``: bytes, a PIL image or
         base64 text): ids, scores, snippets, image references; a ``confidence`` per hit for
-        ensembles of retrievers."""
-        arguments = {"query": query, "k": k, "modality": modality, "filter": filter}
+        ensembles of retrievers.
+
+        ``mode`` ``auto`` uses the retriever's own setting; ``group="document"`` returns each
+        file once (its best passage), ``"chunk"`` every passage; ``min_score`` drops weaker
+        hits; ``modality`` searches among documents with text or with images only.
+        """
+        arguments = {"query": query, "k": k, "modality": modality, "filter": filter,
+                     "mode": mode, "group": group, "min_score": min_score}
         if isinstance(image, str):
             arguments["image"] = image
         self._check("search", arguments, has_image=image is not None)
-        fetch = k if modality == "any" else min(self.max_k * 5, k * 5)
         try:
             with self._lock:
-                found = (self._image_search(query, image, fetch, filter) if image is not None
-                         else self.retriever.retrieve(query, fetch, filter or None))
-                docs = [d for d in found if _has_modality(d, modality)][:k]
+                if _is_nyx(self.retriever):
+                    docs = self._nyx_search(query, image, k, filter, modality, mode, group,
+                                            min_score)
+                else:
+                    docs = self._module_search(query, image, k, filter, modality, mode,
+                                               min_score)
                 confidence = self._ensemble_confidence(query, k, filter, docs, image)
         except ToolError:
             raise
@@ -133,19 +145,36 @@ class SearchTool:
             out["confidence"] = results[0]["confidence"] if results else 0.0
         return out
 
-    def _image_search(self, query: str, image: Any, n: int,
-                      filter: dict[str, Any] | None) -> list[RetrievedDoc]:
-        from ensemble.retrievers.nyx_retriever import NyxRetriever, to_retrieved_doc
+    def _nyx_search(self, query: str, image: Any, k: int, filter: dict[str, Any] | None,
+                    modality: str, mode: str, group: str,
+                    min_score: float | None) -> list[RetrievedDoc]:
+        """A Nyx retriever searches with every option itself (images among images, ...)."""
+        from ensemble.retrievers.nyx_retriever import to_retrieved_doc
         from nyx import ImagePart, Item
 
-        if not isinstance(self.retriever, NyxRetriever):
+        parts: list[Any] = [query] if query.strip() else []
+        if image is not None:
+            parts.append(ImagePart(decode_image(image)))
+        if mode == "auto":
+            mode = self.retriever.mode if query.strip() else "dense"
+        hits = self.retriever.load().search(Item(parts), k=k, filter=filter or None, mode=mode,
+                                            group=group, min_score=min_score,
+                                            modality=modality)
+        return [to_retrieved_doc(h) for h in hits]
+
+    def _module_search(self, query: str, image: Any, k: int, filter: dict[str, Any] | None,
+                       modality: str, mode: str,
+                       min_score: float | None) -> list[RetrievedDoc]:
+        if image is not None:
             raise ToolCallError(f"{type(self.retriever).__name__} searches text only; image "
                                 "queries need a Nyx retriever", "unsupported")
-        picture = decode_image(image)
-        parts: list[Any] = [query, ImagePart(picture)] if query.strip() else [ImagePart(picture)]
-        hits = self.retriever.load().search(Item(parts), k=n, filter=filter or None,
-                                            mode=self.retriever.mode if query.strip() else "dense")
-        return [to_retrieved_doc(h) for h in hits]
+        if mode != "auto":
+            raise ToolCallError(f"{type(self.retriever).__name__} has one search mode; leave "
+                                f"mode 'auto' (got {mode!r})", "unsupported")
+        fetch = k if modality == "any" else min(self.max_k * 5, k * 5)
+        found = self.retriever.retrieve(query, fetch, filter or None)
+        return [d for d in found if _has_modality(d, modality)
+                and (min_score is None or d.score >= min_score)][:k]
 
     def _ensemble_confidence(self, query: str, k: int, filter: dict[str, Any] | None,
                              docs: list[RetrievedDoc], image: Any) -> list[float] | None:
@@ -196,6 +225,24 @@ class SearchTool:
                     if served is not None:
                         return served
         raise ToolCallError(f"document {id!r} has no image {n}", "not_found")
+
+    def thumbnail(self, id: str, n: int = 0, max_side: int = THUMBNAIL_SIDE) -> bytes:
+        """Document ``id``'s ``n``-th image (a file stored in the index, see
+        :meth:`media_file`) as a JPEG at most ``max_side`` pixels on a side, for clients that
+        show images inline (MCP image content)."""
+        import io
+
+        from nyx.images import ImageLoadError, load_image
+
+        path = self.media_file(id, n)
+        try:
+            image = load_image(path, max_side=max_side)
+        except ImageLoadError as error:
+            raise ToolCallError(f"document {id!r}: image {n} cannot be read", "not_found"
+                                ) from error
+        out = io.BytesIO()
+        image.convert("RGB").save(out, format="JPEG", quality=80)
+        return out.getvalue()
 
     def answer(self, question: str) -> dict[str, Any]:
         """Run the configured pipeline or ensemble on ``question``."""
@@ -270,6 +317,12 @@ class SearchTool:
                       "tool": name}
         return {"role": "tool", "tool_call_id": call_id, "name": name,
                 "content": json.dumps(result, ensure_ascii=False)}
+
+
+def _is_nyx(module: Any) -> bool:
+    from ensemble.retrievers.nyx_retriever import NyxRetriever
+
+    return isinstance(module, NyxRetriever)
 
 
 def _public_refs(images: list[str]) -> list[str]:

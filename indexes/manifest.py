@@ -140,6 +140,7 @@ class Manifest:
             label = built.name + (f" (version {built.version})" if built.version else "")
             raise EncoderMismatchError(
                 f"this index was built with encoder {label}, dim {built.dim}, but the query "
-                f"encoder differs: {'; '.join(problems)}. Either query with the same encoder "
-                f"(pass --model {built.name}) or rebuild the index with the new one"
+                f"encoder differs: {'; '.join(problems)}. Either search with {built.name}, "
+                f"the encoder that built it (Retriever.load(path) without encoder=; "
+                f"nyx-index without --model), or build a new index folder with the new encoder"
             )

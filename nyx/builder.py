@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import resource
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -57,7 +58,8 @@ class BuildSummary:
 @dataclass
 class BuildOptions:
     model: str | Encoder | None = None
-    backend: str = "faiss"
+    #: ``faiss`` or ``qdrant`` for a new index; ``None``: FAISS, or what an existing index uses
+    backend: str | None = None
     backend_params: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 32
     max_words: int = DEFAULT_MAX_WORDS
@@ -95,6 +97,9 @@ def build_index(corpus: str | Path, output: str | Path,
                                             or summary.reanalyzed):
                 summary.generation = current.name  # nothing changed: keep the live generation
             else:
+                if options.show_progress:  # writing vectors, BM25 and store takes a while
+                    tqdm.write(f"writing the index: {summary.documents} documents, "
+                               f"{summary.vectors} vectors ...", file=sys.stderr)
                 generation = retriever.save(out, sources=sources, corpus_root=str(root),
                                             lock=False)
                 summary.generation = generation.name
@@ -115,6 +120,11 @@ def _open_retriever(directory: IndexDirectory, out: Path, options: BuildOptions,
                                index_options=remote or None)
     spec, spec_options = retriever.built_with or ("", {})
     asked = options.model
+    try:
+        _check_options_fit(retriever, out, options)
+    except ValueError:
+        retriever.close()
+        raise
     if asked is not None and (getattr(asked, "spec", str(asked)),
                               getattr(asked, "spec_options", {})) != (spec, spec_options):
         # Another encoder, or other options: accepted only if it computes the same vectors
@@ -142,6 +152,32 @@ def _open_retriever(directory: IndexDirectory, out: Path, options: BuildOptions,
     return retriever
 
 
+def _check_options_fit(retriever: Retriever, out: Path, options: BuildOptions) -> None:
+    """Refuse, before any model is loaded or downloaded, a backend or an encoder family that
+    differs from the existing index's: they apply to new indexes only."""
+    manifest = retriever.manifest
+    assert manifest is not None  # a loaded index has one
+    built = manifest.backend.name.lower().removesuffix("index")
+    if options.backend is not None and options.backend != built:
+        raise ValueError(f"{out} keeps its vectors in {built}; --backend {options.backend} "
+                         "applies to new indexes only: build into another folder "
+                         f"(-o NEW_FOLDER --backend {options.backend}) or leave --backend out")
+    asked = options.model
+    if isinstance(asked, (str, Path)):
+        family, built_family = _family(str(asked)), _family(retriever.built_with[0]
+                                                              if retriever.built_with else "")
+        if family != built_family:
+            raise EncoderMismatchError(
+                f"{out} was built with encoder {manifest.encoder.name}; --model {asked} "
+                "computes other vectors and cannot update it. Leave --model out to update "
+                f"this index, or build a new one: -o NEW_FOLDER --model {asked}")
+
+
+def _family(spec: str) -> str:
+    """``nyx-lite:proj.safetensors`` -> ``nyx-lite``, ``clip:ViT-B-32@openai`` -> ``clip``."""
+    return spec.split(":", 1)[0] if ":" in spec else spec
+
+
 def _reanalyze_if_changed(retriever: Retriever, summary: BuildSummary) -> None:
     """An index whose BM25 analyzer or parameters differ from this version's is re-analysed
     from its stored text (seconds, no model), so queries and documents share one analyzer."""
@@ -163,7 +199,8 @@ def _reanalyze_if_changed(retriever: Retriever, summary: BuildSummary) -> None:
 
 
 def _new_retriever(encoder: Encoder | str | None, options: BuildOptions) -> Retriever:
-    return Retriever(encoder=encoder, index=options.backend, max_words=options.max_words,
+    return Retriever(encoder=encoder, index=options.backend or "faiss",
+                     max_words=options.max_words,
                      **options.backend_params)
 
 

@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import json
 import logging
+import mimetypes
 import os
 import warnings
 from collections.abc import Iterable, Iterator
@@ -27,6 +28,8 @@ TEXT_SUFFIXES = {".txt": "text", ".md": "markdown", ".markdown": "markdown",
                  ".jsonl": "jsonl", ".json": "json", ".html": "html", ".htm": "html",
                  ".pdf": "pdf"}
 CORPUS_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"}
+#: how much of a file without a known type is read to tell whether it is text
+SNIFF_BYTES = 65536
 #: Text files larger than this are read and embedded block by block.
 STREAM_BYTES = 4 * 2**20
 #: Folders nested deeper than this under the corpus root are reported, not scanned.
@@ -114,7 +117,8 @@ def scan_corpus(root: str | Path) -> ScanResult:
 
 def _add_file(result: ScanResult, path: Path, rel: str, entry: os.DirEntry[str]) -> None:
     suffix = path.suffix.lower()
-    kind = TEXT_SUFFIXES.get(suffix) or ("image" if suffix in CORPUS_IMAGE_SUFFIXES else None)
+    kind = TEXT_SUFFIXES.get(suffix) or ("image" if suffix in CORPUS_IMAGE_SUFFIXES
+                                          else sniff_text(path))
     if kind is None:
         result.skipped.append((rel, f"unsupported file type {suffix or '(none)'}"))
         return
@@ -123,6 +127,29 @@ def _add_file(result: ScanResult, path: Path, rel: str, entry: os.DirEntry[str])
         result.skipped.append((rel, "unreadable: permission denied"))
         return
     result.files.append(SourceFile(rel, path, kind, stat.st_size, stat.st_mtime))
+
+
+def sniff_text(path: Path) -> str | None:
+    """``"text"`` for a file whose name does not say its type (``README``, ``NEWS.Debian``,
+    ``copyright``) when its start reads as UTF-8 text; ``None`` otherwise. Files of a known
+    other type (``.py``, ``.csv``, ``.bin``, ...) are left alone."""
+    if any(mimetypes.guess_type(path.name)):  # a known type, or compressed
+        return None
+    try:
+        with path.open("rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except OSError:
+        return None
+    if not head or b"\0" in head:
+        return None
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 3:  # not just a character cut at the end of the sample
+            return None
+        text = head[:exc.start].decode("utf-8")
+    printable = sum(c.isprintable() or c in "\n\r\t\f" for c in text)
+    return "text" if printable >= 0.95 * len(text) else None
 
 
 def _rel(path: Path, root: Path) -> str:

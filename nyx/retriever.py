@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -43,6 +43,10 @@ from nyx.rerank import DEFAULT_RERANK_CANDIDATES, CrossEncoder
 logger = logging.getLogger(__name__)
 
 Mode = Literal["auto", "dense", "lexical", "hybrid"]
+#: ``"document"``: the chunks of one file are one hit (its best chunk); ``"chunk"``: every chunk
+Group = Literal["document", "chunk"]
+#: ``"image"``: documents with an image; ``"text"``: documents with text parts
+Modality = Literal["any", "text", "image"]
 _CHUNK_SEP = "\x1f"
 RETRIEVER_FILE = "retriever.json"
 MEDIA_PREFIX = "nyx-media:"
@@ -62,6 +66,14 @@ class SearchResult:
     text: str = ""
     #: with a reranker: the first-stage (fused) score; ``score`` is then the cross-encoder's
     first_stage_score: float | None = None
+    #: the file the hit came from (``nyx-index build`` indexes), else ``None``
+    source: str | None = None
+    #: which chunk of ``source`` matched best (``id`` is that chunk's id), else ``None``
+    chunk: int | None = None
+    #: how many chunks of ``source`` were among the candidates (grouped into this hit)
+    matched_chunks: int = 1
+    #: ids (or files) with exactly the same content, collapsed into this hit
+    duplicates: list[str] = field(default_factory=list)
 
 
 class Retriever:
@@ -104,6 +116,7 @@ class Retriever:
         self._loaded: tuple[Path, str] | None = None  # (index folder, generation) it came from
         self._trust_remote = True  # the caller chose this encoder
         self._deleted_sources: set[str] = set()
+        self._modalities: dict[str, set[str]] | None = None  # see _ids_with
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -118,7 +131,7 @@ class Retriever:
         items = as_items(documents)
         if not items:
             return []
-        ids = [item.stable_id() for item in items]
+        ids = _default_ids(items)
         if len(set(ids)) != len(ids):
             dupes = sorted({i for i in ids if ids.count(i) > 1})
             raise ValueError(f"duplicate document ids in one add(): {dupes[:5]}")
@@ -139,6 +152,7 @@ class Retriever:
             vectors = self.encoder.encode_documents(to_encode, batch_size=batch_size,
                                                     show_progress=show_progress)
         self.index.upsert(vector_ids, vectors, vector_meta)
+        self._modalities = None
         texts = [self._document_text(item) for item in items]
         if self.lexical is not None:
             self.lexical.add(ids, [t or " " for t in texts])
@@ -268,9 +282,10 @@ class Retriever:
         self.reranker: CrossEncoder | None = rerank or None
         self.rerank_candidates = candidates
 
-    def delete(self, ids: Iterable[str]) -> int:
-        """Remove documents by id; returns how many existed."""
-        ids = [i for i in ids]
+    def delete(self, ids: str | Iterable[str]) -> int:
+        """Remove documents by id (one id or several); returns how many existed."""
+        ids = [ids] if isinstance(ids, str) else list(ids)
+        self._modalities = None
         docs = [d for d in self.store.get_many(ids, skip_missing=True) if d is not None]
         if not docs:
             return 0
@@ -292,14 +307,25 @@ class Retriever:
     def __len__(self) -> int:
         return self.count()
 
-    def get(self, ids: Sequence[str]) -> list[Item | None]:
+    @overload
+    def get(self, ids: str) -> Item | None: ...
+
+    @overload
+    def get(self, ids: Sequence[str]) -> list[Item | None]: ...
+
+    def get(self, ids: str | Sequence[str]) -> Item | None | list[Item | None]:
+        """One document by id (``None`` if absent), or a list for a list of ids."""
+        if isinstance(ids, str):
+            return self.get([ids])[0]
         return [self._to_item(d) if d else None for d in self.store.get_many(list(ids),
                                                                          skip_missing=False)]
 
     def search(self, query: ItemLike | Sequence[ItemLike], k: int = 10,
                filter: dict[str, Any] | Filter | None = None,
                mode: Mode = "auto", *, rerank: bool | None = None,
-               batch_size: int = 64) -> list[SearchResult] | list[list[SearchResult]]:
+               batch_size: int = 64, group: Group = "document",
+               min_score: float | None = None,
+               modality: Modality = "any") -> list[SearchResult] | list[list[SearchResult]]:
         """Top-``k`` documents for one query (a list of results) or for a list of queries.
 
         ``mode="auto"`` fuses dense and lexical scores for queries with text and uses dense
@@ -307,6 +333,14 @@ class Retriever:
         together, ``batch_size`` at a time); wrap an interleaved query in :class:`~nyx.Item`.
         ``rerank`` overrides the retriever's reranker setting for this call (``True`` needs
         one set, or loads the default cross-encoder).
+
+        ``group="document"`` (the default) returns each file of a ``nyx-index build`` index
+        once, scored by its best chunk (``SearchResult.chunk`` says which), and folds files
+        with exactly the same passage into one hit (``SearchResult.duplicates``); documents
+        without a ``source`` (added through the API) are never grouped or folded.
+        ``"chunk"`` returns every stored item (chunk) as it ranks. ``min_score`` drops hits
+        scoring below it; ``modality`` keeps only documents with an image (``"image"``) or
+        with text (``"text"``), searching among those rather than filtering the top hits.
         """
         single = isinstance(query, (str, Item, Path, bytes)) or not isinstance(query, Sequence)
         items = as_items(query)
@@ -314,6 +348,13 @@ class Retriever:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         if mode not in ("auto", "dense", "lexical", "hybrid"):
             raise ValueError(f"unknown mode {mode!r}: use auto, dense, lexical or hybrid")
+        if group not in ("document", "chunk"):
+            raise ValueError(f"unknown group {group!r}: use document or chunk")
+        if modality not in ("any", "text", "image"):
+            raise ValueError(f"unknown modality {modality!r}: use any, text or image")
+        if min_score is not None and (isinstance(min_score, bool)
+                                      or not isinstance(min_score, (int, float))):
+            raise ValueError(f"min_score must be a number, got {min_score!r}")
         flt = Filter.coerce(filter)
         if mode in ("lexical", "hybrid") and self.lexical is None:
             raise ValueError("this retriever has no lexical index (created with lexical=False)")
@@ -329,16 +370,20 @@ class Retriever:
             reranker = self.reranker = CrossEncoder()
         elif rerank is False:
             reranker = None
-        # One vector-index call for every query that needs dense hits.
+        allowed = None if modality == "any" else self._ids_with(modality)
+        # One vector-index call for every query that needs dense hits (a modality search
+        # looks among that modality's documents instead).
         dense_hits: dict[int, dict[str, float]] = {}
-        if need:
+        if need and allowed is None:
             depths = [self._depth(items[i], k, modes[i], reranker) for i in need]
             found = self._dense_many(np.stack([vectors[i] for i in need]), max(depths), flt)
             dense_hits = {i: dict(list(hits.items())[:d])
                           for i, d, hits in zip(need, depths, found)}
         results = [self._search_one(item, k, flt, m, vectors.get(i), reranker,
-                                    dense_hits.get(i))
+                                    dense_hits.get(i), group=group, allowed=allowed)
                    for i, (item, m) in enumerate(zip(items, modes))]
+        if min_score is not None:
+            results = [[r for r in hits if r.score >= min_score] for hits in results]
         return results[0] if single else results
 
     def _depth(self, item: Item, k: int, mode: Mode, reranker: CrossEncoder | None) -> int:
@@ -351,23 +396,50 @@ class Retriever:
         if mode == "auto":
             return "hybrid" if text and self.lexical is not None else "dense"
         if mode in ("lexical", "hybrid") and not text:
-            raise ValueError(f"{mode} search needs a query with text; use mode='dense'")
+            raise ValueError(f"{mode} search needs a query with text; search an image with "
+                             "mode dense (or auto)")
         return mode
 
     def _search_one(self, item: Item, k: int, flt: Filter | None, mode: Mode,
                     query_vector: np.ndarray | None, reranker: CrossEncoder | None = None,
-                    dense_hits: dict[str, float] | None = None) -> list[SearchResult]:
+                    dense_hits: dict[str, float] | None = None, *, group: Group = "chunk",
+                    allowed: set[str] | None = None) -> list[SearchResult]:
         text = item.text
         depth = max(k, self.rerank_candidates) if reranker is not None and text else k
         n = self._depth(item, k, mode, reranker)
+        total = self.store.count()
+        while True:
+            ranked, dense, lexical = self._rank(text, mode, n, flt, query_vector, allowed,
+                                                dense_hits)
+            docs = self.store.get_many([i for i, _ in ranked], skip_missing=False)
+            pairs = _collapse(ranked, docs, group)
+            # Grouping or collapsing can leave fewer than ``depth`` hits: look deeper.
+            if len(pairs) >= depth or len(ranked) < n or n >= total:
+                break
+            n *= 4
+            dense_hits = None  # the batched dense hits were only ``n`` deep
+        results = []
+        for r, doc in pairs[:depth]:
+            r.document = self._to_item(doc) if doc is not None else None
+            r.dense_score, r.lexical_score = dense.get(r.id), lexical.get(r.id)
+            results.append(r)
+        if reranker is not None and text:
+            results = _rerank(reranker, text, results)
+        return results[:k]
+
+    def _rank(self, text: str, mode: Mode, n: int, flt: Filter | None,
+              query_vector: np.ndarray | None, allowed: set[str] | None,
+              dense_hits: dict[str, float] | None = None
+              ) -> tuple[list[tuple[str, float]], dict[str, float], dict[str, float]]:
+        """The ``n`` best ``(id, score)`` pairs, with the dense and lexical scores seen."""
         dense: dict[str, float] = {}
         lexical: dict[str, float] = {}
         if mode in ("dense", "hybrid"):
             assert query_vector is not None
-            dense = dict(dense_hits) if dense_hits is not None else self._dense(query_vector,
-                                                                                 n, flt)
+            dense = (dict(dense_hits) if dense_hits is not None
+                     else self._dense(query_vector, n, flt, allowed))
         if mode in ("lexical", "hybrid"):
-            lexical = self._lexical(text, n, flt)
+            lexical = self._lexical(text, n, flt, allowed)
         if mode == "dense":
             ranked = sorted(dense.items(), key=lambda kv: -kv[1])
         elif mode == "lexical":
@@ -383,17 +455,25 @@ class Retriever:
             ranked = fuse_scores(ids, np.array([dense[i] for i in ids]),
                                  np.array([lexical[i] for i in ids]), self.hybrid,
                                  in_dense=in_dense, in_lexical=in_lexical)
-        ranked = ranked[:depth]
-        docs = self.store.get_many([i for i, _ in ranked], skip_missing=False)
-        results = [SearchResult(i, s, self._to_item(d) if d else None,
-                                dict(d.metadata) if d else {}, dense.get(i), lexical.get(i),
-                                str(d.payload.get("text", "")) if d else "")
-                   for (i, s), d in zip(ranked, docs)]
-        if reranker is not None and text:
-            results = _rerank(reranker, text, results)
-        return results[:k]
+        return ranked, dense, lexical
 
-    def _dense(self, vector: np.ndarray, n: int, flt: Filter | None) -> dict[str, float]:
+    def _ids_with(self, modality: Modality) -> set[str]:
+        """Ids of the documents with an image (``"image"``) or with text (``"text"``); read
+        from the store once and kept until the next add or delete."""
+        if self._modalities is None:
+            kinds: dict[str, set[str]] = {"text": set(), "image": set()}
+            for batch in self.store.iter_documents(2000):
+                for doc in batch:
+                    parts = doc.payload.get("parts") or []
+                    if any("image" in p for p in parts):
+                        kinds["image"].add(doc.id)
+                    if any("text" in p for p in parts):
+                        kinds["text"].add(doc.id)
+            self._modalities = kinds
+        return self._modalities[modality]
+
+    def _dense(self, vector: np.ndarray, n: int, flt: Filter | None,
+               allowed: set[str] | None = None) -> dict[str, float]:
         """The ``n`` best documents by their best chunk's score.
 
         Chunk hits are fetched in growing batches until ``n`` distinct documents are among them
@@ -408,6 +488,8 @@ class Retriever:
             best: dict[str, float] = {}
             for hit in hits:  # a chunked document scores as its best chunk
                 doc = hit.id.split(_CHUNK_SEP, 1)[0]
+                if allowed is not None and doc not in allowed:
+                    continue
                 if doc not in best or hit.score > best[doc]:
                     best[doc] = hit.score
             if len(best) >= n or len(hits) < fetch or fetch >= total:
@@ -444,10 +526,14 @@ class Retriever:
             vids = [doc_id] if n == 1 else [f"{doc_id}{_CHUNK_SEP}{j}" for j in range(n)]
             dense[doc_id] = float(np.max(self.index.get_vectors(vids) @ vector))
 
-    def _lexical(self, text: str, n: int, flt: Filter | None) -> dict[str, float]:
+    def _lexical(self, text: str, n: int, flt: Filter | None,
+                 allowed: set[str] | None = None) -> dict[str, float]:
         assert self.lexical is not None
-        allowed = None if flt is None else self.store.ids_matching(flt)
-        hits = self.lexical.search([text], n, allowed_ids=allowed)[0]
+        ids: Iterable[str] | None = allowed
+        if flt is not None:
+            matching = self.store.ids_matching(flt)
+            ids = matching if allowed is None else [i for i in matching if i in allowed]
+        hits = self.lexical.search([text], n, allowed_ids=ids)[0]
         return {h.id: h.score for h in hits}
 
     # -- persistence ------------------------------------------------------------------------
@@ -589,6 +675,7 @@ class Retriever:
         self.store = DocStore(Path(self._tmp) / "docs.sqlite")
         self._loaded = (Path(path).resolve(), folder.name)
         self._deleted_sources = set()
+        self._modalities = None
         return self
 
     @property
@@ -639,6 +726,69 @@ class Retriever:
         name = self._encoder.name if self._encoder is not None else self._encoder_spec
         return (f"Retriever(encoder={name!r}, index={type(self.index).__name__}, "
                 f"documents={self.count()})")
+
+
+def _default_ids(items: list[Item]) -> list[str]:
+    """Each item's id: its own, else the file name of a lone image given as a path (the path
+    as given where two images in one call share a name), else a hash of its content."""
+    names = [_image_name(item) for item in items]
+    taken = [n for n in names if n is not None]
+    ids = []
+    for item, name in zip(items, names):
+        if item.id is not None or name is None:
+            ids.append(item.stable_id())
+        elif taken.count(name) > 1:
+            path = item.images[0].path
+            assert path is not None
+            ids.append(path.as_posix())
+        else:
+            ids.append(name)
+    return ids
+
+
+def _image_name(item: Item) -> str | None:
+    if item.id is not None or len(item.parts) != 1 or not item.images:
+        return None
+    path = item.images[0].path
+    return path.name if path is not None else None
+
+
+def _collapse(ranked: list[tuple[str, float]], docs: list[Document | None],
+              group: Group) -> list[tuple[SearchResult, Document | None]]:
+    """Hits from ranked ``(id, score)`` pairs, each with its stored document. With
+    ``group="document"`` the chunks of one file are one hit and files whose best passage has
+    exactly the same content collapse into the first; ``"chunk"`` keeps every stored item."""
+    hits: list[tuple[SearchResult, Document | None]] = []
+    by_key: dict[str, SearchResult | None] = {}  # None: collapsed into another hit
+    by_content: dict[str, SearchResult] = {}
+    for (doc_id, score), doc in zip(ranked, docs):
+        meta = dict(doc.metadata) if doc else {}
+        source = meta.get("source") if isinstance(meta.get("source"), str) else None
+        chunk = meta.get("chunk") if isinstance(meta.get("chunk"), int) else None
+        key = source if group == "document" and source and chunk is not None else doc_id
+        if key in by_key:
+            seen = by_key[key]
+            if seen is not None:
+                seen.matched_chunks += 1
+            continue
+        # Only what was read from files (nyx-index build sets ``source``) folds together:
+        # documents added through the API stay apart, however alike.
+        content = doc.content_hash if doc is not None and group == "document" and \
+            source is not None else ""
+        original = by_content.get(content) if content else None
+        if original is not None:
+            # the same content (a copied file, a repeated boilerplate chunk): one hit
+            by_key[key] = None
+            original.duplicates.append(key)
+            continue
+        hit = SearchResult(doc_id, score, None, meta,
+                           text=str(doc.payload.get("text", "")) if doc else "",
+                           source=source, chunk=chunk)
+        by_key[key] = hit
+        if content:
+            by_content[content] = hit
+        hits.append((hit, doc))
+    return hits
 
 
 def _rerank(reranker: CrossEncoder, query: str,

@@ -59,7 +59,8 @@ class RetrieverSearcher:
         if not queries:
             return []
         k = min(k, max(1, self.retriever.count()))
-        results = self.retriever.search(list(queries), k=k, mode=self.mode)
+        # every stored passage is a candidate: mining wants chunks, not files
+        results = self.retriever.search(list(queries), k=k, mode=self.mode, group="chunk")
         return [[Hit(r.id, float(r.score), r.document) for r in hits] for hits in results]
 
 

@@ -202,5 +202,9 @@ def run_rq(config: RQConfig, *, cache_path: str | os.PathLike[str],
         out.status = "failed"
         out.message = f"failed: the generator endpoint is unavailable: {error}"
         logger.error("%s %s", config.rq, out.message)
+    except ImportError as error:  # like RQ2 without an endpoint: say what to install
+        out.status = "not run"
+        out.message = f"not run: a model it needs is not installed: {error}"
+        logger.error("%s %s", config.rq, out.message)
     out.wall_s = time.perf_counter() - start
     return out

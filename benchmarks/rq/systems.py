@@ -89,8 +89,8 @@ def run_system(system: System, data: TaskData, role: str = "single",
                               disable=not progress, leave=False):
         try:
             answer = system.run(question)
-        except GeneratorUnavailableError:
-            raise
+        except (GeneratorUnavailableError, ImportError):
+            raise  # no endpoint, or an optional model not installed: nothing would run
         except Exception as error:  # one bad question must not lose the others
             logger.warning("%s failed on %s: %s", system.name, qid, error)
             result.errors[qid] = f"{type(error).__name__}: {error}"

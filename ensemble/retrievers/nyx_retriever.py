@@ -100,6 +100,11 @@ def to_retrieved_doc(result: Any) -> RetrievedDoc:
     for name in ("dense_score", "lexical_score"):
         if getattr(result, name, None) is not None:
             meta[name] = float(getattr(result, name))
+    # a file's hit: how many of its passages matched, and identical files folded into it
+    if getattr(result, "matched_chunks", 1) > 1:
+        meta["matched_chunks"] = int(result.matched_chunks)
+    if getattr(result, "duplicates", None):
+        meta["duplicates"] = list(result.duplicates)
     images = _image_refs(result.document) if result.document is not None else []
     return RetrievedDoc(result.id, float(result.score), result.text, images, meta)
 

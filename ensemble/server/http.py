@@ -13,6 +13,7 @@ import logging
 import mimetypes
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Query, Request
@@ -44,6 +45,21 @@ STATUS = {"invalid_arguments": 422, "invalid_image": 422, "unknown_tool": 404,
           "not_found": 404, "not_configured": 501, "too_large": 413, "unsupported": 400,
           "unavailable": 503, "internal_error": 500}
 Modality = Literal["any", "text", "image"]
+Mode = Literal["auto", "dense", "lexical", "hybrid"]
+Group = Literal["document", "chunk"]
+
+
+class _SearchOptions(BaseModel):
+    """Per-request search options shared by the JSON, query-string and multipart forms."""
+
+    mode: Mode = Field("auto", description="auto (the server's setting), dense, lexical or "
+                       "hybrid")
+    group: Group = Field("document", description="document: each file once, by its best "
+                         "passage; chunk: every passage")
+    min_score: float | None = Field(None, description="drop hits scoring below this")
+
+    def options(self) -> dict[str, Any]:
+        return {"mode": self.mode, "group": self.group, "min_score": self.min_score}
 
 
 @dataclass
@@ -61,7 +77,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class SearchRequest(_Strict):
+class SearchRequest(_Strict, _SearchOptions):
     query: str = Field("", max_length=MAX_QUERY_CHARS, description="query text")
     k: int = Field(5, ge=1, le=MAX_K)
     modality: Modality = "any"
@@ -70,7 +86,7 @@ class SearchRequest(_Strict):
                               description="base64-encoded query image")
 
 
-class SearchParams(BaseModel):
+class SearchParams(_SearchOptions):
     model_config = ConfigDict(extra="forbid")
     q: str = Field("", max_length=MAX_QUERY_CHARS, description="query text")
     k: int = Field(5, ge=1, le=MAX_K)
@@ -79,7 +95,7 @@ class SearchParams(BaseModel):
                                description='metadata filter as JSON, e.g. {"topic": "shop"}')
 
 
-class SearchForm(BaseModel):
+class SearchForm(_SearchOptions):
     """The text fields of a multipart image search (the file goes in ``image``)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -213,7 +229,7 @@ def _add_routes(app: FastAPI, settings: ServerSettings) -> None:
     def search_get(request: Request, params: Annotated[SearchParams, Query()]
                    ) -> dict[str, Any]:
         return _tool(request).search(params.q, params.k, params.modality,
-                                     _filter(params.filter))
+                                     _filter(params.filter), **params.options())
 
     @app.post("/search", operation_id="nyx_search_post",
               summary="Search with JSON, or with an uploaded image (multipart)",
@@ -230,12 +246,12 @@ def _add_routes(app: FastAPI, settings: ServerSettings) -> None:
             if data is None and not params.query.strip():
                 raise ToolCallError("send query text, an image file in the 'image' field, "
                                     "or both")
-            return await run_in_threadpool(tool.search, params.query, params.k,
-                                           params.modality, _filter(params.filter),
-                                           data or None)
+            return await run_in_threadpool(partial(
+                tool.search, params.query, params.k, params.modality, _filter(params.filter),
+                data or None, **params.options()))
         body = _validated(SearchRequest, await _json(request))
-        return await run_in_threadpool(tool.search, body.query, body.k, body.modality,
-                                       body.filter, body.image)
+        return await run_in_threadpool(partial(tool.search, body.query, body.k, body.modality,
+                                               body.filter, body.image, **body.options()))
 
     @app.post("/answer", operation_id="nyx_answer",
               summary="Answer a question with the configured pipeline/ensemble")

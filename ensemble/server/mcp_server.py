@@ -12,6 +12,7 @@ of schemas re-derived from Python signatures.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from typing import Any
@@ -20,10 +21,14 @@ from ensemble.tools import SearchTool, ToolCallError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["create_mcp_server", "mcp_http_app", "run_http", "run_stdio"]
+__all__ = ["MAX_THUMBNAILS", "create_mcp_server", "mcp_http_app", "run_http", "run_stdio"]
+
+#: image hits of one search sent as image content (the rest as paths in the JSON only)
+MAX_THUMBNAILS = 5
 
 INSTRUCTIONS = ("Nyx searches a collection of text, images and documents that mix both. Use "
-                "`search` to find documents (ids, scores, snippets, image references), "
+                "`search` to find documents (ids, scores, snippets, image references, and "
+                "thumbnails of the images found), "
                 "`fetch_document` to read one in full, `answer` for a generated answer with a "
                 "confidence when a pipeline is configured, and `search_tools` to find API "
                 "operations in the tool catalogue that can do a task.")
@@ -67,7 +72,11 @@ def create_mcp_server(tool: SearchTool, name: str = "nyx") -> Any:
             logger.exception("MCP tool %s failed", params.name)
             return _result(types, {"error": f"{type(error).__name__}: {error}",
                                    "code": "internal_error", "tool": params.name}, True)
-        return _result(types, result)
+        content = _result(types, result)
+        if params.name == "search":
+            content.content.extend(await anyio.to_thread.run_sync(_thumbnails, types, tool,
+                                                                  result))
+        return content
 
     from nyx import __version__
 
@@ -80,6 +89,27 @@ def _result(types: Any, payload: dict[str, Any], is_error: bool = False) -> Any:
     text = json.dumps(payload, ensure_ascii=False)
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)],
                                 structured_content=payload, is_error=is_error)
+
+
+def _thumbnails(types: Any, tool: SearchTool, result: dict[str, Any]) -> list[Any]:
+    """Image content for the hits' images (JPEG thumbnails, at most ``MAX_THUMBNAILS``), each
+    after a text line naming the hit and image it shows, so an agent can see the pictures
+    and still cite ids and paths from the JSON."""
+    content: list[Any] = []
+    for row in result.get("results", []):
+        for n, ref in enumerate(row.get("images", [])):
+            if len(content) >= 2 * MAX_THUMBNAILS:
+                return content
+            try:
+                data = tool.thumbnail(row["id"], n)
+            except ToolCallError as error:
+                logger.info("no thumbnail for %s image %d: %s", row["id"], n, error)
+                continue
+            content.append(types.TextContent(type="text", text=f"image {n} of {row['id']}: "
+                                                               f"{ref}"))
+            content.append(types.ImageContent(type="image", mime_type="image/jpeg",
+                                              data=base64.b64encode(data).decode("ascii")))
+    return content
 
 
 def run_stdio(server: Any) -> None:

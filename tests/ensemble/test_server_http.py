@@ -167,3 +167,24 @@ def test_bounded_concurrent_load(client: httpx.Client, http_server: RunningServe
             f"p50 {p50:.0f} ms, p99 {p99:.0f} ms")
     report(request, line)
     assert len(latencies) == total and rate > 1
+
+
+def test_per_request_mode_group_modality_and_min_score(client: httpx.Client) -> None:
+    # A text query with modality=image searches among the images (it used to return nothing
+    # when text hits filled the top of the ranking).
+    images = client.get("/search", params={"q": "opening hours of the library", "k": 3,
+                                           "modality": "image"}).json()["results"]
+    assert images and all(r["images"] for r in images)
+    assert images[0]["id"] == "signs/library-hours.png"
+    lexical = client.post("/search", json={"query": "espresso", "k": 5, "mode": "lexical"})
+    assert lexical.status_code == 200, lexical.text
+    assert all("dense_score" not in r["metadata"] for r in lexical.json()["results"])
+    dense = client.get("/search", params={"q": "espresso", "mode": "dense"}).json()["results"]
+    assert all("lexical_score" not in r["metadata"] for r in dense)
+    top = dense[0]["score"] - 1e-5  # scores are rounded to 6 places
+    cut = client.post("/search", json={"query": "espresso", "mode": "dense", "min_score": top})
+    assert [r["id"] for r in cut.json()["results"]] == [dense[0]["id"]]
+    chunks = client.get("/search", params={"q": "espresso", "group": "chunk"})
+    assert chunks.status_code == 200
+    bad = client.post("/search", json={"query": "espresso", "mode": "fuzzy"})
+    assert bad.status_code == 422 and "mode" in bad.json()["error"]

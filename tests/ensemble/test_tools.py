@@ -93,3 +93,13 @@ def test_dispatch_returns_validation_errors_as_tool_errors(tool, name, arguments
 def test_dispatch_malformed_call_objects(tool):
     assert "no function name" in json.loads(tool.dispatch({"function": {}})["content"])["error"]
     assert "must be an object" in json.loads(tool.dispatch("search")["content"])["error"]
+
+
+def test_min_score_and_mode_on_a_text_only_module(tool):
+    hits = tool.search("Nikola Tesla born year", k=3)["results"]
+    kept = tool.search("Nikola Tesla born year", k=3, min_score=hits[0]["score"] - 1e-5)["results"]
+    assert [r["id"] for r in kept] == [hits[0]["id"]]
+    with pytest.raises(ToolError, match="has one search mode"):
+        tool.search("Tesla", mode="dense")
+    reply = _call(tool, "search", {"query": "Tesla", "group": "pages"})
+    assert reply["code"] == "invalid_arguments" and "'group' must be one of" in reply["error"]

@@ -60,7 +60,9 @@ def test_check_encoder_mismatch_explains_what_to_do(args, problem):
     message = str(info.value)
     assert "built with encoder nyx-lite (version 0.1.0), dim 384" in message
     assert problem in message
-    assert "--model nyx-lite" in message and "rebuild" in message
+    # the Python way first (the old text said "pass --model nyx-lite" to Python users too)
+    assert "search with nyx-lite" in message and "Retriever.load(path) without encoder=" in message
+    assert "nyx-index without --model" in message and "build a new index folder" in message
 
 
 def test_load_errors(tmp_path):

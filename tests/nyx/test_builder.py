@@ -86,7 +86,7 @@ def test_an_upgraded_encoder_re_embeds_everything(lite, tmp_path):
         assert r.search("glaciers", k=1, mode="dense")
     assert verify_index(out).ok
     # Another encoder is not an upgrade: that needs a new index.
-    with pytest.raises(EncoderMismatchError, match="rebuild"):
+    with pytest.raises(EncoderMismatchError, match="build a new index folder"):
         build_index(corpus, out, options(load_encoder("nyx-lite", ocr=False)))
 
 

@@ -1,0 +1,120 @@
+"""A running ``nyx-index serve`` announces itself in its index folder, so that
+``nyx-index search`` on the same index can ask it instead of loading the models again.
+
+The note (``serving.json`` beside ``CURRENT``) holds the URL, the process id and the live
+generation the server loaded. It is trusted only when that process is alive, the generation is
+still live, the server needs no API key and answers ``/health`` on a loopback address.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from indexes import IndexDirectory
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SERVER_NOTE", "announce", "find_server", "search_server"]
+
+SERVER_NOTE = "serving.json"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: how long a search waits for a server before loading the models itself
+TIMEOUT_S = 2.0
+
+
+@contextmanager
+def announce(index: str | os.PathLike[str], url: str, *, auth: bool) -> Iterator[None]:
+    """Write the note while the block runs (a server's lifetime); remove it afterwards."""
+    current = IndexDirectory(index).current()
+    note = Path(index) / SERVER_NOTE
+    data = {"url": url.rstrip("/"), "pid": os.getpid(), "auth": auth,
+            "generation": current.name if current else None}
+    try:
+        note.write_text(json.dumps(data), encoding="utf-8")
+    except OSError as error:  # a read-only index still serves; searches load models then
+        logger.info("cannot write %s (%s); nyx-index search will not use this server",
+                    note, error)
+    try:
+        yield
+    finally:
+        try:
+            if json.loads(note.read_text(encoding="utf-8")).get("pid") == os.getpid():
+                note.unlink()
+        except (OSError, ValueError):
+            pass
+
+
+def find_server(index: str | os.PathLike[str]) -> str | None:
+    """The URL of a live keyless server on this machine serving the index's live generation."""
+    try:
+        data = json.loads((Path(index) / SERVER_NOTE).read_text(encoding="utf-8"))
+        url, pid, generation = str(data["url"]), int(data["pid"]), data.get("generation")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    current = IndexDirectory(index).current()
+    if data.get("auth") or current is None or current.name != generation:
+        return None
+    if urllib.parse.urlsplit(url).hostname not in LOOPBACK or not _alive(pid):
+        return None
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=TIMEOUT_S) as reply:
+            health = json.loads(reply.read())
+    except (OSError, ValueError):
+        return None
+    return url if health.get("status") == "ok" else None
+
+
+def search_server(url: str, params: dict[str, Any],
+                  image: Path | None = None) -> list[dict[str, Any]] | None:
+    """``GET /search`` with ``params`` (``POST`` of a multipart form with an ``image``);
+    ``None`` when the server does not answer. A refused request raises ValueError."""
+    fields = {k: str(v) for k, v in params.items() if v is not None}
+    if image is None:
+        request = urllib.request.Request(f"{url}/search?{urllib.parse.urlencode(fields)}")
+    else:
+        fields["query"] = fields.pop("q", "")
+        body, kind = _multipart(fields, image)
+        request = urllib.request.Request(f"{url}/search", data=body, method="POST",
+                                         headers={"Content-Type": kind})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            return list(json.loads(reply.read())["results"])
+    except urllib.error.HTTPError as error:
+        body = error.read().decode("utf-8", "replace")
+        try:
+            message = json.loads(body)["error"]
+        except (ValueError, KeyError, TypeError):
+            message = body[:200]
+        raise ValueError(message) from None
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _multipart(fields: dict[str, str], image: Path) -> tuple[bytes, str]:
+    boundary = "nyx-" + os.urandom(12).hex()
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+             f"{value}\r\n".encode() for name, value in fields.items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="image"; '
+                 f'filename="{image.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+                 .encode() + image.read_bytes() + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,58 @@
+"""``nyx-index search`` asks a keyless ``nyx-index serve`` already running on the same index
+(announced in the index folder) instead of loading the models: a fresh process answers
+without importing sentence-transformers, and says which server answered."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nyx.running_server import SERVER_NOTE, announce, find_server
+from tests.ensemble.test_server_support import DEMO_CORPUS, ThreadedServer
+
+pytest_plugins = ("tests.ensemble.test_server_support",)
+pytestmark = pytest.mark.usefixtures("single_thread")
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = """
+import json, sys
+from nyx.cli.index import main
+code = main(["search", *sys.argv[1:]])
+print(json.dumps({"code": code, "models": "sentence_transformers" in sys.modules}))
+"""
+
+
+def _search(index: Path, *args: str) -> tuple[dict[str, Any], str, str]:
+    done = subprocess.run([sys.executable, "-c", PROBE, str(index), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          env={"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
+                               "PATH": "/usr/bin:/bin"})
+    lines = done.stdout.strip().splitlines()
+    return json.loads(lines[-1]), "\n".join(lines[:-1]), done.stderr
+
+
+def test_search_asks_the_running_server(page_server: ThreadedServer, demo_index: Path) -> None:
+    with announce(demo_index, page_server.url, auth=False):
+        assert find_server(demo_index) == page_server.url
+        seen, out, err = _search(demo_index, "a cup of coffee", "-k", "3")
+        assert seen == {"code": 0, "models": False}, err[-2000:]
+        assert f"answered by nyx-index serve at {page_server.url}" in err
+        assert "notes/coffee.md  (passage 1)" in out and "photos/espresso.jpg" in out
+        images, _, _ = _search(demo_index, "opening hours", "--modality", "image", "-k", "1")
+        assert images["models"] is False
+        rocket = str(DEMO_CORPUS / "photos" / "rocket-launch.jpg")
+        seen, out, err = _search(demo_index, "--image", rocket, "-k", "2")  # uploaded
+        assert seen == {"code": 0, "models": False}, err[-2000:]
+        assert out.splitlines()[0].endswith("photos/rocket-launch.jpg")
+    assert not (demo_index / SERVER_NOTE).exists()  # the server's note goes with it
+    assert find_server(demo_index) is None
+
+
+def test_a_server_that_needs_a_key_is_not_asked(page_server: ThreadedServer,
+                                                demo_index: Path) -> None:
+    with announce(demo_index, page_server.url, auth=True):
+        assert find_server(demo_index) is None
