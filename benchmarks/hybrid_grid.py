@@ -11,7 +11,7 @@ Normalisations (each over one query's candidate set, as Nyx's ``minmax`` is):
 ``minmax``  ``(s - min) / (max - min)``; a constant list maps to 1 (Nyx's ``fuse_scores``)
 ``zscore``  ``(s - mean) / std``; a constant list maps to 0
 ``max``     ``s / max`` (BM25 and cosine scores are >= 0 at the top)
-``rrf``     ``1 / (60 + rank)`` within the candidate set, weighted like the others
+``rrf``     standard RRF: ``1 / (60 + rank)`` from each list a document is in, 0 from the other
 """
 
 from __future__ import annotations
@@ -119,8 +119,15 @@ def fuse(scores: CandidateScores, weight: float, candidates: int,
     columns sort last (their fused score is ``-inf``).
     """
     mask = scores.mask(candidates)
-    fused = (weight * _normalise(scores.dense, mask, method)
-             + (1.0 - weight) * _normalise(scores.lexical, mask, method, scores.dense))
+    if method == "rrf":  # standard RRF: a list a document is not in gives it nothing
+        dense = np.where(mask & (scores.dense_rank < candidates),
+                         1.0 / (RRF_K + scores.dense_rank + 1), 0.0)
+        lexical = np.where(mask & (scores.lexical_rank < candidates),
+                           1.0 / (RRF_K + np.minimum(scores.lexical_rank, candidates) + 1), 0.0)
+        fused = 2 * weight * dense + 2 * (1.0 - weight) * lexical
+    else:
+        fused = (weight * _normalise(scores.dense, mask, method)
+                 + (1.0 - weight) * _normalise(scores.lexical, mask, method, scores.dense))
     fused = np.where(mask, fused, -np.inf)
     return np.lexsort((-scores.dense, -fused), axis=1)
 

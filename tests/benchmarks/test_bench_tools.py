@@ -37,7 +37,9 @@ def test_grid_fusion_matches_nyx_fuse_scores(scores, method: str, weight: float)
         positive = np.flatnonzero(lexical[q] > 0)
         lexical_top = positive[np.argsort(-lexical[q, positive], kind="stable")][:candidates]
         ids = list(dict.fromkeys([*dense_top.tolist(), *lexical_top.tolist()]))
-        expected = fuse_scores([f"{i:03d}" for i in ids], dense[q, ids], lexical[q, ids], config)
+        expected = fuse_scores([f"{i:03d}" for i in ids], dense[q, ids], lexical[q, ids], config,
+                               in_dense=np.isin(ids, dense_top),
+                               in_lexical=np.isin(ids, lexical_top))
         got = [int(table.docs[q, c]) for c in order[q, : len(ids)]]
         assert got == [int(i) for i, _ in expected]
 
