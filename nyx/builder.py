@@ -64,6 +64,12 @@ class BuildOptions:
     shard_size: int = 64
 
 
+def cache_key(cache: EmbeddingCache, item: Item, max_words: int) -> str:
+    """The embedding-cache key of ``item``'s vectors (its content, the chunk size, the encoder
+    version): the same in the local build and in every Ray encoder actor."""
+    return cache.key(item.content_hash(), f"w{max_words}")
+
+
 def build_index(corpus: str | Path, output: str | Path,
                 options: BuildOptions | None = None) -> BuildSummary:
     """Build or update the index at ``output`` from the folder ``corpus``.
@@ -222,8 +228,7 @@ def _batches(files: list[SourceFile], root: Path, options: BuildOptions, summary
 def _add_batch(retriever: Retriever, batch: list[tuple[SourceFile, list[Item]]],
                cache: EmbeddingCache, options: BuildOptions, summary: BuildSummary) -> None:
     items = [item for _, group in batch for item in group]
-    extra = f"w{retriever.max_words}"
-    keys = [cache.key(item.content_hash(), extra) for item in items]
+    keys = [cache_key(cache, item, retriever.max_words) for item in items]
     cached = [cache.pop(k) for k in keys]
     missing = [i for i, v in enumerate(cached) if v is None]
     fresh: list[tuple[str, Any]] = []

@@ -187,10 +187,7 @@ class Retriever:
         return Item.from_dict({**data, "parts": parts, "id": doc.id, "metadata": doc.metadata})
 
     def _pieces(self, item: Item) -> list[Item]:
-        """Text-only documents longer than the encoder's window are embedded in chunks."""
-        if item.modality != "text" or len(item.text.split()) <= self.max_words:
-            return [item]
-        return [Item([c]) for c in chunk_text(item.text, self.max_words)]
+        return embedding_pieces(item, self.max_words)
 
     def _document_text(self, item: Item) -> str:
         describe = getattr(self.encoder, "document_text", None)
@@ -501,6 +498,14 @@ class Retriever:
         name = self._encoder.name if self._encoder is not None else self._encoder_spec
         return (f"Retriever(encoder={name!r}, index={type(self.index).__name__}, "
                 f"documents={self.count()})")
+
+
+def embedding_pieces(item: Item, max_words: int) -> list[Item]:
+    """What is embedded for ``item``: text-only documents longer than the encoder's window
+    are embedded in chunks of ``max_words``, anything else as one piece."""
+    if item.modality != "text" or len(item.text.split()) <= max_words:
+        return [item]
+    return [Item([c]) for c in chunk_text(item.text, max_words)]
 
 
 def _rerank(reranker: CrossEncoder, query: str,
