@@ -61,6 +61,8 @@ class RayOptions:
     #: encoder actors (one model copy each)
     workers: int = 1
     num_cpus: float = 1.0
+    #: CPUs per parsing task (reading files is light; leave room beside the actors)
+    parse_cpus: float = 0.25
     #: GPUs per actor (0: CPU; 1: one GPU each; 0.5: two actors share a GPU)
     num_gpus: float = 0.0
     #: items per encoder call on one device; ``None``: the build's ``batch_size``
@@ -155,7 +157,8 @@ def _embed_on_ray(ray: Any, files: list[SourceFile], root: Path, out: Path, spec
     blocks = max(1, min(len(rows), workers * 4))
     dataset = ray.data.from_items(rows, override_num_blocks=blocks)
     dataset = dataset.flat_map(_parse_file, fn_kwargs={"root": str(root),
-                                                       "max_words": options.max_words})
+                                                       "max_words": options.max_words},
+                               num_cpus=ray_options.parse_cpus)
     dataset = dataset.map_batches(
         _EncodeActor,
         fn_constructor_kwargs={
@@ -169,9 +172,12 @@ def _embed_on_ray(ray: Any, files: list[SourceFile], root: Path, out: Path, spec
         num_gpus=ray_options.num_gpus or None, batch_format="numpy",
     )
     keys: set[str] = set()
+    nodes: set[str] = set()
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
         keys.update(batch["embedded"].tolist())
+        nodes.update(batch["node"].tolist())
     keys.discard("")
+    logger.info("Ray embedded %d items on %d node(s)", len(keys), len(nodes))
     return len(keys)
 
 
@@ -200,7 +206,8 @@ class _EncodeActor:
 
         self.encoder = load_encoder(spec, device=device, **spec_options)
         context = ray.get_runtime_context()
-        writer = f"{context.get_node_id()[:8]}-{os.getpid()}-{context.get_actor_id()[-8:]}"
+        self.node = context.get_node_id()
+        writer = f"{self.node[:8]}-{os.getpid()}-{context.get_actor_id()[-8:]}"
         self.cache = EmbeddingCache(cache_folder, self.encoder.version, writer=writer,
                                     load=False)
         self.skip = skip
@@ -223,4 +230,5 @@ class _EncodeActor:
                 entries.append((key, vectors[offset:offset + len(group)]))
                 offset += len(group)
             self.cache.put_many(entries)
-        return {"embedded": np.array([k if k in todo else "" for k in keys])}
+        return {"embedded": np.array([k if k in todo else "" for k in keys]),
+                "node": np.array([self.node] * len(keys))}

@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="embed on a Ray cluster (ADDRESS, e.g. auto or head:6379; none: "
                             "RAY_ADDRESS or a local Ray); needs pip install 'nyx-retrieval[ray]'")
     build.add_argument("--ray-workers", type=int, default=1, help="encoder actors (with --ray)")
+    build.add_argument("--ray-cpus", type=float, default=1.0,
+                       help="CPUs per encoder actor (with --ray)")
     build.add_argument("--ray-gpus", type=float, default=0.0,
                        help="GPUs per encoder actor (with --ray; 0: CPU)")
 
@@ -114,7 +116,7 @@ def _build(args: argparse.Namespace) -> int:
         from nyx.ray_build import RayOptions, build_index_ray
 
         ray_options = RayOptions(address=args.ray or None, workers=args.ray_workers,
-                                 num_gpus=args.ray_gpus)
+                                 num_cpus=args.ray_cpus, num_gpus=args.ray_gpus)
         s = build_index_ray(args.corpus, output, options, ray_options)
     else:
         s = build_index(args.corpus, output, options)
