@@ -34,6 +34,7 @@ from nyx.content import ImagePart, Item, ItemLike, as_items
 from nyx.encoders import Encoder, load_encoder
 from nyx.hybrid import HybridConfig, fuse_scores
 from nyx.rerank import DEFAULT_RERANK_CANDIDATES, CrossEncoder
+from nyx.served_hybrid import served_hybrid_search, serves_hybrid, sync_sparse
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class Retriever:
         self._media_ro: Path | None = None
         self.store = DocStore(Path(self._tmp) / "docs.sqlite")
         self.manifest: Manifest | None = None
+        self._sparse_pending: set[str] = set()  # BM25 weights not yet written to Qdrant
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -131,6 +133,8 @@ class Retriever:
         texts = [self._document_text(item) for item in items]
         if self.lexical is not None:
             self.lexical.add(ids, [t or " " for t in texts])
+            if getattr(self.index, "has_sparse", False):
+                self._sparse_pending.update(ids)
         self.store.put_many(
             Document(doc_id, {**self._payload(item), "text": text, "n_vectors": n},
                      dict(item.metadata), source=source or item.metadata.get("source"),
@@ -300,15 +304,20 @@ class Retriever:
         n = max(depth, self.hybrid.candidates) if mode == "hybrid" else depth
         dense: dict[str, float] = {}
         lexical: dict[str, float] = {}
-        if mode in ("dense", "hybrid"):
+        served = mode == "hybrid" and serves_hybrid(self)  # both rankings come from Qdrant
+        if mode in ("dense", "hybrid") and not served:
             assert query_vector is not None
             dense = self._dense(query_vector, n, flt)
-        if mode in ("lexical", "hybrid"):
+        if mode in ("lexical", "hybrid") and not served:
             lexical = self._lexical(text, n, flt)
         if mode == "dense":
             ranked = sorted(dense.items(), key=lambda kv: -kv[1])
         elif mode == "lexical":
             ranked = sorted(lexical.items(), key=lambda kv: -kv[1])
+        elif served:
+            assert query_vector is not None
+            ranked, dense, lexical = served_hybrid_search(self, text, query_vector, n, depth,
+                                                          flt)
         else:
             ids = list(dict.fromkeys([*dense, *lexical]))
             in_dense = np.array([i in dense for i in ids], dtype=bool)
@@ -387,6 +396,8 @@ class Retriever:
     def write_generation(self, folder: Path, *, sources: dict[str, str] | None = None,
                          corpus_root: str | None = None) -> None:
         """Write every file of the index into ``folder`` (a staging generation)."""
+        if serves_hybrid(self):
+            sync_sparse(self)
         self.index.save(folder / "vectors")
         if self.lexical is not None:
             self.lexical.save(folder / "lexical")
@@ -460,6 +471,7 @@ class Retriever:
         # Work on a private copy so that the committed generation is never modified.
         shutil.copyfile(folder / "docs.sqlite", Path(self._tmp) / "docs.sqlite")
         self.store = DocStore(Path(self._tmp) / "docs.sqlite")
+        self._sparse_pending = set()
         return self
 
     @property
