@@ -154,17 +154,18 @@ def test_a_two_node_cluster_started_with_ray_start(lite, tmp_path):
     ray_bin = Path(sys.executable).with_name("ray")
     port = _free_port()
     address = f"127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_ADDRESS": ""}
-    env.pop("RAY_ADDRESS")
+    # A throwaway loopback cluster: no token (Ray 2.5x enables token auth on `ray start`).
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_AUTH_MODE": "disabled"}
+    env.pop("RAY_ADDRESS", None)
     common = ["--num-cpus", "1", "--block", "--disable-usage-stats"]
     nodes = [subprocess.Popen([str(ray_bin), "start", "--head", "--port", str(port),
-                               "--node-ip-address", "127.0.0.1", "--include-dashboard=false",
-                               *common], env=env, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+                               "--include-dashboard=false", *common], env=env,
+                              start_new_session=True, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)]
     try:
         _wait_for_nodes(address, 1, env)
-        nodes.append(subprocess.Popen([str(ray_bin), "start", "--address", address,
-                                       "--node-ip-address", "127.0.0.1", *common], env=env,
+        nodes.append(subprocess.Popen([str(ray_bin), "start", "--address", address, *common],
+                                      env=env,
                                       start_new_session=True, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL))
         _wait_for_nodes(address, 2, env)
