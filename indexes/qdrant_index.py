@@ -85,6 +85,11 @@ class QdrantConfig:
     #: score from Qdrant, fused by Nyx's code), "formula" / "rrf" / "dbsf" (fused inside
     #: Qdrant, see indexes.qdrant_hybrid), "local" (BM25 from the in-process lexical index)
     hybrid: str = "exact"
+    #: cluster layout of a new collection on a server (None: the server's defaults)
+    shard_number: int | None = None
+    replication_factor: int | None = None
+    #: "int8": scalar-quantised copy of the vectors in RAM, originals on disk for rescoring
+    quantization: str | None = None
 
     def __post_init__(self) -> None:
         given = [name for name in ("location", "path", "url") if getattr(self, name)]
@@ -94,6 +99,8 @@ class QdrantConfig:
             self.location = ":memory:"
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.quantization not in (None, "int8"):
+            raise ValueError(f"unknown quantization={self.quantization!r}: use None or 'int8'")
         if self.hybrid not in ("exact", "formula", "rrf", "dbsf", "local"):
             raise ValueError(f"unknown hybrid={self.hybrid!r}: use exact, formula, rrf, dbsf "
                              "or local")
@@ -188,10 +195,19 @@ class QdrantIndex(VectorIndex):
         models, name = self._models, self.config.collection
         if not self._client.collection_exists(name):
             sparse = {SPARSE_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)}
+            cfg = self.config
+            quantization = None
+            if cfg.quantization == "int8":
+                quantization = models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
+                    type=models.ScalarType.INT8, always_ram=True))
             self._client.create_collection(
                 name,
-                vectors_config=models.VectorParams(size=self._dim, distance=models.Distance.DOT),
-                sparse_vectors_config=sparse if self.config.sparse else None,
+                vectors_config=models.VectorParams(size=self._dim, distance=models.Distance.DOT,
+                                                   on_disk=True if quantization else None),
+                sparse_vectors_config=sparse if cfg.sparse else None,
+                shard_number=cfg.shard_number,
+                replication_factor=cfg.replication_factor,
+                quantization_config=quantization,
             )
             self.has_sparse = self.config.sparse
             logger.info("created Qdrant collection %r (dim=%d, DOT)", name, self._dim)

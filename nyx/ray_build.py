@@ -91,7 +91,8 @@ def build_index_ray(corpus: str | Path, output: str | Path,
     if not ray.is_initialized():
         address = ray_options.address or os.environ.get("RAY_ADDRESS")
         init_args = {"include_dashboard": False, "log_to_driver": False,
-                     **({"address": address} if address else ray_options.init_kwargs)}
+                     **({"address": address} if address else
+                        {"address": "local", **ray_options.init_kwargs})}
         ray.init(**init_args)
         started = True
     try:
