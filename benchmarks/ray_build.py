@@ -28,9 +28,11 @@ logger = logging.getLogger(__name__)
 def write_corpus(folder: Path, n_docs: int) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     items = docstring_corpus(n_docs)
-    for n, item in enumerate(items):
-        (folder / f"p{n:05d}.txt").write_text(item.text)
-    return len(items)
+    for n in range(n_docs):  # past the ~1,500 paragraphs, numbered copies (new content)
+        copy, item = divmod(n, len(items))
+        text = items[item].text if copy == 0 else f"({copy}) {items[item].text}"
+        (folder / f"p{n:06d}.txt").write_text(text)
+    return n_docs
 
 
 def main(argv: list[str] | None = None) -> int:
