@@ -79,3 +79,21 @@ def test_updates_and_deletes_keep_bm25_congruent(lite):
                                    [h.lexical_score or 0 for h in b], rtol=1e-5, atol=1e-6)
     local.close()
     served.close()
+
+
+def test_a_built_qdrant_index_serves_hybrid_search_after_loading(lite, tmp_path):
+    from nyx.builder import BuildOptions, build_index
+    from tests.nyx.test_builder import write_corpus
+
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus, 20)
+    for backend, params in (("faiss", {}), ("qdrant", {"path": str(tmp_path / "store")})):
+        build_index(corpus, tmp_path / backend, BuildOptions(
+            model=lite, backend=backend, backend_params=params, show_progress=False))
+    with Retriever.load(tmp_path / "faiss") as local, \
+            Retriever.load(tmp_path / "qdrant") as served:
+        assert served.index.has_sparse and served.index.sparse_avgdl is not None
+        for query in ("bees honey", "fact number 7", "moon tides"):
+            assert [h.id for h in local.search(query, k=5)] == \
+                [h.id for h in served.search(query, k=5)]
+        assert not served._sparse_pending  # nothing rewritten: the build wrote the weights
