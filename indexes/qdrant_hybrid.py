@@ -41,7 +41,13 @@ from typing import Any
 import numpy as np
 
 from .filters import Filter
-from .qdrant_index import ID_PAYLOAD_KEY, SPARSE_VECTOR, QdrantIndex, to_qdrant_filter
+from .qdrant_index import (
+    ID_PAYLOAD_KEY,
+    SPARSE_VECTOR,
+    QdrantIndex,
+    point_id,
+    to_qdrant_filter,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -110,8 +116,6 @@ class QdrantHybrid:
     def write_sparse(self, point_ids: Sequence[str], vectors: Sequence[SparseVector],
                      avgdl: float) -> None:
         """Set the ``bm25`` vector of these points (Nyx vector ids), keeping their dense one."""
-        from .qdrant_index import point_id
-
         m = self.models
         size = self.index.config.batch_size
         for start in range(0, len(point_ids), size):

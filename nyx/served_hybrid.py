@@ -30,7 +30,6 @@ __all__ = ["AVGDL_TOLERANCE", "served_hybrid_search", "serves_hybrid", "sync_spa
 #: more than this fraction since they were written (0: any change, exact BM25 scores).
 AVGDL_TOLERANCE = 0.0
 _DOC_KEY = "_doc"  # the Retriever's payload key naming a vector's document
-_CHUNK_SEP = "\x1f"
 
 
 def serves_hybrid(retriever: Retriever) -> bool:
@@ -44,6 +43,7 @@ def sync_sparse(retriever: Retriever, ids: list[str] | None = None) -> int:
     """Write the BM25 sparse vectors of ``ids`` (default: the documents added since the last
     sync, or all when the average length moved). Returns how many were written."""
     from indexes.qdrant_hybrid import QdrantHybrid, bm25_sparse
+    from nyx.retriever import _CHUNK_SEP
 
     lexical = retriever.lexical
     assert lexical is not None
@@ -52,7 +52,7 @@ def sync_sparse(retriever: Retriever, ids: list[str] | None = None) -> int:
     pending: set[str] = getattr(retriever, "_sparse_pending", set())
     old = index.sparse_avgdl
     if ids is None:
-        stale = old is None or abs(avgdl - old) > AVGDL_TOLERANCE * old
+        stale = _stale(old, avgdl)
         if stale and old is not None and avgdl != old:
             logger.info("BM25 avgdl %.3f -> %.3f: rewriting every sparse vector", old, avgdl)
         ids = lexical.ids() if stale else sorted(i for i in pending if i in lexical)
@@ -70,6 +70,11 @@ def sync_sparse(retriever: Retriever, ids: list[str] | None = None) -> int:
     return len(ids)
 
 
+def _stale(written: float | None, avgdl: float) -> bool:
+    """Whether weights written with ``written`` as avgdl must be rewritten for ``avgdl``."""
+    return written is None or abs(avgdl - written) > AVGDL_TOLERANCE * written
+
+
 def served_hybrid_search(retriever: Retriever, text: str, vector: np.ndarray, n: int, k: int,
                          flt: Filter | None) -> tuple[list[tuple[str, float]],
                                                       dict[str, float], dict[str, float]]:
@@ -78,9 +83,8 @@ def served_hybrid_search(retriever: Retriever, text: str, vector: np.ndarray, n:
 
     assert retriever.lexical is not None
     index: Any = retriever.index
-    if getattr(retriever, "_sparse_pending", None) or index.sparse_avgdl is None or (
-            abs(retriever.lexical.average_length() - index.sparse_avgdl)
-            > AVGDL_TOLERANCE * index.sparse_avgdl):
+    if getattr(retriever, "_sparse_pending", None) or _stale(
+            index.sparse_avgdl, retriever.lexical.average_length()):
         sync_sparse(retriever)
     served = QdrantHybrid(index, _DOC_KEY)
     query = query_sparse(retriever.lexical.tokenizer(text))
