@@ -155,6 +155,18 @@ class LexicalIndex:
     def ids(self) -> list[str]:
         return sorted(self._slot_of)
 
+    def term_counts(self, ids: Sequence[str]) -> list[dict[str, int]]:
+        """Each document's token counts (empty for unknown ids), e.g. to export BM25 weights."""
+        out = []
+        for doc_id in ids:
+            slot = self._slot_of.get(doc_id)
+            out.append(dict(self._doc_terms[slot] or {}) if slot is not None else {})
+        return out
+
+    def average_length(self) -> float:
+        """The mean document length in tokens (BM25's avgdl); 0 for an empty index."""
+        return self._total_length / len(self._slot_of) if self._slot_of else 0.0
+
     def _term_arrays(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         arrays = self._arrays.get(term)
         if arrays is None:

@@ -4,6 +4,9 @@ String ids become UUID5 point ids; the original id is stored in the payload unde
 `_nyx_id`, next to the metadata keys, so metadata filters translate one-to-one into
 Qdrant `Filter(must=[...])` conditions. Distance is DOT, so scores equal FAISS's inner
 products. qdrant-client is optional and imported only here.
+
+New collections also carry a sparse vector named ``bm25`` (IDF modifier) that the lexical side
+of hybrid search can fill, so that Qdrant serves both halves (``indexes.qdrant_hybrid``).
 """
 
 from __future__ import annotations
@@ -35,9 +38,11 @@ from .filters import AnyOf, Equals, Filter, FilterLike, Range
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ID_PAYLOAD_KEY", "QdrantConfig", "QdrantIndex", "point_id"]
+__all__ = ["ID_PAYLOAD_KEY", "SPARSE_VECTOR", "QdrantConfig", "QdrantIndex", "point_id"]
 
 ID_PAYLOAD_KEY = "_nyx_id"
+#: the sparse (BM25) vector of each document's first point
+SPARSE_VECTOR = "bm25"
 _ID_NAMESPACE = uuid.UUID("6f1c3a52-8d0e-5b7a-9c4f-2e8a1d7b3c60")
 _FORMAT_VERSION = 1
 _SCROLL_PAGE = 1024
@@ -74,6 +79,17 @@ class QdrantConfig:
     hnsw_ef: int | None = None
     timeout: int | None = None
     prefer_grpc: bool = False
+    #: create new collections with the ``bm25`` sparse vector (hybrid search served by Qdrant)
+    sparse: bool = True
+    #: how a Retriever fuses text queries on this index: "exact" (both rankings and every
+    #: score from Qdrant, fused by Nyx's code), "formula" / "rrf" / "dbsf" (fused inside
+    #: Qdrant, see indexes.qdrant_hybrid), "local" (BM25 from the in-process lexical index)
+    hybrid: str = "exact"
+    #: cluster layout of a new collection on a server (None: the server's defaults)
+    shard_number: int | None = None
+    replication_factor: int | None = None
+    #: "int8": scalar-quantised copy of the vectors in RAM, originals on disk for rescoring
+    quantization: str | None = None
 
     def __post_init__(self) -> None:
         given = [name for name in ("location", "path", "url") if getattr(self, name)]
@@ -83,10 +99,20 @@ class QdrantConfig:
             self.location = ":memory:"
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.quantization not in (None, "int8"):
+            raise ValueError(f"unknown quantization={self.quantization!r}: use None or 'int8'")
+        if self.hybrid not in ("exact", "formula", "rrf", "dbsf", "local"):
+            raise ValueError(f"unknown hybrid={self.hybrid!r}: use exact, formula, rrf, dbsf "
+                             "or local")
 
     @property
     def in_memory(self) -> bool:
         return self.location == ":memory:"
+
+
+def _dense(vector: Any) -> Any:
+    """The dense part of a stored vector (a dict when the point also has a sparse vector)."""
+    return vector.get("", vector) if isinstance(vector, dict) else vector
 
 
 def _key_of(condition_key: str) -> str:
@@ -142,6 +168,9 @@ class QdrantIndex(VectorIndex):
         self.config = config or QdrantConfig(**params)
         self._models = _qdrant().models
         self._client = client if client is not None else self._connect()
+        #: the average document length the stored sparse vectors were computed with
+        self.sparse_avgdl: float | None = None
+        self.has_sparse = False
         self._ensure_collection()
 
     def _connect(self) -> Any:
@@ -165,13 +194,27 @@ class QdrantIndex(VectorIndex):
     def _ensure_collection(self) -> None:
         models, name = self._models, self.config.collection
         if not self._client.collection_exists(name):
+            sparse = {SPARSE_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)}
+            cfg = self.config
+            quantization = None
+            if cfg.quantization == "int8":
+                quantization = models.ScalarQuantization(scalar=models.ScalarQuantizationConfig(
+                    type=models.ScalarType.INT8, always_ram=True))
             self._client.create_collection(
                 name,
-                vectors_config=models.VectorParams(size=self._dim, distance=models.Distance.DOT),
+                vectors_config=models.VectorParams(size=self._dim, distance=models.Distance.DOT,
+                                                   on_disk=True if quantization else None),
+                sparse_vectors_config=sparse if cfg.sparse else None,
+                shard_number=cfg.shard_number,
+                replication_factor=cfg.replication_factor,
+                quantization_config=quantization,
             )
+            self.has_sparse = self.config.sparse
             logger.info("created Qdrant collection %r (dim=%d, DOT)", name, self._dim)
             return
-        vectors = self._client.get_collection(name).config.params.vectors
+        params = self._client.get_collection(name).config.params
+        self.has_sparse = SPARSE_VECTOR in (params.sparse_vectors or {})
+        vectors = params.vectors
         if not isinstance(vectors, models.VectorParams):
             raise ValueError(
                 f"Qdrant collection {name!r} uses named vectors; give Nyx its own collection"
@@ -273,7 +316,7 @@ class QdrantIndex(VectorIndex):
     def get_vectors(self, ids: Sequence[str]) -> np.ndarray:
         ids = list(ids)
         records = self._retrieve(list(dict.fromkeys(ids)), True)
-        found = {r.payload[ID_PAYLOAD_KEY]: r.vector for r in records}
+        found = {r.payload[ID_PAYLOAD_KEY]: _dense(r.vector) for r in records}
         missing = [i for i in ids if i not in found]
         if missing:
             raise KeyError(f"ids not in the index: {missing[:5]}; check ids() or upsert them")
@@ -355,7 +398,7 @@ class QdrantIndex(VectorIndex):
             token = uuid.uuid4().hex[:12]
             snapshot = {"vectors": f"points-{token}.npy", "records": f"points-{token}.json"}
             records = list(self._scroll(True))
-            vectors = np.asarray([r.vector for r in records], dtype=np.float32).reshape(
+            vectors = np.asarray([_dense(r.vector) for r in records], dtype=np.float32).reshape(
                 len(records), self._dim
             )
             buffer = io.BytesIO()
@@ -372,6 +415,8 @@ class QdrantIndex(VectorIndex):
                 "dim": self._dim,
                 "config": config,
                 "snapshot": snapshot,
+                # a snapshot keeps no sparse vectors: they are written again after loading
+                "sparse_avgdl": None if snapshot else self.sparse_avgdl,
             },
         )
         remove_stale_files(folder, ["points-*"], set(snapshot.values()) if snapshot else set())
@@ -389,6 +434,7 @@ class QdrantIndex(VectorIndex):
             config_dict.update(location=None, path=None, url=None)
         config_dict = merge_overrides(QdrantConfig, config_dict, overrides)
         index = cls(state["dim"], QdrantConfig(**config_dict))
+        index.sparse_avgdl = state.get("sparse_avgdl")
         snapshot = state.get("snapshot")
         if snapshot and index.count() == 0:
             vectors = np.load(folder / snapshot["vectors"], allow_pickle=False)

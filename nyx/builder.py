@@ -70,6 +70,12 @@ class BuildOptions:
     trust_remote: bool = False
 
 
+def cache_key(cache: EmbeddingCache, item: Item, max_words: int) -> str:
+    """The embedding-cache key of ``item``'s vectors (its content, the chunk size, the encoder
+    version): the same in the local build and in every Ray encoder actor."""
+    return cache.key(item.content_hash(), f"w{max_words}")
+
+
 def build_index(corpus: str | Path, output: str | Path,
                 options: BuildOptions | None = None) -> BuildSummary:
     """Build or update the index at ``output`` from the folder ``corpus``.
@@ -306,7 +312,7 @@ def _add_batch(retriever: Retriever, batch: list[tuple[SourceFile, list[Item]]],
         item.metadata["source"] = f.rel  # the builder's to set, never a record's
     extra = f"w{retriever.max_words}"
     try:
-        keys = [cache.key(item.content_hash(), extra) for _, item in entries]
+        keys = [cache_key(cache, item, retriever.max_words) for _, item in entries]
     except Exception:  # an image that changed or vanished since it was read: find which
         keys, entries = _hashable(entries, extra, cache, summary)
     cached = [cache.pop(k) for k in keys]

@@ -39,6 +39,7 @@ from nyx.encoders.registry import remote_reason
 from nyx.hybrid import HybridConfig, fuse_scores
 from nyx.images import is_image_path
 from nyx.rerank import DEFAULT_RERANK_CANDIDATES, CrossEncoder
+from nyx.served_hybrid import served_hybrid_search, serves_hybrid, sync_sparse
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ class Retriever:
         self._trust_remote = True  # the caller chose this encoder
         self._deleted_sources: set[str] = set()
         self._modalities: dict[str, set[str]] | None = None  # see _ids_with
+        self._sparse_pending: set[str] = set()  # BM25 weights not yet written to Qdrant
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -156,6 +158,8 @@ class Retriever:
         texts = [self._document_text(item) for item in items]
         if self.lexical is not None:
             self.lexical.add(ids, [t or " " for t in texts])
+            if getattr(self.index, "has_sparse", False):
+                self._sparse_pending.update(ids)
         self.store.put_many(
             Document(doc_id, {**self._payload(item), "text": text, "n_vectors": n},
                      dict(item.metadata), source=source or item.metadata.get("source"),
@@ -246,10 +250,7 @@ class Retriever:
         return Item.from_dict({**data, "parts": parts, "id": doc.id, "metadata": doc.metadata})
 
     def _pieces(self, item: Item) -> list[Item]:
-        """Text-only documents longer than the encoder's window are embedded in chunks."""
-        if item.modality != "text" or len(item.text.split()) <= self.max_words:
-            return [item]
-        return [Item([c]) for c in chunk_text(item.text, self.max_words)]
+        return embedding_pieces(item, self.max_words)
 
     def _document_text(self, item: Item) -> str:
         describe = getattr(self.encoder, "document_text", None)
@@ -434,16 +435,21 @@ class Retriever:
         """The ``n`` best ``(id, score)`` pairs, with the dense and lexical scores seen."""
         dense: dict[str, float] = {}
         lexical: dict[str, float] = {}
-        if mode in ("dense", "hybrid"):
+        # both rankings come from Qdrant (not for a modality-restricted search: local path)
+        served = mode == "hybrid" and allowed is None and serves_hybrid(self)
+        if mode in ("dense", "hybrid") and not served:
             assert query_vector is not None
             dense = (dict(dense_hits) if dense_hits is not None
                      else self._dense(query_vector, n, flt, allowed))
-        if mode in ("lexical", "hybrid"):
+        if mode in ("lexical", "hybrid") and not served:
             lexical = self._lexical(text, n, flt, allowed)
         if mode == "dense":
             ranked = sorted(dense.items(), key=lambda kv: -kv[1])
         elif mode == "lexical":
             ranked = sorted(lexical.items(), key=lambda kv: -kv[1])
+        elif served:
+            assert query_vector is not None
+            ranked, dense, lexical = served_hybrid_search(self, text, query_vector, n, n, flt)
         else:
             ids = list(dict.fromkeys([*dense, *lexical]))
             in_dense = np.array([i in dense for i in ids], dtype=bool)
@@ -573,6 +579,8 @@ class Retriever:
     def write_generation(self, folder: Path, *, sources: dict[str, str] | None = None,
                          corpus_root: str | None = None) -> None:
         """Write every file of the index into ``folder`` (a staging generation)."""
+        if serves_hybrid(self):
+            sync_sparse(self)
         self.index.save(folder / "vectors")
         if self.lexical is not None:
             self.lexical.save(folder / "lexical")
@@ -676,6 +684,7 @@ class Retriever:
         self._loaded = (Path(path).resolve(), folder.name)
         self._deleted_sources = set()
         self._modalities = None
+        self._sparse_pending = set()
         return self
 
     @property
@@ -789,6 +798,12 @@ def _collapse(ranked: list[tuple[str, float]], docs: list[Document | None],
             by_content[content] = hit
         hits.append((hit, doc))
     return hits
+def embedding_pieces(item: Item, max_words: int) -> list[Item]:
+    """What is embedded for ``item``: text-only documents longer than the encoder's window
+    are embedded in chunks of ``max_words``, anything else as one piece."""
+    if item.modality != "text" or len(item.text.split()) <= max_words:
+        return [item]
+    return [Item([c]) for c in chunk_text(item.text, max_words)]
 
 
 def _rerank(reranker: CrossEncoder, query: str,

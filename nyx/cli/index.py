@@ -37,6 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--json", action="store_true", help="print the summary as JSON")
     build.add_argument("--trust-remote", action="store_true",
                        help="let the existing index name a model to download or a server")
+    build.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                       help="embed on a Ray cluster (ADDRESS, e.g. auto or head:6379; none: "
+                            "RAY_ADDRESS or a local Ray); needs pip install 'nyx-retrieval[ray]'")
+    build.add_argument("--ray-workers", type=int, default=1, help="encoder actors (with --ray)")
+    build.add_argument("--ray-cpus", type=float, default=1.0,
+                       help="CPUs per encoder actor (with --ray)")
+    build.add_argument("--ray-gpus", type=float, default=0.0,
+                       help="GPUs per encoder actor (with --ray; 0: CPU)")
 
     search = sub.add_parser("search", help="search an index")
     search.add_argument("index", type=Path)
@@ -152,7 +160,14 @@ def _build(args: argparse.Namespace) -> int:
     options = BuildOptions(model=args.model, backend=args.backend, backend_params=params,
                            batch_size=args.batch_size, show_progress=not args.json,
                            shard_size=args.shard_size, trust_remote=args.trust_remote)
-    s = build_index(args.corpus, output, options)
+    if args.ray is not None:
+        from nyx.ray_build import RayOptions, build_index_ray
+
+        ray_options = RayOptions(address=args.ray or None, workers=args.ray_workers,
+                                 num_cpus=args.ray_cpus, num_gpus=args.ray_gpus)
+        s = build_index_ray(args.corpus, output, options, ray_options)
+    else:
+        s = build_index(args.corpus, output, options)
     if args.json:
         print(json.dumps(s.to_dict(), indent=2))
         return 0
