@@ -50,7 +50,8 @@ def test_search_finds_coffee_with_snippets_images_and_urls(demo_tool: SearchTool
     assert {"photos/espresso.jpg", "notes/coffee.md#0"} & set(ids)
     top = out["results"][0]
     assert top["snippet"] and top["modality"] in ("text", "image", "interleaved")
-    assert top["images"][0].endswith("espresso.jpg")
+    # the image as stored inside the index (content-addressed), never a path on the server
+    assert top["images"][0].endswith(".jpg") and "/" not in top["images"][0]
     assert top["image_urls"] == ["/media/0/notes/coffee.md%230"]
     assert "confidence" not in out  # one retriever, not an ensemble
 
