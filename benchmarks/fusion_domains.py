@@ -34,7 +34,7 @@ from benchmarks.vector_cache import cached_vectors
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DOMAIN_NAMES", "FusionSettings", "add_arguments", "run"]
+__all__ = ["DOMAIN_NAMES", "FusionSettings", "add_arguments", "document_pieces", "run"]
 
 DOMAIN_NAMES: tuple[str, ...] = ("squad-dev", "squad-shifts-amazon", "squad-shifts-new-wiki",
                                  "coqa")
@@ -92,6 +92,21 @@ def bm25_matrix(doc_terms: sparse.csr_matrix, query_terms: sparse.csr_matrix, k1
     return np.asarray((query_terms.astype(np.float64) @ w.T).todense())
 
 
+def document_pieces(texts: list[str]) -> tuple[list[str], list[int]]:
+    """What ``Retriever`` embeds for each text (itself, or its chunks past the encoder's
+    window), flattened, and the index of the text each piece came from."""
+    from nyx.chunking import DEFAULT_MAX_WORDS, chunk_text
+
+    pieces: list[str] = []
+    owner: list[int] = []
+    for i, text in enumerate(texts):
+        chunks = ([text] if len(text.split()) <= DEFAULT_MAX_WORDS
+                  else chunk_text(text, DEFAULT_MAX_WORDS))
+        pieces += chunks
+        owner += [i] * len(chunks)
+    return pieces, owner
+
+
 def _term_matrix(token_lists: list[list[str]], vocab: dict[str, int]) -> sparse.csr_matrix:
     """Term counts (rows: texts); terms missing from ``vocab`` are dropped."""
     rows, cols, vals = [], [], []
@@ -108,7 +123,6 @@ def load_domain(name: str, settings: FusionSettings, encoder: Any) -> DomainData
     from benchmarks.datasets import load_dataset
     from benchmarks.retrieval import document_text
     from indexes import Tokenizer, TokenizerConfig
-    from nyx.chunking import DEFAULT_MAX_WORDS, chunk_text
 
     dataset = load_dataset(name)
     doc_ids = list(dataset.corpus)
@@ -121,12 +135,7 @@ def load_domain(name: str, settings: FusionSettings, encoder: Any) -> DomainData
     relevant = np.array([index[next(d for d, g in dataset.qrels[q].items() if g > 0)]
                          for q in qids])
     texts = [dataset.queries[q]["text"] for q in qids]
-    pieces, owner = [], []
-    for i, text in enumerate(doc_texts):
-        chunks = ([text] if len(text.split()) <= DEFAULT_MAX_WORDS
-                  else chunk_text(text, DEFAULT_MAX_WORDS))
-        pieces += chunks
-        owner += [i] * len(chunks)
+    pieces, owner = document_pieces(doc_texts)
     doc_vecs = cached_vectors(f"{name}-chunks", encoder.version, pieces,
                               lambda: encoder.encode_documents(pieces, batch_size=64,
                                                                show_progress=True))

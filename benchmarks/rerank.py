@@ -43,15 +43,14 @@ class RerankSettings:
 def build_domain_retriever(name: str, encoder: Any) -> tuple[Any, Any]:
     """A Retriever over one domain's corpus (vectors from the benchmark cache) and the set."""
     from benchmarks.datasets import load_dataset
+    from benchmarks.fusion_domains import document_pieces
     from benchmarks.retrieval import document_text
     from nyx import Item, Retriever
-    from nyx.chunking import DEFAULT_MAX_WORDS, chunk_text
 
     dataset = load_dataset(name)
     doc_ids = list(dataset.corpus)
     texts = [document_text(dataset.corpus[d]) for d in doc_ids]
-    pieces = [p for t in texts for p in ([t] if len(t.split()) <= DEFAULT_MAX_WORDS
-                                         else chunk_text(t, DEFAULT_MAX_WORDS))]
+    pieces, _ = document_pieces(texts)
     vectors = cached_vectors(f"{name}-chunks", encoder.version, pieces,
                              lambda: encoder.encode_documents(pieces, batch_size=64,
                                                               show_progress=True))

