@@ -1,7 +1,11 @@
 """``nyx-bench``: run a benchmark and write its Markdown report, JSON and PNG plots.
 
     nyx-bench retrieval --dataset squad-dev [--limit N] [--out reports/squad-dev]
+    nyx-bench retrieval --dataset squad-shifts-amazon|squad-shifts-new-wiki|coqa
     nyx-bench retrieval --dataset fashion-mnist|easy-vqa|beir:DIR
+    nyx-bench fusion-domains [--queries 2000] [--out reports/fusion-domains]
+    nyx-bench rerank [--domains squad-dev,...] [--depths 5,10,20] [--out reports/rerank]
+    nyx-bench query-batching [--queries 1000] [--out reports/query-batching]
     nyx-bench tune-hybrid [--out reports/tune-hybrid]
     nyx-bench speed [--sizes 100000,1000000] [--out reports/speed]
     nyx-bench rq RQ1 [RQ2 ...] | all [--limit N] [--out reports/rq]

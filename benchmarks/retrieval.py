@@ -66,7 +66,8 @@ class RetrievalSettings:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True,
-                        help="squad-dev | fashion-mnist | easy-vqa | beir:DIR")
+                        help="squad-dev | squad-shifts-amazon | squad-shifts-new-wiki | coqa | "
+                             "fashion-mnist | easy-vqa | beir:DIR")
     parser.add_argument("--limit", type=int, default=None,
                         help="first N queries (text) or first N images (image data sets)")
     parser.add_argument("--out", default=None, help="report folder (default reports/<dataset>)")
