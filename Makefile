@@ -33,7 +33,7 @@ lint: install
 	$(BIN)/ruff check .
 
 bench-encoders: install
-	$(BIN)/python -m benchmarks.encoder_speed
+	$(BIN)/python -m nyx.benchmarks.encoder_speed
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -9,7 +9,7 @@ and batched ones (``sgemm``) at each size, to put measured latency beside that f
 It runs as a script so that ``nyx-bench speed`` can call it in subprocesses with different
 environments (``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE`` as set, and unset)::
 
-    python -m benchmarks.bandwidth --base base.npy --queries q.npy --sizes 100000 --json out.json
+    python -m nyx.benchmarks.bandwidth --base base.npy --queries q.npy --sizes 100000 --json o.json
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.latency import summarize_latencies
+from nyx.benchmarks.latency import summarize_latencies
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def flat_search_timings(vectors: np.ndarray, queries: np.ndarray, k: int = 10,
 def measure_floor(base: np.ndarray, queries: np.ndarray, sizes: list[int], sigma: float,
                   latency_queries: int = 200) -> dict[str, Any]:
     """Bandwidth, then per size: floor, measured flat latency and their ratio."""
-    from benchmarks.speed_corpus import extend_by_perturbation
+    from nyx.benchmarks.speed_corpus import extend_by_perturbation
 
     bandwidth = measure_bandwidth()
     rows = []

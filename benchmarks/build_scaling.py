@@ -1,6 +1,6 @@
 """Peak memory and time of ``nyx-index build`` as the corpus grows (real SQuAD-dev paragraphs).
 
-    python -m benchmarks.build_scaling --sizes 250,1000,2067
+    python -m nyx.benchmarks.build_scaling --sizes 250,1000,2067
 
 Each size is built from scratch in a fresh process, so peak RSS is that build's own.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 def write_corpus(folder: Path, n: int) -> None:
-    from benchmarks.datasets import load_dataset
+    from nyx.benchmarks.datasets import load_dataset
 
     data = load_dataset("squad-dev")
     folder.mkdir(parents=True, exist_ok=True)

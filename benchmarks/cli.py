@@ -38,16 +38,16 @@ class Command:
 
 
 COMMANDS: dict[str, Command] = {
-    "retrieval": Command("benchmarks.retrieval", "retrieval quality and latency vs peers"),
-    "tune-hybrid": Command("benchmarks.tune_hybrid",
+    "retrieval": Command("nyx.benchmarks.retrieval", "retrieval quality and latency vs peers"),
+    "tune-hybrid": Command("nyx.benchmarks.tune_hybrid",
                            "tune the hybrid dense weight on SQuAD-dev (first half / second half)"),
-    "fusion-domains": Command("benchmarks.fusion_domains",
+    "fusion-domains": Command("nyx.benchmarks.fusion_domains",
                               "choose hybrid fusion by leave-one-domain-out over QA domains"),
-    "rerank": Command("benchmarks.rerank", "cross-encoder reranking: nDCG@10 and p50 vs N"),
-    "query-batching": Command("benchmarks.query_batching",
+    "rerank": Command("nyx.benchmarks.rerank", "cross-encoder reranking: nDCG@10 and p50 vs N"),
+    "query-batching": Command("nyx.benchmarks.query_batching",
                               "hybrid search queries/s: batched vs one by one"),
-    "speed": Command("benchmarks.speed", "index build/search speed, recall and memory"),
-    "rq": Command("benchmarks.rq", "research-question ablations RQ1-RQ7 (configs/rq/*.yaml)"),
+    "speed": Command("nyx.benchmarks.speed", "index build/search speed, recall and memory"),
+    "rq": Command("nyx.benchmarks.rq", "research-question ablations RQ1-RQ7 (configs/rq/*.yaml)"),
 }
 
 

@@ -1,6 +1,6 @@
 """Encoding speed of nyx-lite beside raw sentence-transformers on the same MiniLM model.
 
-    python -m benchmarks.encoder_speed [--texts 2000] [--images 64] [--repeats 3]
+    python -m nyx.benchmarks.encoder_speed [--texts 2000] [--images 64] [--repeats 3]
 
 Texts are real sentences (the demo corpus and the prose of this repository's docs, 5-60 words,
 cycled to the requested count). Both paths run in the same process, interleaved, best of N.

@@ -2,7 +2,7 @@
 
 A fusion default tuned and reported on one data set tells nothing about the next. This runs
 every fusion method of :mod:`nyx.hybrid` (and BM25 / dense alone) on several question ->
-passage domains (:mod:`benchmarks.datasets.qa_domains` plus SQuAD-dev) and, for each domain,
+passage domains (:mod:`nyx.benchmarks.datasets.qa_domains` plus SQuAD-dev) and, for each domain,
 tunes every method's parameters on the *other* domains (macro-averaged nDCG@10) and scores it
 on the held-out one. BM25's ``k1``/``b`` are tuned the same way, so BM25 is shown at its best
 setting. The configuration Nyx ships is chosen on all domains together (reported as such).
@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from benchmarks.environment import Stopwatch, limit_threads, machine_info
-from benchmarks.report import Report, markdown_table
-from benchmarks.vector_cache import cached_vectors
+from nyx.benchmarks.environment import Stopwatch, limit_threads, machine_info
+from nyx.benchmarks.report import Report, markdown_table
+from nyx.benchmarks.vector_cache import cached_vectors
 
 logger = logging.getLogger(__name__)
 
@@ -120,9 +120,9 @@ def _term_matrix(token_lists: list[list[str]], vocab: dict[str, int]) -> sparse.
 
 
 def load_domain(name: str, settings: FusionSettings, encoder: Any) -> DomainData:
-    from benchmarks.datasets import load_dataset
-    from benchmarks.retrieval import document_text
-    from indexes import Tokenizer, TokenizerConfig
+    from nyx.benchmarks.datasets import load_dataset
+    from nyx.benchmarks.retrieval import document_text
+    from nyx.indexes import Tokenizer, TokenizerConfig
 
     dataset = load_dataset(name)
     doc_ids = list(dataset.corpus)
@@ -163,7 +163,7 @@ def load_domain(name: str, settings: FusionSettings, encoder: Any) -> DomainData
 
 def _check_bm25(data: DomainData, doc_ids: list[str], doc_texts: list[str]) -> None:
     """The matrix BM25 must equal Nyx's LexicalIndex (first 20 queries)."""
-    from indexes import BM25Config, LexicalIndex
+    from nyx.indexes import BM25Config, LexicalIndex
 
     index = LexicalIndex(BM25Config(k1=1.2, b=0.75))
     index.add(doc_ids, [t or " " for t in doc_texts])
@@ -358,7 +358,7 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, n: int, seed: int = 0) -> tup
 
 
 def study(settings: FusionSettings) -> Report:
-    from benchmarks.peers import nyx_lite
+    from nyx.benchmarks.peers import nyx_lite
 
     clock = Stopwatch()
     encoder = nyx_lite()

@@ -1,6 +1,6 @@
 """The CUDA paths on a GPU: VLM embedder congruence, 3B-scale embedding speed, LoRA training steps.
 
-    python -m benchmarks.gpu_check --squad squaddev_v1.1.json --out reports/gpu
+    python -m nyx.benchmarks.gpu_check --squad squaddev_v1.1.json --out reports/gpu
 
 1. ``congruence``: a tiny random Qwen2-VL and Qwen2.5-VL embed the same queries and documents
    (text, image, interleaved) through ``VLMEncoder`` on CPU fp32, CUDA fp32 and CUDA bf16.
@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.gpu.encoders import (
+from nyx.benchmarks.gpu.encoders import (
     section_clip,
     section_congruence,
     section_environment,
@@ -40,11 +40,11 @@ from benchmarks.gpu.encoders import (
     section_profile,
     section_throughput,
 )
-from benchmarks.gpu.index import section_index
-from benchmarks.gpu.models import QWEN25_VL_3B, SMALL, build_processor, squad_rows
-from benchmarks.gpu.training import section_training
+from nyx.benchmarks.gpu.index import section_index
+from nyx.benchmarks.gpu.models import QWEN25_VL_3B, SMALL, build_processor, squad_rows
+from nyx.benchmarks.gpu.training import section_training
 
-logger = logging.getLogger("benchmarks.gpu_check")
+logger = logging.getLogger("nyx.benchmarks.gpu_check")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     text = list(dict.fromkeys(r["context"] for r in rows)) + [r["question"] for r in rows]
     state: dict[str, Any] = {"rows": rows, "shape": QWEN25_VL_3B if args.shape == "3b" else SMALL}
     state["processor"] = build_processor(text, 32000 if args.shape == "3b" else 4096)
-    results: dict[str, Any] = {"command": "python -m benchmarks.gpu_check " + " ".join(
+    results: dict[str, Any] = {"command": "python -m nyx.benchmarks.gpu_check " + " ".join(
         argv if argv is not None else sys.argv[1:]), "shape": args.shape}
     sections: dict[str, Callable[[], dict[str, Any]]] = {
         "environment": lambda: section_environment(args),

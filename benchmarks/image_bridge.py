@@ -1,6 +1,6 @@
 """Leave-one-source-out transfer of nyx-lite's image bridge.
 
-For each image–caption source (:mod:`training.image_sources`) the bridge is trained on the
+For each image–caption source (:mod:`nyx.training.image_sources`) the bridge is trained on the
 *train* split of every other source and tested on the held-out source's *eval* split: text->image
 and image->text R@1/R@10 for
 
@@ -10,8 +10,8 @@ and image->text R@1/R@10 for
 * ``bridge``: the bridge trained without the held-out source (the transfer number);
 * ``shipped``: the shipped bridge (trained on every source's train split), for reference.
 
-    python -m benchmarks.image_bridge                 # prints the table, writes JSON
-    python -m benchmarks.image_bridge --sources openclipart tango --steps 300
+    python -m nyx.benchmarks.image_bridge                 # prints the table, writes JSON
+    python -m nyx.benchmarks.image_bridge --sources openclipart tango --steps 300
 
 Image features and caption vectors are cached under ``~/.cache/nyx/training/bridge``; the first
 run featurises about 10,000 images (about 10 CPU-minutes), later runs take about a minute.
@@ -37,8 +37,8 @@ def run(sources: list[str] | None, steps: int, seed: int) -> dict[str, object]:
     import torch
 
     from nyx.encoders.bridge import SHIPPED_BRIDGE, ImageBridge
-    from training.bridge import BridgeTrainConfig, evaluate_source, image_vectors, train_head
-    from training.bridge_data import load_source_arrays
+    from nyx.training.bridge import BridgeTrainConfig, evaluate_source, image_vectors, train_head
+    from nyx.training.bridge_data import load_source_arrays
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     started = time.time()

@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.environment import Stopwatch, machine_info
-from benchmarks.metrics import evaluate_run, per_query_metrics, summarize_latencies
-from benchmarks.report import Report, bar_chart, markdown_table
-from benchmarks.vector_cache import cached_vectors
+from nyx.benchmarks.environment import Stopwatch, machine_info
+from nyx.benchmarks.metrics import evaluate_run, per_query_metrics, summarize_latencies
+from nyx.benchmarks.report import Report, bar_chart, markdown_table
+from nyx.benchmarks.vector_cache import cached_vectors
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ def image_vectors(encoder: Any, paths: list[str], batch_size: int = 32) -> np.nd
 def _dense_system(encoder: Any, doc_ids: list[str], paths: list[str], vectors: np.ndarray,
                   queries: dict[str, str], k: int) -> dict[str, Any]:
     """Rankings and latencies from ``Retriever.search(mode="dense")`` over cached vectors."""
-    from benchmarks.latency import LatencyRecorder
     from nyx import Item
+    from nyx.benchmarks.latency import LatencyRecorder
     from nyx.retriever import Retriever
 
     retriever = Retriever(encoder=encoder, index="faiss", lexical=False)
@@ -139,8 +139,8 @@ def _easy_vqa_analysis(dataset: Any, run: dict[str, list[str]]) -> list[dict[str
 
 
 def run_images(settings: Any) -> Report:
-    from benchmarks.datasets import load_dataset
-    from benchmarks.peers import nyx_lite
+    from nyx.benchmarks.datasets import load_dataset
+    from nyx.benchmarks.peers import nyx_lite
 
     clock = Stopwatch()
     with clock.phase("load"):

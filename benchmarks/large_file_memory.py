@@ -1,7 +1,7 @@
 """Peak memory of ``nyx-index build`` for one large text file: 1 MB against 50 MB.
 
-    OMP_NUM_THREADS=1 python -m benchmarks.large_file_memory --sizes-mb 1,50 --model hashing
-    OMP_NUM_THREADS=1 python -m benchmarks.large_file_memory --sizes-mb 1,50   # nyx-lite: slow
+    OMP_NUM_THREADS=1 python -m nyx.benchmarks.large_file_memory --sizes-mb 1,50 --model hashing
+    OMP_NUM_THREADS=1 python -m nyx.benchmarks.large_file_memory --sizes-mb 1,50   # nyx-lite: slow
 
 Each file is built from scratch in a fresh process (``build_index``), so the peak RSS printed
 is that build's own. ``--model hashing`` replaces MiniLM with a feature-hashing text encoder
@@ -30,7 +30,7 @@ from nyx.encoders.base import Encoder
 
 
 def write_text(path: Path, megabytes: float) -> None:
-    from benchmarks.datasets import load_dataset
+    from nyx.benchmarks.datasets import load_dataset
 
     paragraphs = [doc["text"] for doc in load_dataset("squad-dev").corpus.values()]
     target, written, i = int(megabytes * 2**20), 0, 0
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             corpus = Path(tmp) / f"c{mb:g}"
             write_text(corpus / "big.txt", mb)
             out = subprocess.run(
-                [sys.executable, "-m", "benchmarks.large_file_memory", "--child", str(corpus),
+                [sys.executable, "-m", "nyx.benchmarks.large_file_memory", "--child", str(corpus),
                  str(Path(tmp) / f"i{mb:g}"), args.model], capture_output=True, text=True,
                 check=True)
             s = json.loads(out.stdout.strip().splitlines()[-1])

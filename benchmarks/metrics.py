@@ -21,8 +21,8 @@ Conventions (shared by every metric here, and matching ``trec_eval`` where it ha
   documents of the query (a relevant document never retrieved contributes precision 0); it uses
   the whole ranked list, without a cutoff.
 
-Answer metrics (exact match, token F1) live in :mod:`benchmarks.answer_metrics` and latency
-statistics in :mod:`benchmarks.latency`; both are re-exported here.
+Answer metrics (exact match, token F1) live in :mod:`nyx.benchmarks.answer_metrics` and latency
+statistics in :mod:`nyx.benchmarks.latency`; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
-from benchmarks.answer_metrics import (
+from nyx.benchmarks.answer_metrics import (
     answer_contains,
     evaluate_answers,
     exact_match,
     normalize_answer,
     token_f1,
 )
-from benchmarks.latency import LatencyRecorder, LatencySummary, summarize_latencies, throughput
+from nyx.benchmarks.latency import LatencyRecorder, LatencySummary, summarize_latencies, throughput
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """How well nyx-lite reads text in images, with and without OCR respacing.
 
-    python -m benchmarks.ocr_text [--n 200] [--seed 0] [--exclude-seed SEED]
+    python -m nyx.benchmarks.ocr_text [--n 200] [--seed 0] [--exclude-seed SEED]
 
 SQuAD-dev questions are rendered as black-on-white images (PIL's default font, 30 px, wrapped at
 900 px), read by PP-OCRv4 (``OCRReader``) and compared with the rendered text: sentences read
@@ -22,7 +22,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
-logger = logging.getLogger("benchmarks.ocr_text")
+logger = logging.getLogger("nyx.benchmarks.ocr_text")
 
 
 def render(text: str, width: int = 900, font_size: int = 30) -> Image.Image:
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
 
-    from benchmarks.datasets import load_dataset
+    from nyx.benchmarks.datasets import load_dataset
     from nyx.encoders.ocr import OCRReader
     from nyx.encoders.respace import respace
 

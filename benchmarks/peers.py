@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.latency import LatencyRecorder
+from nyx.benchmarks.latency import LatencyRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class Bm25sPeer(Peer):
     encodes_query = True
 
     def __init__(self, k1: float | None = None, b: float | None = None) -> None:
-        from indexes import BM25Config
+        from nyx.indexes import BM25Config
 
         defaults = BM25Config()
         self.k1 = defaults.k1 if k1 is None else k1

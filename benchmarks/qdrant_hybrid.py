@@ -5,7 +5,7 @@ library modules, one paragraph per document (long ones chunked by the Retriever)
 its module and kind as metadata. Queries are word windows from other paragraphs (so BM25 and
 dense both have something to find); every query also runs with a metadata filter.
 
-    python -m benchmarks.qdrant_hybrid --docs 1500 --queries 300
+    python -m nyx.benchmarks.qdrant_hybrid --docs 1500 --queries 300
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ import logging
 import time
 from pathlib import Path
 
-from benchmarks.environment import limit_threads, machine_info
-from benchmarks.report import Report, markdown_table
+from nyx.benchmarks.environment import limit_threads, machine_info
+from nyx.benchmarks.report import Report, markdown_table
 
 logger = logging.getLogger(__name__)
 
@@ -22,8 +22,8 @@ __all__ = ["add_arguments", "run"]
 
 
 def measure(dataset: str, queries: int, threads: int, out: str) -> Report:
-    from benchmarks.peers import nyx_lite
-    from benchmarks.rerank import build_domain_retriever
+    from nyx.benchmarks.peers import nyx_lite
+    from nyx.benchmarks.rerank import build_domain_retriever
 
     limit_threads(threads)
     retriever, data = build_domain_retriever(dataset, nyx_lite())

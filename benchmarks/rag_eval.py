@@ -1,10 +1,10 @@
 """Evaluate RAG pipelines and ensembles from a YAML config on SQuAD dev: EM / F1 / wall time.
 
-    python -m benchmarks.rag_eval --config benchmarks/configs/ensemble/squad.yaml --limit 100 \\
+    python -m nyx.benchmarks.rag_eval --config benchmarks/configs/ensemble/squad.yaml --limit 100 \\
         --out reports/rag_eval
 
-The config is an :mod:`ensemble.config` document with two extra keys: ``dataset`` (a name for
-:func:`benchmarks.datasets.load_dataset`, default ``squad-dev``) and ``evaluate`` (the names
+The config is an :mod:`nyx.ensemble.config` document with two extra keys: ``dataset`` (a name for
+:func:`nyx.benchmarks.datasets.load_dataset`, default ``squad-dev``) and ``evaluate`` (the names
 of the components to score, in order). The data set's passages are handed to the config as
 the resource ``corpus``. Every generator and retriever call goes through the on-disk cache
 named by ``cache``, so an interrupted run resumes where it stopped and ensembles re-use their
@@ -27,13 +27,13 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from benchmarks.answer_metrics import answer_contains, exact_match, token_f1
-from benchmarks.datasets import load_dataset
-from ensemble.cache import DiskCache
-from ensemble.config import ConfigBuilder, load_config
-from ensemble.corpus import Corpus
+from nyx.benchmarks.answer_metrics import answer_contains, exact_match, token_f1
+from nyx.benchmarks.datasets import load_dataset
+from nyx.ensemble.cache import DiskCache
+from nyx.ensemble.config import ConfigBuilder, load_config
+from nyx.ensemble.corpus import Corpus
 
-logger = logging.getLogger("benchmarks.rag_eval")
+logger = logging.getLogger("nyx.benchmarks.rag_eval")
 
 __all__ = ["evaluate_systems", "format_table", "main", "run_config", "score_answer"]
 

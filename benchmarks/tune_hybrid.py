@@ -1,7 +1,7 @@
 """``nyx-bench tune-hybrid``: choose the hybrid dense weight on one half, report the other.
 
 The grid runs over ``dense_weight`` 0.0 .. 1.0 (step 0.05), ``candidates`` 50 and 100 and the
-normalisations of :mod:`benchmarks.hybrid_grid` on the FIRST half of the data set's questions
+normalisations of :mod:`nyx.benchmarks.hybrid_grid` on the FIRST half of the data set's questions
 (in question order); the weight with the best nDCG@10 there is reported with its score on
 the SECOND half, which played no part in the choice. Dense (best chunk) and BM25 scores of
 every query for every document are computed once, from Nyx's own index, so the grid is numpy
@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchmarks.environment import Stopwatch, limit_threads, machine_info
-from benchmarks.hybrid_grid import NORMALISATIONS, CandidateScores, candidate_scores, fuse
-from benchmarks.hybrid_grid import ranking_metrics as grid_metrics
-from benchmarks.report import Report, line_chart, markdown_table
+from nyx.benchmarks.environment import Stopwatch, limit_threads, machine_info
+from nyx.benchmarks.hybrid_grid import NORMALISATIONS, CandidateScores, candidate_scores, fuse
+from nyx.benchmarks.hybrid_grid import ranking_metrics as grid_metrics
+from nyx.benchmarks.report import Report, line_chart, markdown_table
 
 logger = logging.getLogger(__name__)
 
@@ -126,9 +126,9 @@ def _check_against_retriever(retriever: Any, scores: CandidateScores, texts: lis
 
 
 def tune(settings: TuneSettings) -> Report:
-    from benchmarks.datasets import load_dataset
-    from benchmarks.peers import nyx_lite, raw_minilm
-    from benchmarks.retrieval import build_nyx_retriever, load_text_corpus
+    from nyx.benchmarks.datasets import load_dataset
+    from nyx.benchmarks.peers import nyx_lite, raw_minilm
+    from nyx.benchmarks.retrieval import build_nyx_retriever, load_text_corpus
     from nyx.encoders.towers import MINILM_SHA256
     from nyx.hybrid import DEFAULT_DENSE_WEIGHT
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.environment import bench_cache_dir
+from nyx.benchmarks.environment import bench_cache_dir
 
 logger = logging.getLogger(__name__)
 

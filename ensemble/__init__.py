@@ -1,14 +1,14 @@
 """Nyx ensembles: generator, retriever and reranker modules, RAG pipelines, aggregation of
 answers and rankings, and agent tools over a Nyx retriever.
 
->>> from ensemble import build
+>>> from nyx.ensemble import build
 >>> system = build("benchmarks/configs/ensemble/squad.yaml", resources={"squad": corpus})
 >>> system.run("Who was the NFL Commissioner in early 2012?").text
 """
 
 from __future__ import annotations
 
-from ensemble.aggregation import (
+from nyx.ensemble.aggregation import (
     EntropyVote,
     GenerativeFusion,
     MajorityVote,
@@ -20,18 +20,18 @@ from ensemble.aggregation import (
     majority_vote,
     reciprocal_rank_fusion,
 )
-from ensemble.cache import DiskCache
-from ensemble.config import build, load_config, save_config, to_config
-from ensemble.corpus import Corpus
-from ensemble.ensemble import Ensemble
-from ensemble.errors import (
+from nyx.ensemble.cache import DiskCache
+from nyx.ensemble.config import build, load_config, save_config, to_config
+from nyx.ensemble.corpus import Corpus
+from nyx.ensemble.ensemble import Ensemble
+from nyx.ensemble.errors import (
     GeneratorError,
     GeneratorRequestError,
     GeneratorTimeoutError,
     GeneratorUnavailableError,
     ToolError,
 )
-from ensemble.generators import (
+from nyx.ensemble.generators import (
     GenerationConfig,
     Generator,
     OpenAIGenerator,
@@ -39,7 +39,7 @@ from ensemble.generators import (
     VLLMGenerator,
     VotingGenerator,
 )
-from ensemble.pipelines import (
+from nyx.ensemble.pipelines import (
     AgenticPipeline,
     ClosedBookPipeline,
     FlarePipeline,
@@ -50,10 +50,10 @@ from ensemble.pipelines import (
     SequentialPipeline,
     SurePipeline,
 )
-from ensemble.rerankers import CrossEncoderReranker, LLMListwiseReranker
-from ensemble.retrievers import BM25Retriever, FusedRetriever, NyxRetriever, RerankedRetriever
-from ensemble.tools import SearchTool
-from ensemble.types import Answer, Generation, RetrievedDoc, Step
+from nyx.ensemble.rerankers import CrossEncoderReranker, LLMListwiseReranker
+from nyx.ensemble.retrievers import BM25Retriever, FusedRetriever, NyxRetriever, RerankedRetriever
+from nyx.ensemble.tools import SearchTool
+from nyx.ensemble.types import Answer, Generation, RetrievedDoc, Step
 
 __all__ = [
     "AgenticPipeline", "Answer", "BM25Retriever", "ClosedBookPipeline", "Corpus",

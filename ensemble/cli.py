@@ -4,7 +4,7 @@
     nyx-index serve INDEX_DIR --mcp                # MCP over stdio (desktop clients)
     nyx-index serve INDEX_DIR --mcp --transport http --port 8765   # MCP only, over HTTP
 
-nyx-index finds this command through the "nyx.cli" entry-point group (ensemble.cli:register),
+nyx-index finds this command through the "nyx.cli" entry-point group (nyx.ensemble.cli:register),
 so nyx itself never imports ensemble.
 """
 
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-logger = logging.getLogger("ensemble.cli")
+logger = logging.getLogger("nyx.ensemble.cli")
 
 __all__ = ["add_serve_arguments", "build_tool", "main", "register", "serve"]
 
@@ -65,26 +65,26 @@ def build_tool(index: Path, *, pipeline: Path | None = None,
                tools: list[str] | None = None, mode: str = "auto",
                media_urls: bool = True, rerank_tools: bool = False,
                trust_remote: bool = False) -> Any:
-    """A :class:`~ensemble.tools.SearchTool` over a saved index, with an optional answering
+    """A :class:`~nyx.ensemble.tools.SearchTool` over a saved index, with an optional answering
     pipeline and tool catalogue (the catalogue shares the index's encoder)."""
-    from ensemble.retrievers.nyx_retriever import NyxRetriever
-    from ensemble.server.catalog import ToolCatalog
-    from ensemble.server.http import media_url
-    from ensemble.tools import SearchTool
     from nyx import Retriever
+    from nyx.ensemble.retrievers.nyx_retriever import NyxRetriever
+    from nyx.ensemble.server.catalog import ToolCatalog
+    from nyx.ensemble.server.http import media_url
+    from nyx.ensemble.tools import SearchTool
 
     retriever = Retriever.load(index, trust_remote=trust_remote)
     module = NyxRetriever(retriever=retriever, mode=mode)
     answerer = None
     if pipeline is not None:
-        from ensemble.config import build
+        from nyx.ensemble.config import build
 
         answerer = build(pipeline, resources={"index": module})
         logger.info("answer tool: %s", type(answerer).__name__)
     sources = [s for s in (tools or ["nyx"]) if s != "none"]
     reranker = None
     if rerank_tools:
-        from ensemble.rerankers.cross_encoder import CrossEncoderReranker
+        from nyx.ensemble.rerankers.cross_encoder import CrossEncoderReranker
 
         reranker = CrossEncoderReranker()
     catalog = (ToolCatalog.from_sources(sources, encoder=retriever.encoder, reranker=reranker)
@@ -97,13 +97,13 @@ def build_tool(index: Path, *, pipeline: Path | None = None,
 
 def serve(args: argparse.Namespace) -> int:
     """Run the server the arguments describe until interrupted."""
-    from ensemble.server.security import resolve_api_key
+    from nyx.ensemble.server.security import resolve_api_key
 
     _check_dependencies(args.mcp)
     import torch
 
     torch.set_num_threads(max(1, args.threads))
-    logging.getLogger("ensemble").setLevel(logging.INFO)
+    logging.getLogger("nyx.ensemble").setLevel(logging.INFO)
     api_key = resolve_api_key(args.api_key)
     if not args.index.is_dir():
         raise FileNotFoundError(f"no index folder at {args.index}; build one with "
@@ -116,7 +116,7 @@ def serve(args: argparse.Namespace) -> int:
                       trust_remote=args.trust_remote,
                       media_urls=not args.mcp, rerank_tools=args.rerank_tools)
     if args.mcp:
-        from ensemble.server.mcp_server import create_mcp_server, run_http, run_stdio
+        from nyx.ensemble.server.mcp_server import create_mcp_server, run_http, run_stdio
 
         server = create_mcp_server(tool)
         if stdio:
@@ -126,7 +126,7 @@ def serve(args: argparse.Namespace) -> int:
         return 0
     import uvicorn
 
-    from ensemble.server.http import ServerSettings, create_app
+    from nyx.ensemble.server.http import ServerSettings, create_app
     from nyx.running_server import announce
 
     settings = ServerSettings(host=args.host, api_key=api_key,

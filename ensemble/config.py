@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-from ensemble.cache import DiskCache
+from nyx.ensemble.cache import DiskCache
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def available_types() -> list[str]:
 
 def _import_all() -> None:
     # The registry fills as modules are imported; importing the package imports them all.
-    import ensemble  # noqa: F401
+    import nyx.ensemble  # noqa: F401
 
 
 class Configurable:

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ensemble.types import RetrievedDoc
+from nyx.ensemble.types import RetrievedDoc
 
 __all__ = ["Corpus"]
 
@@ -19,7 +19,7 @@ class Corpus:
     list of ``{"id", "text", ...}`` records, or a JSON / JSONL file of such records.
 
     In configs a corpus is named, never inlined: ``{type: bm25, corpus: squad}`` where
-    ``squad`` is a resource handed to :func:`ensemble.build`, or a path to a JSON(L) file.
+    ``squad`` is a resource handed to :func:`nyx.ensemble.build`, or a path to a JSON(L) file.
     """
 
     def __init__(self, passages: Mapping[str, Any] | list[Mapping[str, Any]],

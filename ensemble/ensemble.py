@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
-from ensemble.aggregation.aggregators import Aggregator, MajorityVote
-from ensemble.config import register
-from ensemble.pipelines.base import System
-from ensemble.types import Answer
+from nyx.ensemble.aggregation.aggregators import Aggregator, MajorityVote
+from nyx.ensemble.config import register
+from nyx.ensemble.pipelines.base import System
+from nyx.ensemble.types import Answer
 
 logger = logging.getLogger(__name__)
 

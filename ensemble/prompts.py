@@ -11,7 +11,7 @@ import re
 import string
 from collections.abc import Sequence
 
-from ensemble.types import Message, RetrievedDoc
+from nyx.ensemble.types import Message, RetrievedDoc
 
 __all__ = ["FEW_SHOT", "closed_book_prompt", "extract_answer", "format_documents",
            "normalize_answer", "qa_prompt", "truncate_words"]

@@ -1,7 +1,7 @@
 """The agent tools' contract: names, bounds, JSON schemas, argument checks and input decoding.
 
-Shared by :class:`ensemble.tools.SearchTool` (function calling), the MCP server and the HTTP API,
-so that every interface accepts and refuses the same calls with the same messages.
+Shared by :class:`~nyx.ensemble.tools.SearchTool` (function calling), the MCP server and the
+HTTP API, so that every interface accepts and refuses the same calls with the same messages.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ensemble.errors import ToolError
+from nyx.ensemble.errors import ToolError
 
 __all__ = ["GROUPS", "MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "MAX_K", "MAX_QUERY_CHARS",
            "MODALITIES", "MODES", "TOOL_NAMES", "ToolCallError", "check_arguments",

@@ -1,7 +1,7 @@
 """Agent tools over a Nyx retriever: search, fetch, answer and tool search, defined once.
 
 The same definitions serve OpenAI function calling (:meth:`SearchTool.tool_schemas`), the MCP
-server and the HTTP API in :mod:`ensemble.server`.
+server and the HTTP API in :mod:`nyx.ensemble.server`.
 
 >>> tool = SearchTool(NyxRetriever(retriever=my_retriever))
 >>> tool.search("who founded Warsaw University of Technology", k=3)
@@ -26,10 +26,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from ensemble.errors import GeneratorError, ToolError
-from ensemble.prompts import truncate_words
-from ensemble.retrievers.base import RetrieverModule
-from ensemble.tool_schema import (
+from nyx.ensemble.errors import GeneratorError, ToolError
+from nyx.ensemble.prompts import truncate_words
+from nyx.ensemble.retrievers.base import RetrieverModule
+from nyx.ensemble.tool_schema import (
     MAX_IMAGE_BYTES,
     MAX_IMAGE_PIXELS,
     MAX_K,
@@ -42,7 +42,7 @@ from ensemble.tool_schema import (
     parse_call,
     tool_definitions,
 )
-from ensemble.types import RetrievedDoc
+from nyx.ensemble.types import RetrievedDoc
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class Answerer(Protocol):
 
 
 class ToolCatalogLike(Protocol):
-    """An index of tool descriptions (:class:`ensemble.server.catalog.ToolCatalog`)."""
+    """An index of tool descriptions (:class:`nyx.ensemble.server.catalog.ToolCatalog`)."""
 
     def search(self, query: str, k: int = 5) -> list[dict[str, Any]]: ...
 
@@ -83,7 +83,7 @@ class SearchTool:
                  catalog: ToolCatalogLike | None = None,
                  media_url: Callable[[str, int], str] | None = None) -> None:
         if not isinstance(retriever, RetrieverModule):
-            from ensemble.retrievers.nyx_retriever import NyxRetriever
+            from nyx.ensemble.retrievers.nyx_retriever import NyxRetriever
 
             retriever = NyxRetriever(retriever=retriever)
         if not 1 <= max_k <= MAX_K:
@@ -149,8 +149,8 @@ class SearchTool:
                     modality: str, mode: str, group: str,
                     min_score: float | None) -> list[RetrievedDoc]:
         """A Nyx retriever searches with every option itself (images among images, ...)."""
-        from ensemble.retrievers.nyx_retriever import to_retrieved_doc
         from nyx import ImagePart, Item
+        from nyx.ensemble.retrievers.nyx_retriever import to_retrieved_doc
 
         parts: list[Any] = [query] if query.strip() else []
         if image is not None:
@@ -320,7 +320,7 @@ class SearchTool:
 
 
 def _is_nyx(module: Any) -> bool:
-    from ensemble.retrievers.nyx_retriever import NyxRetriever
+    from nyx.ensemble.retrievers.nyx_retriever import NyxRetriever
 
     return isinstance(module, NyxRetriever)
 
@@ -332,7 +332,7 @@ def _public_refs(images: list[str]) -> list[str]:
 
 def _nyx_indexes(module: Any) -> list[Any]:
     """The Nyx retrievers (loaded) inside a retriever module or an ensemble of them."""
-    from ensemble.retrievers.nyx_retriever import NyxRetriever
+    from nyx.ensemble.retrievers.nyx_retriever import NyxRetriever
 
     found, stack = [], [module]
     while stack:

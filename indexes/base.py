@@ -236,7 +236,7 @@ def read_index_config(
     if state.get("backend") != backend:
         raise ValueError(
             f"{path} holds a {state.get('backend')!r} index, not {backend!r}; "
-            "open it with indexes.load_index()"
+            "open it with nyx.indexes.load_index()"
         )
     if int(state.get("format_version", 0)) > format_version:
         raise ValueError(

@@ -15,8 +15,8 @@ __all__ = ["available_backends", "create_index", "get_backend", "load_index", "r
 # Backends are imported on first use, so a missing optional dependency only matters
 # to whoever asks for that backend.
 _BACKENDS: dict[str, str] = {
-    "faiss": "indexes.faiss_index:FaissIndex",
-    "qdrant": "indexes.qdrant_index:QdrantIndex",
+    "faiss": "nyx.indexes.faiss_index:FaissIndex",
+    "qdrant": "nyx.indexes.qdrant_index:QdrantIndex",
 }
 
 

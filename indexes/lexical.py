@@ -273,7 +273,7 @@ class LexicalIndex:
         return index
 
     def analyzer_id(self) -> str:
-        """The analyzer's name (see :func:`indexes.tokenize.analyzer_id`)."""
+        """The analyzer's name (see :func:`nyx.indexes.tokenize.analyzer_id`)."""
         return analyzer_id(self.config.tokenizer)
 
     def __repr__(self) -> str:

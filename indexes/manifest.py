@@ -65,7 +65,7 @@ class Manifest:
     corpus_root: str | None = None
     sources: dict[str, str] = field(default_factory=dict)  # relative path -> content hash
     counts: dict[str, int] = field(default_factory=dict)  # documents, vectors, ...
-    #: the lexical analyzer (see ``indexes.tokenize.analyzer_id``); None: no lexical index,
+    #: the lexical analyzer (see ``nyx.indexes.tokenize.analyzer_id``); None: no lexical index,
     #: or written before analyzers were recorded
     analyzer: str | None = None
     created: str = field(default_factory=_now)

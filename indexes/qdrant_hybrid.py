@@ -4,7 +4,7 @@ BM25 in Qdrant's terms: each document's first point carries a sparse vector name
 whose value for term ``t`` is the BM25 term-frequency factor
 ``tf / (tf + k1 * (1 - b + b * |d| / avgdl))``; the query is the sparse vector of its token
 counts, and the collection's IDF modifier multiplies each query term by
-``ln(1 + (N - df + 0.5) / (df + 0.5))``, the same IDF as :mod:`indexes.lexical`. The dot product
+``ln(1 + (N - df + 0.5) / (df + 0.5))``, the same IDF as :mod:`nyx.indexes.lexical`. The dot product
 is then exactly the local BM25 score, provided the tokens come from the same analyzer and
 ``avgdl`` is the collection's (documents written while ``avgdl`` was different are rewritten:
 :meth:`QdrantHybrid.write_sparse`). Terms become sparse indices through a 32-bit hash (no shared

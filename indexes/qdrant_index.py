@@ -6,7 +6,7 @@ Qdrant `Filter(must=[...])` conditions. Distance is DOT, so scores equal FAISS's
 products. qdrant-client is optional and imported only here.
 
 New collections also carry a sparse vector named ``bm25`` (IDF modifier) that the lexical side
-of hybrid search can fill, so that Qdrant serves both halves (``indexes.qdrant_hybrid``).
+of hybrid search can fill, so that Qdrant serves both halves (``nyx.indexes.qdrant_hybrid``).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class QdrantConfig:
     sparse: bool = True
     #: how a Retriever fuses text queries on this index: "exact" (both rankings and every
     #: score from Qdrant, fused by Nyx's code), "formula" / "rrf" / "dbsf" (fused inside
-    #: Qdrant, see indexes.qdrant_hybrid), "local" (BM25 from the in-process lexical index)
+    #: Qdrant, see nyx.indexes.qdrant_hybrid), "local" (BM25 from the in-process lexical index)
     hybrid: str = "exact"
     #: cluster layout of a new collection on a server (None: the server's defaults)
     shard_number: int | None = None

@@ -1,11 +1,28 @@
-"""Nyx: mixed-modal retrieval. Text, images and interleaved documents in one vector space."""
+"""Nyx: mixed-modal retrieval. Text, images and interleaved documents in one vector space.
 
-from nyx.content import ImagePart, Item, as_items
-from nyx.encoders import DEFAULT_ENCODER, Encoder, load_encoder
-from nyx.images import ImageLoadError, load_image
-from nyx.retriever import Retriever, SearchResult
+The public names below load on first use (PEP 562), so that ``import nyx.indexes`` or
+``import nyx.ensemble`` does not import the retriever, and ``import nyx`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_HOMES = {
+    "DEFAULT_ENCODER": "nyx.encoders",
+    "Encoder": "nyx.encoders",
+    "ImageLoadError": "nyx.images",
+    "ImagePart": "nyx.content",
+    "Item": "nyx.content",
+    "Retriever": "nyx.retriever",
+    "SearchResult": "nyx.retriever",
+    "as_items": "nyx.content",
+    "load_encoder": "nyx.encoders",
+    "load_image": "nyx.images",
+}
 
 __all__ = [
     "DEFAULT_ENCODER",
@@ -20,3 +37,22 @@ __all__ = [
     "load_encoder",
     "load_image",
 ]
+
+if TYPE_CHECKING:
+    from nyx.content import ImagePart, Item, as_items
+    from nyx.encoders import DEFAULT_ENCODER, Encoder, load_encoder
+    from nyx.images import ImageLoadError, load_image
+    from nyx.retriever import Retriever, SearchResult
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'nyx' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))

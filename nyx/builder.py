@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from indexes import BM25Config, EncoderMismatchError, IndexDirectory, analyzer_id
 from nyx.chunking import DEFAULT_MAX_WORDS
 from nyx.content import Item
 from nyx.corpus import Parsed, SourceError, SourceFile, parse_source, scan_corpus
 from nyx.embedding_cache import EmbeddingCache
 from nyx.encoders import Encoder, load_encoder
+from nyx.indexes import BM25Config, EncoderMismatchError, IndexDirectory, analyzer_id
 from nyx.paths import PathRefused
 from nyx.retriever import Retriever
 

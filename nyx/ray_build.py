@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from indexes import IndexDirectory, Manifest
 from nyx.builder import CACHE_DIR, BuildOptions, BuildSummary, build_index, cache_key
 from nyx.content import Item
 from nyx.corpus import SourceError, SourceFile, parse_source, scan_corpus
 from nyx.embedding_cache import EmbeddingCache, cached_keys
 from nyx.encoders import DEFAULT_ENCODER, Encoder
+from nyx.indexes import IndexDirectory, Manifest
 from nyx.retriever import RETRIEVER_FILE, embedding_pieces
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,13 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
-from indexes import (
+from nyx.chunking import DEFAULT_MAX_WORDS, chunk_text
+from nyx.content import ImagePart, Item, ItemLike, as_items
+from nyx.encoders import Encoder, load_encoder
+from nyx.encoders.registry import remote_reason
+from nyx.hybrid import HybridConfig, fuse_scores
+from nyx.images import is_image_path
+from nyx.indexes import (
     BackendInfo,
     BM25Config,
     DocStore,
@@ -33,12 +39,6 @@ from indexes import (
     create_index,
     load_index,
 )
-from nyx.chunking import DEFAULT_MAX_WORDS, chunk_text
-from nyx.content import ImagePart, Item, ItemLike, as_items
-from nyx.encoders import Encoder, load_encoder
-from nyx.encoders.registry import remote_reason
-from nyx.hybrid import HybridConfig, fuse_scores
-from nyx.images import is_image_path
 from nyx.rerank import DEFAULT_RERANK_CANDIDATES, CrossEncoder
 from nyx.served_hybrid import served_hybrid_search, serves_hybrid, sync_sparse
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from indexes import IndexDirectory
+from nyx.indexes import IndexDirectory
 
 logger = logging.getLogger(__name__)
 

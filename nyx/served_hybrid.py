@@ -5,7 +5,7 @@ documents' BM25 weights in Qdrant, written by :func:`sync_sparse` from the lexic
 token counts (same analyzer, same k1/b, avgdl of the whole collection), and text queries are
 answered by Qdrant: both rankings, filters pushed into each, and either Nyx's fusion over
 Qdrant's scores (``hybrid="exact"``) or a fusion Qdrant runs itself (``formula``, ``rrf``,
-``dbsf``; see :mod:`indexes.qdrant_hybrid`). ``hybrid="local"`` keeps the old path (BM25 from
+``dbsf``; see :mod:`nyx.indexes.qdrant_hybrid`). ``hybrid="local"`` keeps the old path (BM25 from
 the in-process lexical index).
 """
 
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from indexes import Filter
 from nyx.hybrid import HybridConfig, confidence, fuse_scores
+from nyx.indexes import Filter
 
 if TYPE_CHECKING:
     from nyx.retriever import Retriever
@@ -42,7 +42,7 @@ def serves_hybrid(retriever: Retriever) -> bool:
 def sync_sparse(retriever: Retriever, ids: list[str] | None = None) -> int:
     """Write the BM25 sparse vectors of ``ids`` (default: the documents added since the last
     sync, or all when the average length moved). Returns how many were written."""
-    from indexes.qdrant_hybrid import QdrantHybrid, bm25_sparse
+    from nyx.indexes.qdrant_hybrid import QdrantHybrid, bm25_sparse
     from nyx.retriever import _CHUNK_SEP
 
     lexical = retriever.lexical
@@ -79,7 +79,7 @@ def served_hybrid_search(retriever: Retriever, text: str, vector: np.ndarray, n:
                          flt: Filter | None) -> tuple[list[tuple[str, float]],
                                                       dict[str, float], dict[str, float]]:
     """Fused ``(id, score)`` pairs for one text query, and the dense and BM25 scores known."""
-    from indexes.qdrant_hybrid import QdrantHybrid, query_sparse
+    from nyx.indexes.qdrant_hybrid import QdrantHybrid, query_sparse
 
     assert retriever.lexical is not None
     index: Any = retriever.index

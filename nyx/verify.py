@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from indexes import IndexDirectory, Manifest
-from indexes.generations import CHECKSUMS_FILENAME, check_checksums
 from nyx.encoders.registry import remote_reason
+from nyx.indexes import IndexDirectory, Manifest
+from nyx.indexes.generations import CHECKSUMS_FILENAME, check_checksums
 from nyx.retriever import RETRIEVER_FILE, _remote_vectors
 
 

@@ -1,9 +1,9 @@
 """Nyx training: contrastive fine-tuning, the NyxQA data pipeline and feedback labelling.
 
-Run it with ``nyx-train CONFIG.yaml`` (``python -m training.cli``); see ``training/configs/``.
+Run it with ``nyx-train CONFIG.yaml`` (``python -m nyx.training.cli``); see ``training/configs/``.
 """
 
-from training.config import (
+from nyx.training.config import (
     AdapterConfig,
     DataConfig,
     FeedbackConfig,
@@ -13,13 +13,13 @@ from training.config import (
     OptimConfig,
     TrainConfig,
 )
-from training.data import PairBatch, collate_pairs, load_pairs
-from training.embedders import TrainableEmbedder, build_embedder
-from training.evaluation import recall_at_k
-from training.generation import TextGenerator, load_generator
-from training.losses import MatryoshkaInfoNCE, info_nce
-from training.search import RetrieverSearcher, Searcher
-from training.trainer import ContrastiveTrainer, TrainResult
+from nyx.training.data import PairBatch, collate_pairs, load_pairs
+from nyx.training.embedders import TrainableEmbedder, build_embedder
+from nyx.training.evaluation import recall_at_k
+from nyx.training.generation import TextGenerator, load_generator
+from nyx.training.losses import MatryoshkaInfoNCE, info_nce
+from nyx.training.search import RetrieverSearcher, Searcher
+from nyx.training.trainer import ContrastiveTrainer, TrainResult
 
 __all__ = [
     "AdapterConfig",

@@ -1,6 +1,6 @@
 """Training the image bridge contrastively into the frozen MiniLM text space.
 
-Inputs are the cached arrays of :mod:`training.bridge_data`, so a run is a few CPU-seconds per
+Inputs are the cached arrays of :mod:`nyx.training.bridge_data`, so a run is a few CPU-seconds per
 hundred steps. Each step draws a batch of images, half from one source (hard negatives: icons
 against icons, shirts against pullovers) and half from all sources (negatives across sources),
 takes one random training caption per image (caption templates, keywords, aliases) and
@@ -25,8 +25,8 @@ from nyx.encoders.base import l2_normalize
 from nyx.encoders.bridge import ImageBridge
 from nyx.encoders.conse import ConSE
 from nyx.encoders.projection import ImageProjection
-from training.bridge_data import SourceArrays
-from training.evaluation import recall_at_k
+from nyx.training.bridge_data import SourceArrays
+from nyx.training.evaluation import recall_at_k
 
 logger = logging.getLogger(__name__)
 
@@ -213,10 +213,10 @@ def evaluate_source(vectors: np.ndarray, source: SourceArrays,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m training.bridge --out FILE``: train on every source and write the bridge."""
+    """``python -m nyx.training.bridge --out FILE``: train on every source and write the bridge."""
     import argparse
 
-    from training.bridge_data import load_source_arrays
+    from nyx.training.bridge_data import load_source_arrays
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--out", required=True, help="safetensors file to write")

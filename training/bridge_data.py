@@ -1,7 +1,7 @@
 """Frozen inputs of bridge training, computed once per source and kept on disk.
 
-For every image of every source (:mod:`training.image_sources`): EfficientNet-Lite0's pooled
-features and ImageNet probabilities (:class:`~training.features.FeatureCache`, one folder per
+For every image of every source (:mod:`nyx.training.image_sources`): EfficientNet-Lite0's pooled
+features and ImageNet probabilities (:class:`~nyx.training.features.FeatureCache`, one folder per
 source). For every caption: its frozen MiniLM vector (one ``.npz`` per source). A
 :class:`SourceArrays` then holds a source's matrices, so that training and the leave-one-source-out
 evaluation never run a network again.
@@ -19,8 +19,8 @@ import numpy as np
 
 from nyx.content import ImagePart
 from nyx.encoders.conse import cache_dir
-from training.features import FeatureCache, image_key
-from training.image_sources import CaptionedImage
+from nyx.training.features import FeatureCache, image_key
+from nyx.training.image_sources import CaptionedImage
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def load_source_arrays(names: list[str] | None = None, root: Path | None = None,
                        show_progress: bool = True) -> tuple[list[SourceArrays], object]:
     """Every available source's arrays and the ``NyxLite`` (plain ConSE) that made them."""
     from nyx.encoders.lite import NyxLite
-    from training.image_sources import load_sources
+    from nyx.training.image_sources import load_sources
 
     lite = NyxLite(device="cpu", ocr=False, bridge="conse")
 

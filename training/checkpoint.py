@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from training.embedders.base import TrainableEmbedder
+from nyx.training.embedders.base import TrainableEmbedder
 
 logger = logging.getLogger(__name__)
 

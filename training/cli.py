@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
-from training.config import TrainConfig
+from nyx.training.config import TrainConfig
 
-logger = logging.getLogger("training")
+logger = logging.getLogger("nyx.training")
 
 
 def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config, args.overrides, args.stage)
     except (OSError, ValueError, TypeError) as exc:
         parser.error(str(exc))
-    from training import distributed, runs
+    from nyx.training import distributed, runs
 
     try:
         summary = _run_stage(config, runs)

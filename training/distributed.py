@@ -70,7 +70,7 @@ def reduce_gradients(parameters: list[torch.Tensor], *, average: bool) -> None:
 
     Average when each process's loss covers its own examples only (plain data parallelism);
     sum when each process back-propagates the whole gathered batch's loss into its own shard,
-    as :class:`training.losses.MatryoshkaInfoNCE` does with ``gather=True``: the shards'
+    as :class:`nyx.training.losses.MatryoshkaInfoNCE` does with ``gather=True``: the shards'
     gradients are then parts of one gradient.
     """
     if not is_distributed():

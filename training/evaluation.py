@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from nyx.content import Item
-from training.data import side_key, to_item
+from nyx.training.data import side_key, to_item
 
 
 def recall_at_k(query_vectors: np.ndarray, doc_vectors: np.ndarray,
@@ -62,7 +62,7 @@ def pool_from_pairs(rows: Sequence[dict[str, Any]]) -> tuple[list[Item], list[It
 @torch.no_grad()
 def evaluate_embedder(embedder: Any, rows: Sequence[dict[str, Any]],
                       ks: Sequence[int] = (1, 10), batch_size: int = 64) -> dict[str, float]:
-    """Recall@k of a :class:`~training.embedders.base.TrainableEmbedder` on pair records."""
+    """Recall@k of a :class:`~nyx.training.embedders.base.TrainableEmbedder` on pair records."""
     queries, docs, relevant = pool_from_pairs(rows)
     was_training = embedder.training
     embedder.eval()

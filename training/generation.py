@@ -1,7 +1,7 @@
 """The text generator the data stages need, behind a small protocol.
 
 The NyxQA and feedback stages only need "prompts in, texts out". :func:`load_generator` adapts
-the project's generator (``ensemble.generators``, SmolLM2-135M-Instruct offline by default);
+the project's generator (``nyx.ensemble.generators``, SmolLM2-135M-Instruct offline by default);
 any callable with the :class:`TextGenerator` signature works too (tests, other backends).
 """
 
@@ -36,7 +36,7 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
 
 class BackendGenerator:
     """Adapts an object with ``generate(prompts, **overrides)`` (returning strings or objects
-    with ``.text``), as ``ensemble.generators`` backends are, to :class:`TextGenerator`."""
+    with ``.text``), as ``nyx.ensemble.generators`` backends are, to :class:`TextGenerator`."""
 
     def __init__(self, backend: Any) -> None:
         if not callable(getattr(backend, "generate", None)):
@@ -68,10 +68,10 @@ def load_generator(spec: str = "smollm2", **options: Any) -> TextGenerator:
     Extra ``options`` go to the backend (``device``, ``batch_size``, ``num_threads``...).
     """
     try:
-        from ensemble.generators.transformers_backend import TransformersGenerator
+        from nyx.ensemble.generators.transformers_backend import TransformersGenerator
     except ImportError as exc:
         raise ImportError(
-            "the data stages generate with ensemble.generators (transformers backend); it could "
+            "the data stages generate with nyx.ensemble.generators (transformers); it could "
             f"not be imported ({exc}). Install the project with its dependencies "
             "(pip install -e '.[train]') or pass your own TextGenerator callable"
         ) from exc

@@ -101,7 +101,7 @@ def _cap(items: list[CaptionedImage], limits: dict[str, int], seed: int) -> list
 # -- OpenClipart ----------------------------------------------------------------------------
 
 def openclipart(max_train: int = 1500, max_eval: int = 400) -> list[CaptionedImage]:
-    from training.evidence.openclipart_data import find_pairs
+    from nyx.training.evidence.openclipart_data import find_pairs
 
     items = []
     for pair in find_pairs():

@@ -9,7 +9,7 @@ process, and every process computes the loss of the whole gathered batch, back-p
 its own shard only. A process's gradient is then its shard's part of the full-batch gradient
 (including the terms of other processes' queries that use its documents as negatives), so the
 sum over processes equals one process's gradient on the concatenated batch; the trainer sums
-them (:func:`training.distributed.reduce_gradients` with ``average=False``). Gathering the
+them (:func:`nyx.training.distributed.reduce_gradients` with ``average=False``). Gathering the
 documents alone would leave out those cross terms.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from training.distributed import gather_tensor, gather_with_grad, is_distributed
+from nyx.training.distributed import gather_tensor, gather_with_grad, is_distributed
 
 
 def info_nce(queries: torch.Tensor, documents: torch.Tensor, positives: torch.Tensor,

@@ -11,15 +11,15 @@ from typing import Any
 import torch
 
 from nyx.content import Item
-from training import distributed
-from training.checkpoint import seed_everything
-from training.config import TrainConfig
-from training.data import canonical_side, load_pairs
-from training.embedders import TrainableEmbedder, build_embedder
-from training.generation import TextGenerator, load_generator
-from training.jsonl import iter_jsonl, write_jsonl
-from training.search import RetrieverSearcher, Searcher
-from training.trainer import ContrastiveTrainer, TrainResult
+from nyx.training import distributed
+from nyx.training.checkpoint import seed_everything
+from nyx.training.config import TrainConfig
+from nyx.training.data import canonical_side, load_pairs
+from nyx.training.embedders import TrainableEmbedder, build_embedder
+from nyx.training.generation import TextGenerator, load_generator
+from nyx.training.jsonl import iter_jsonl, write_jsonl
+from nyx.training.search import RetrieverSearcher, Searcher
+from nyx.training.trainer import ContrastiveTrainer, TrainResult
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def run_contrastive(config: TrainConfig,
 def run_nyxqa(config: TrainConfig, **tools: Any) -> dict[str, Any]:
     """The NyxQA pipeline into ``<output_dir>/nyxqa`` (``tools``: generator, searcher_factory,
     describer overrides)."""
-    from training.nyxqa.pipeline import NyxQAPipeline
+    from nyx.training.nyxqa.pipeline import NyxQAPipeline
 
     pipeline = NyxQAPipeline(config.nyxqa, Path(config.output_dir) / "nyxqa",
                              seed=config.seed, **tools)
@@ -96,7 +96,7 @@ def feedback_encoder(config: TrainConfig) -> tuple[str, dict[str, Any]]:
 def run_feedback(config: TrainConfig, *, generator: TextGenerator | None = None,
                  searcher: Searcher | None = None) -> dict[str, Any]:
     """Label ``feedback.queries`` by generator feedback, then (optionally) train on the labels."""
-    from training.feedback.labeling import FeedbackLabeler, LabelStats, feedback_pairs
+    from nyx.training.feedback.labeling import FeedbackLabeler, LabelStats, feedback_pairs
 
     fb = config.feedback
     if not fb.queries or not fb.corpus:

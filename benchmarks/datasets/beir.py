@@ -24,7 +24,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from benchmarks.datasets.base import (
+from nyx.benchmarks.datasets.base import (
     DatasetFormatError,
     Document,
     Query,
@@ -33,7 +33,13 @@ from benchmarks.datasets.base import (
     make_document,
     make_query,
 )
-from benchmarks.datasets.files import iter_jsonl, iter_tsv, require_file, require_key, resolve_path
+from nyx.benchmarks.datasets.files import (
+    iter_jsonl,
+    iter_tsv,
+    require_file,
+    require_key,
+    resolve_path,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.datasets.base import (
+from nyx.benchmarks.datasets.base import (
     DatasetUnavailableError,
     RetrievalDataset,
     check_limit,

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from benchmarks.datasets.base import (
+from nyx.benchmarks.datasets.base import (
     DatasetFormatError,
     DatasetUnavailableError,
     RetrievalDataset,
@@ -33,7 +33,7 @@ from benchmarks.datasets.base import (
     make_document,
     make_query,
 )
-from benchmarks.datasets.files import dataset_cache_dir, sha256_file
+from nyx.benchmarks.datasets.files import dataset_cache_dir, sha256_file
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks.datasets.base import DatasetFormatError
+from nyx.benchmarks.datasets.base import DatasetFormatError
 
 __all__ = [
     "atomic_write_bytes",

@@ -18,7 +18,7 @@ where the first line of ``contents``, stripped of quotes, is the title (lines wi
 
 FlashRAG QA sets carry no document judgements, so ``qrels`` is empty: score retrieval by
 whether retrieved passages contain a gold answer
-(:func:`benchmarks.answer_metrics.answer_contains`), as FlashRAG does.
+(:func:`nyx.benchmarks.answer_metrics.answer_contains`), as FlashRAG does.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from benchmarks.datasets.base import (
+from nyx.benchmarks.datasets.base import (
     DatasetFormatError,
     Document,
     Query,
@@ -39,7 +39,7 @@ from benchmarks.datasets.base import (
     make_document,
     make_query,
 )
-from benchmarks.datasets.files import iter_jsonl, require_file, require_key, resolve_path
+from nyx.benchmarks.datasets.files import iter_jsonl, require_file, require_key, resolve_path
 
 logger = logging.getLogger(__name__)
 

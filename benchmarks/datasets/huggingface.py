@@ -30,7 +30,7 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from benchmarks.datasets.base import (
+from nyx.benchmarks.datasets.base import (
     DatasetFormatError,
     DatasetUnavailableError,
     RetrievalDataset,

@@ -34,7 +34,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from benchmarks.datasets.base import (
+from nyx.benchmarks.datasets.base import (
     DatasetFormatError,
     Document,
     Query,
@@ -43,7 +43,7 @@ from benchmarks.datasets.base import (
     make_document,
     make_query,
 )
-from benchmarks.datasets.files import iter_jsonl, require_file, require_key, resolve_path
+from nyx.benchmarks.datasets.files import iter_jsonl, require_file, require_key, resolve_path
 
 logger = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from typing import IO
 
 from tqdm.auto import tqdm
 
-from benchmarks.datasets.base import DatasetFormatError, DatasetUnavailableError
-from benchmarks.datasets.files import atomic_write_bytes
+from nyx.benchmarks.datasets.base import DatasetFormatError, DatasetUnavailableError
+from nyx.benchmarks.datasets.files import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 SQuAD-dev (Wikipedia) alone is one domain; a retrieval default tuned there can fail elsewhere.
 The BIG-bench sdist ships more reading-comprehension sets, each turned into a retrieval view
-the way :mod:`benchmarks.datasets.squad` does (the corpus is the passages, each question's own
+the way :mod:`nyx.benchmarks.datasets.squad` does (the corpus is the passages, each question's own
 passage is its one relevant document):
 
 =========================  ====================================================  ============
@@ -20,7 +20,7 @@ the other parts of squad_shifts are held out for evaluation by others. CoQA's so
 news stories (:data:`COQA_EXCLUDED_SOURCES`) are left out too.
 
 Files are extracted from the sdist once and cached (sha256-pinned); a download fetches the
-members of every domain in one pass (see :func:`benchmarks.datasets.squad.fetch_squad_dev`).
+members of every domain in one pass (see :func:`nyx.benchmarks.datasets.squad.fetch_squad_dev`).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from benchmarks.datasets import squad
-from benchmarks.datasets.base import (
+from nyx.benchmarks.datasets import squad
+from nyx.benchmarks.datasets.base import (
     DatasetFormatError,
     DatasetUnavailableError,
     RetrievalDataset,
@@ -40,8 +40,8 @@ from benchmarks.datasets.base import (
     make_document,
     make_query,
 )
-from benchmarks.datasets.files import dataset_cache_dir, sha256_file
-from benchmarks.datasets.pypi import extract_tar_members
+from nyx.benchmarks.datasets.files import dataset_cache_dir, sha256_file
+from nyx.benchmarks.datasets.pypi import extract_tar_members
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.datasets.base import RetrievalDataset, check_limit
+from nyx.benchmarks.datasets.base import RetrievalDataset, check_limit
 
 logger = logging.getLogger(__name__)
 
@@ -38,20 +38,20 @@ Loader = Callable[..., RetrievalDataset]
 
 #: name -> "module:function", imported lazily
 _NAMED: dict[str, str] = {
-    "squad-dev": "benchmarks.datasets.squad:load_squad_dev",
-    "squad-shifts-amazon": "benchmarks.datasets.qa_domains:load_amazon",
-    "squad-shifts-new-wiki": "benchmarks.datasets.qa_domains:load_new_wiki",
-    "coqa": "benchmarks.datasets.qa_domains:load_coqa",
-    "fashion-mnist": "benchmarks.datasets.fashion_mnist:load_fashion_mnist",
-    "easy-vqa": "benchmarks.datasets.easy_vqa:load_easy_vqa",
-    "easy-vqa-qa": "benchmarks.datasets.easy_vqa:load_easy_vqa_qa",
+    "squad-dev": "nyx.benchmarks.datasets.squad:load_squad_dev",
+    "squad-shifts-amazon": "nyx.benchmarks.datasets.qa_domains:load_amazon",
+    "squad-shifts-new-wiki": "nyx.benchmarks.datasets.qa_domains:load_new_wiki",
+    "coqa": "nyx.benchmarks.datasets.qa_domains:load_coqa",
+    "fashion-mnist": "nyx.benchmarks.datasets.fashion_mnist:load_fashion_mnist",
+    "easy-vqa": "nyx.benchmarks.datasets.easy_vqa:load_easy_vqa",
+    "easy-vqa-qa": "nyx.benchmarks.datasets.easy_vqa:load_easy_vqa_qa",
 }
 #: prefix -> loader taking the text after "prefix:" as its first argument
 _PREFIXED: dict[str, str] = {
-    "beir": "benchmarks.datasets.beir:load_beir",
-    "flashrag": "benchmarks.datasets.flashrag:load_flashrag",
-    "mbeir": "benchmarks.datasets.mbeir:load_mbeir",
-    "hf": "benchmarks.datasets.huggingface:load_hf",
+    "beir": "nyx.benchmarks.datasets.beir:load_beir",
+    "flashrag": "nyx.benchmarks.datasets.flashrag:load_flashrag",
+    "mbeir": "nyx.benchmarks.datasets.mbeir:load_mbeir",
+    "hf": "nyx.benchmarks.datasets.huggingface:load_hf",
 }
 _CUSTOM: dict[str, Loader] = {}
 

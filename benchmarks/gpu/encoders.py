@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.gpu.models import SMALL, build_model, build_processor, photos
+from nyx.benchmarks.gpu.models import SMALL, build_model, build_processor, photos
 
-logger = logging.getLogger("benchmarks.gpu_check")
+logger = logging.getLogger("nyx.benchmarks.gpu_check")
 
 
 def section_environment(args: argparse.Namespace) -> dict[str, Any]:
@@ -87,8 +87,8 @@ def section_congruence(args: argparse.Namespace) -> dict[str, Any]:
 def section_faiss(args: argparse.Namespace) -> dict[str, Any]:
     import faiss
 
-    from indexes.faiss_config import gpu_available
-    from indexes.faiss_index import FaissIndex
+    from nyx.indexes.faiss_config import gpu_available
+    from nyx.indexes.faiss_index import FaissIndex
 
     info: dict[str, Any] = {"faiss": faiss.__version__, "gpu_available": gpu_available()}
     if not info["gpu_available"]:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.gpu.models import build_model
+from nyx.benchmarks.gpu.models import build_model
 
 
 def section_index(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:

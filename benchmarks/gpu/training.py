@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.gpu.models import SMALL, build_model, photos
+from nyx.benchmarks.gpu.models import SMALL, build_model, photos
 
 
 def write_pairs(rows: list[dict[str, Any]], n: int, folder: Path, seed: int = 0) -> Path:
@@ -55,7 +55,7 @@ def section_training(args: argparse.Namespace, state: dict[str, Any]) -> dict[st
     import torch
 
     from nyx.encoders.vlm import VLMEncoder
-    from training.cli import main as train_main
+    from nyx.training.cli import main as train_main
 
     work = Path(args.work)
     model_dir, run_dir = work / "model", work / "run"

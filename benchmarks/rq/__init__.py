@@ -6,18 +6,18 @@ Module level: RQ5 different generators, RQ6 different retrievers, RQ7 different 
 
     nyx-bench rq all --limit 30 --out reports/rq
 
-Importing this package registers two config types with :mod:`ensemble.config`:
+Importing this package registers two config types with :mod:`nyx.ensemble.config`:
 ``packaged_lm`` (Gemma 3 270M from PyPI) and ``nyx_cached`` (Nyx over cached vectors).
 """
 
 from __future__ import annotations
 
-from benchmarks.rq.cli import add_arguments, run
-from benchmarks.rq.config import RQ_NAMES, RQConfig, TaskSpec, load_rq_config
-from benchmarks.rq.models import PackagedLM
-from benchmarks.rq.report import write_report
-from benchmarks.rq.retrievers import CachedNyxRetriever
-from benchmarks.rq.runner import RQResult, TaskResult, run_rq
+from nyx.benchmarks.rq.cli import add_arguments, run
+from nyx.benchmarks.rq.config import RQ_NAMES, RQConfig, TaskSpec, load_rq_config
+from nyx.benchmarks.rq.models import PackagedLM
+from nyx.benchmarks.rq.report import write_report
+from nyx.benchmarks.rq.retrievers import CachedNyxRetriever
+from nyx.benchmarks.rq.runner import RQResult, TaskResult, run_rq
 
 __all__ = ["RQ_NAMES", "CachedNyxRetriever", "PackagedLM", "RQConfig", "RQResult",
            "TaskResult", "TaskSpec", "add_arguments", "load_rq_config", "run", "run_rq",

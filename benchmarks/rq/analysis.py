@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.answer_metrics import normalize_answer
-from benchmarks.rq.config import PreferenceSpec
-from benchmarks.rq.systems import SystemResult
+from nyx.benchmarks.answer_metrics import normalize_answer
+from nyx.benchmarks.rq.config import PreferenceSpec
+from nyx.benchmarks.rq.systems import SystemResult
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def pca_2d(vectors: np.ndarray) -> np.ndarray:
 
 def minilm_embed(texts: list[str]) -> np.ndarray:
     """nyx-lite's text vectors (its MiniLM text tower, L2-normalised)."""
-    from benchmarks.peers import raw_minilm
+    from nyx.benchmarks.peers import raw_minilm
 
     return np.asarray(raw_minilm().encode(texts, batch_size=64, normalize_embeddings=True,
                                           convert_to_numpy=True, show_progress_bar=False))

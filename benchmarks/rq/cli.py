@@ -17,9 +17,9 @@ import os
 import shlex
 from pathlib import Path
 
-from benchmarks.rq.config import RQ_NAMES, config_path, load_rq_config
-from benchmarks.rq.report import main_table, write_report
-from benchmarks.rq.runner import RQResult, run_rq
+from nyx.benchmarks.rq.config import RQ_NAMES, config_path, load_rq_config
+from nyx.benchmarks.rq.report import main_table, write_report
+from nyx.benchmarks.rq.runner import RQResult, run_rq
 
 logger = logging.getLogger(__name__)
 

@@ -4,10 +4,10 @@
     title: Is aggregating different pipelines effective?
     include: common.yaml            # shared components; same spec -> same cache keys
     seed: 13
-    components: {...}               # ensemble.config components (pipelines, generators, ...)
+    components: {...}               # nyx.ensemble.config components (pipelines, generators, ...)
     tasks:
       - name: squad
-        dataset: squad-dev          # benchmarks.datasets name (easy-vqa-qa: captioned images)
+        dataset: squad-dev          # nyx.benchmarks.datasets name (easy-vqa-qa: captioned images)
         limit: 30                   # questions, sampled with the seed
         systems: [sequential, iter_retgen]        # the single systems that get aggregated
         baselines: [closed_book]    # shown, never aggregated nor counted as "best single"
@@ -206,15 +206,15 @@ class RQConfig:
 
 
 def registered_types() -> list[str]:
-    """Every ``type:`` ensemble.config can build. The subpackages are imported by name, which
+    """Every ``type:`` nyx.ensemble.config can build. The subpackages are imported by name, which
     also works where ``ensemble`` resolves as a namespace package (an editable install made
     before ``ensemble/__init__.py`` existed), whose ``__init__`` then never runs."""
     import importlib
 
     for module in ("pipelines", "generators", "retrievers", "rerankers", "aggregation",
                    "ensemble"):
-        importlib.import_module(f"ensemble.{module}")
-    from ensemble.config import available_types
+        importlib.import_module(f"nyx.ensemble.{module}")
+    from nyx.ensemble.config import available_types
 
     return available_types()
 

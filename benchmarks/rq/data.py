@@ -2,7 +2,7 @@
 
 Questions are a seeded random sample of the data set (not its first N: SQuAD-dev's first
 questions all come from one article). SQuAD-dev's passages are its 2,067 paragraphs. For
-easy-VQA each image becomes a caption passage (:mod:`benchmarks.rq.captions`) and each
+easy-VQA each image becomes a caption passage (:mod:`nyx.benchmarks.rq.captions`) and each
 question names its image ("In image 12, what color is the shape?"), so retrieving by the
 question finds that image's caption: the image reaches the text-only generator as text.
 Yes/no questions end in "Answer yes or no." (the few-shot prompts only show short factual
@@ -16,9 +16,9 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.datasets import RetrievalDataset, load_dataset
-from benchmarks.rq.captions import caption_accuracy, caption_image
-from ensemble.corpus import Corpus
+from nyx.benchmarks.datasets import RetrievalDataset, load_dataset
+from nyx.benchmarks.rq.captions import caption_accuracy, caption_image
+from nyx.ensemble.corpus import Corpus
 
 logger = logging.getLogger(__name__)
 

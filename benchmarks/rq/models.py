@@ -23,10 +23,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ensemble.config import register
-from ensemble.generators.smollm2 import models_cache_dir
-from ensemble.generators.transformers_backend import TransformersGenerator
-from ensemble.types import Message
+from nyx.ensemble.config import register
+from nyx.ensemble.generators.smollm2 import models_cache_dir
+from nyx.ensemble.generators.transformers_backend import TransformersGenerator
+from nyx.ensemble.types import Message
 
 logger = logging.getLogger(__name__)
 

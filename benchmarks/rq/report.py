@@ -1,5 +1,5 @@
 """One RQ's report: Markdown tables, a JSON of every number and setting, answers, PNG plots
-(bar charts from :mod:`benchmarks.report`; here the scaling band and the answer map).
+(bar charts from :mod:`nyx.benchmarks.report`; here the scaling band and the answer map).
 
 ``<out>/<RQn>/<RQn>.md``, ``<RQn>.json``, ``<RQn>.answers.jsonl`` and ``<RQn>-*.png``. Scores
 are percentages; a gain is an aggregate's score minus the best single system's (by F1), with
@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import (
+from nyx.benchmarks.report import (
     Report,
     _pyplot,
     bar_chart,
@@ -25,7 +25,7 @@ from benchmarks.report import (
     save_figure,
     to_jsonable,
 )
-from benchmarks.rq.runner import RQResult, TaskResult
+from nyx.benchmarks.rq.runner import RQResult, TaskResult
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Embedding SQuAD-dev's 2,067 paragraphs with nyx-lite takes minutes on a busy 2-core machine.
 ``nyx-bench retrieval`` already keeps those vectors on disk
-(:func:`benchmarks.retrieval.build_nyx_retriever`), so :class:`CachedNyxRetriever` builds the
+(:func:`nyx.benchmarks.retrieval.build_nyx_retriever`), so :class:`CachedNyxRetriever` builds the
 same Retriever from them (and adds them to the cache when they are missing). It returns each
 passage as the corpus holds it, with the same text and title BM25 returns, so a pipeline's
 prompt differs between retrievers only by which passages were found.
@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchmarks.metrics import evaluate_run
-from benchmarks.rq.data import TaskData
-from ensemble.config import register
-from ensemble.retrievers.base import RetrieverModule
-from ensemble.retrievers.nyx_retriever import NyxRetriever
-from ensemble.types import RetrievedDoc
+from nyx.benchmarks.metrics import evaluate_run
+from nyx.benchmarks.rq.data import TaskData
+from nyx.ensemble.config import register
+from nyx.ensemble.retrievers.base import RetrieverModule
+from nyx.ensemble.retrievers.nyx_retriever import NyxRetriever
+from nyx.ensemble.types import RetrievedDoc
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +37,8 @@ class CachedNyxRetriever(NyxRetriever):
 
     def load(self) -> Any:
         if self.retriever is None and self.corpus is not None:
-            from benchmarks.peers import TextCorpus, nyx_lite
-            from benchmarks.retrieval import build_nyx_retriever, document_text
+            from nyx.benchmarks.peers import TextCorpus, nyx_lite
+            from nyx.benchmarks.retrieval import build_nyx_retriever, document_text
 
             ids = self.corpus.ids()
             texts = [document_text(self.corpus.docs[i]) for i in ids]

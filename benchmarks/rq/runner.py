@@ -1,6 +1,6 @@
 """Run one research question: each task's systems, aggregators and analyses, with provenance.
 
->>> from benchmarks.rq import load_rq_config, run_rq
+>>> from nyx.benchmarks.rq import load_rq_config, run_rq
 >>> result = run_rq(load_rq_config("RQ1"), cache_path="reports/rq/cache.sqlite")
 
 ``prebuilt`` hands in objects by component name (tests share one loaded generator this way);
@@ -21,23 +21,23 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.environment import machine_info
-from benchmarks.rq.analysis import Embedder, preference_stats, scaling_curve
-from benchmarks.rq.config import RetrievalSpec, RQConfig, TaskSpec
-from benchmarks.rq.data import TaskData, load_task_data
-from benchmarks.rq.models import model_versions
-from benchmarks.rq.retrievers import ranking_scores
-from benchmarks.rq.systems import (
+from nyx.benchmarks.environment import machine_info
+from nyx.benchmarks.rq.analysis import Embedder, preference_stats, scaling_curve
+from nyx.benchmarks.rq.config import RetrievalSpec, RQConfig, TaskSpec
+from nyx.benchmarks.rq.data import TaskData, load_task_data
+from nyx.benchmarks.rq.models import model_versions
+from nyx.benchmarks.rq.retrievers import ranking_scores
+from nyx.benchmarks.rq.systems import (
     SystemResult,
     aggregate,
     held_out_best,
     paired_bootstrap,
     run_system,
 )
-from ensemble.cache import DiskCache
-from ensemble.config import ConfigBuilder, Configurable
-from ensemble.errors import GeneratorUnavailableError
-from ensemble.generators.base import Generator
+from nyx.ensemble.cache import DiskCache
+from nyx.ensemble.config import ConfigBuilder, Configurable
+from nyx.ensemble.errors import GeneratorUnavailableError
+from nyx.ensemble.generators.base import Generator
 
 logger = logging.getLogger(__name__)
 

@@ -19,13 +19,13 @@ from typing import Any, ClassVar
 import numpy as np
 from tqdm.auto import tqdm
 
-from benchmarks.answer_metrics import answer_contains, exact_match, token_f1
-from benchmarks.rq.data import TaskData
-from ensemble.cache import DiskCache
-from ensemble.ensemble import Ensemble
-from ensemble.errors import GeneratorUnavailableError
-from ensemble.pipelines.base import System
-from ensemble.types import Answer
+from nyx.benchmarks.answer_metrics import answer_contains, exact_match, token_f1
+from nyx.benchmarks.rq.data import TaskData
+from nyx.ensemble.cache import DiskCache
+from nyx.ensemble.ensemble import Ensemble
+from nyx.ensemble.errors import GeneratorUnavailableError
+from nyx.ensemble.pipelines.base import System
+from nyx.ensemble.types import Answer
 
 logger = logging.getLogger(__name__)
 

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from ensemble.aggregation.aggregators import (
+from nyx.ensemble.aggregation.aggregators import (
     Aggregator,
     EntropyVote,
     GenerativeFusion,
     MajorityVote,
     Selection,
 )
-from ensemble.aggregation.answers import (
+from nyx.ensemble.aggregation.answers import (
     Vote,
     answer_weights,
     entropy_weighted_vote,
     majority_vote,
     weighted_vote,
 )
-from ensemble.aggregation.rankings import (
+from nyx.ensemble.aggregation.rankings import (
     comb_mnz,
     comb_sum,
     entropy_weighted_fusion,

@@ -7,11 +7,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from ensemble.aggregation.answers import MEASURES, Vote, entropy_weighted_vote, majority_vote
-from ensemble.config import Configurable, register
-from ensemble.generators.base import Generator
-from ensemble.prompts import extract_answer, qa_prompt, truncate_words
-from ensemble.types import Answer, Message
+from nyx.ensemble.aggregation.answers import MEASURES, Vote, entropy_weighted_vote, majority_vote
+from nyx.ensemble.config import Configurable, register
+from nyx.ensemble.generators.base import Generator
+from nyx.ensemble.prompts import extract_answer, qa_prompt, truncate_words
+from nyx.ensemble.types import Answer, Message
 
 __all__ = ["Aggregator", "EntropyVote", "GenerativeFusion", "MajorityVote", "Selection"]
 

@@ -1,6 +1,6 @@
 """Aggregating several systems' answers: votes (plain and entropy-weighted) and the math.
 
-Answers are grouped by their SQuAD-normalised text (:func:`ensemble.prompts.normalize_answer`);
+Answers are grouped by their SQuAD-normalised text (:func:`nyx.ensemble.prompts.normalize_answer`);
 answers that normalise to nothing ("", "the") never win unless every answer is empty.
 
 **Ties** are broken deterministically by the position of the group's first member in the input
@@ -20,7 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ensemble.prompts import normalize_answer
+from nyx.ensemble.prompts import normalize_answer
 
 __all__ = ["Vote", "answer_weights", "entropy_weighted_vote", "majority_vote", "weighted_vote"]
 

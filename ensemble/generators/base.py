@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ensemble.cache import DiskCache, cache_key
-from ensemble.config import Configurable
-from ensemble.types import Generation, Message
+from nyx.ensemble.cache import DiskCache, cache_key
+from nyx.ensemble.config import Configurable
+from nyx.ensemble.types import Generation, Message
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def is_single_prompt(prompts: Any) -> bool:
 
 
 class Generator(Configurable, ABC):
-    """Turns prompts into :class:`~ensemble.types.Generation` records, caching on disk.
+    """Turns prompts into :class:`~nyx.ensemble.types.Generation` records, caching on disk.
 
     A prompt is a string (one user turn; the chat template is applied where the model has one)
     or a list of chat messages; a list whose last message is the assistant's is continued.

@@ -11,11 +11,11 @@ import inspect
 import math
 from typing import TYPE_CHECKING, Any
 
-from ensemble.generators.base import GenerationConfig, apply_stop
-from ensemble.types import Generation
+from nyx.ensemble.generators.base import GenerationConfig, apply_stop
+from nyx.ensemble.types import Generation
 
 if TYPE_CHECKING:
-    from ensemble.generators.transformers_backend import TransformersGenerator
+    from nyx.ensemble.generators.transformers_backend import TransformersGenerator
 
 __all__ = ["mixture_decode", "sample_token"]
 

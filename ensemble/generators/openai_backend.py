@@ -18,20 +18,20 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
-from ensemble.cache import DiskCache
-from ensemble.config import register
-from ensemble.errors import (
+from nyx.ensemble.cache import DiskCache
+from nyx.ensemble.config import register
+from nyx.ensemble.errors import (
     GeneratorRequestError,
     GeneratorTimeoutError,
     GeneratorUnavailableError,
 )
-from ensemble.generators.base import (
+from nyx.ensemble.generators.base import (
     GenerationConfig,
     Generator,
     apply_stop,
     entropy_from_top_logprobs,
 )
-from ensemble.types import Generation, Message, as_messages
+from nyx.ensemble.types import Generation, Message, as_messages
 
 logger = logging.getLogger(__name__)
 

@@ -7,11 +7,11 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from ensemble.cache import DiskCache
-from ensemble.config import register
-from ensemble.generators.base import GenerationConfig, Generator, apply_stop
-from ensemble.generators.smollm2 import SMOLLM2_ALIASES, smollm2_model_dir
-from ensemble.types import Generation, Message, as_messages
+from nyx.ensemble.cache import DiskCache
+from nyx.ensemble.config import register
+from nyx.ensemble.generators.base import GenerationConfig, Generator, apply_stop
+from nyx.ensemble.generators.smollm2 import SMOLLM2_ALIASES, smollm2_model_dir
+from nyx.ensemble.types import Generation, Message, as_messages
 
 logger = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ class TransformersGenerator(Generator):
         All prompts share the generated prefix; each step runs one batched forward pass over
         the prompts with a KV cache.
         """
-        from ensemble.generators.mixture import mixture_decode
+        from nyx.ensemble.generators.mixture import mixture_decode
 
         if len(prompts) != len(weights) or not prompts:
             raise ValueError(f"need one weight per prompt, got {len(prompts)} prompts and "

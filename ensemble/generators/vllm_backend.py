@@ -7,15 +7,15 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from ensemble.cache import DiskCache
-from ensemble.config import register
-from ensemble.generators.base import (
+from nyx.ensemble.cache import DiskCache
+from nyx.ensemble.config import register
+from nyx.ensemble.generators.base import (
     GenerationConfig,
     Generator,
     apply_stop,
     entropy_from_top_logprobs,
 )
-from ensemble.types import Generation, Message, as_messages
+from nyx.ensemble.types import Generation, Message, as_messages
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class VLLMGenerator(Generator):
     """Batched generation with ``vllm.LLM``; the model loads on first use.
 
     Entropies are estimated from the top-``top_logprobs`` alternatives vLLM returns per step
-    (see :func:`~ensemble.generators.base.entropy_from_top_logprobs`).
+    (see :func:`~nyx.ensemble.generators.base.entropy_from_top_logprobs`).
     """
 
     config_fields: ClassVar[tuple[str, ...]] = ("model", "dtype", "gpu_memory_utilization",

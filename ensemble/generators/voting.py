@@ -2,8 +2,8 @@
 
 Used wherever a pipeline takes a generator, so one pipeline can ensemble several models.
 Each prompt's answer is the member generation whose short answer
-(:func:`~ensemble.prompts.extract_answer`) wins a majority or entropy-weighted vote
-(:mod:`ensemble.aggregation.answers`); ties go to the earlier member.
+(:func:`~nyx.ensemble.prompts.extract_answer`) wins a majority or entropy-weighted vote
+(:mod:`nyx.ensemble.aggregation.answers`); ties go to the earlier member.
 """
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from ensemble.aggregation.answers import (
+from nyx.ensemble.aggregation.answers import (
     MEASURES,
     entropy_weighted_vote,
     majority_vote,
 )
-from ensemble.cache import DiskCache
-from ensemble.config import register
-from ensemble.generators.base import GenerationConfig, Generator
-from ensemble.prompts import extract_answer
-from ensemble.types import Generation, Message
+from nyx.ensemble.cache import DiskCache
+from nyx.ensemble.config import register
+from nyx.ensemble.generators.base import GenerationConfig, Generator
+from nyx.ensemble.prompts import extract_answer
+from nyx.ensemble.types import Generation, Message
 
 __all__ = ["VotingGenerator"]
 

@@ -23,11 +23,11 @@ import json
 import re
 from typing import Any, ClassVar
 
-from ensemble.config import register
-from ensemble.pipelines.base import Pipeline
-from ensemble.prompts import extract_answer, truncate_words
-from ensemble.tools import SearchTool
-from ensemble.types import Answer, Generation, Message, RetrievedDoc
+from nyx.ensemble.config import register
+from nyx.ensemble.pipelines.base import Pipeline
+from nyx.ensemble.prompts import extract_answer, truncate_words
+from nyx.ensemble.tools import SearchTool
+from nyx.ensemble.types import Answer, Generation, Message, RetrievedDoc
 
 __all__ = ["AgenticPipeline"]
 
@@ -43,7 +43,7 @@ _ANSWER = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL)
 
 @register("agentic")
 class AgenticPipeline(Pipeline):
-    """The model drives retrieval through a :class:`~ensemble.tools.SearchTool`."""
+    """The model drives retrieval through a :class:`~nyx.ensemble.tools.SearchTool`."""
 
     config_fields: ClassVar[tuple[str, ...]] = (*Pipeline.config_fields, "max_calls",
                                                  "force_first_search", "turn_tokens",

@@ -11,11 +11,11 @@ from typing import Any, ClassVar
 
 from tqdm.auto import tqdm
 
-from ensemble.config import Configurable
-from ensemble.generators.base import Generator
-from ensemble.prompts import extract_answer, qa_prompt
-from ensemble.retrievers.base import RetrieverModule
-from ensemble.types import Answer, Generation, Message, RetrievedDoc
+from nyx.ensemble.config import Configurable
+from nyx.ensemble.generators.base import Generator
+from nyx.ensemble.prompts import extract_answer, qa_prompt
+from nyx.ensemble.retrievers.base import RetrieverModule
+from nyx.ensemble.types import Answer, Generation, Message, RetrievedDoc
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class Pipeline(System):
     ``k`` passages of at most ``max_words`` words each go into prompts of ``style``
     ``"completion"`` (few-shot text; right for small local models) or ``"chat"``; answers are
     greedy, at most ``max_new_tokens`` tokens, stopped at a newline and then shortened by
-    :func:`~ensemble.prompts.extract_answer`.
+    :func:`~nyx.ensemble.prompts.extract_answer`.
     """
 
     config_fields: ClassVar[tuple[str, ...]] = ("name", "k", "max_words", "style", "few_shot",

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ensemble.config import register
-from ensemble.pipelines.base import Pipeline
-from ensemble.types import Answer
+from nyx.ensemble.config import register
+from nyx.ensemble.pipelines.base import Pipeline
+from nyx.ensemble.types import Answer
 
 __all__ = ["IterRetGenPipeline"]
 

@@ -19,10 +19,10 @@ import math
 import re
 from typing import Any, ClassVar
 
-from ensemble.config import register
-from ensemble.pipelines.base import Pipeline
-from ensemble.prompts import extract_answer, normalize_answer, truncate_words
-from ensemble.types import Answer, Generation
+from nyx.ensemble.config import register
+from nyx.ensemble.pipelines.base import Pipeline
+from nyx.ensemble.prompts import extract_answer, normalize_answer, truncate_words
+from nyx.ensemble.types import Answer, Generation
 
 __all__ = ["FlarePipeline", "SelfRagPipeline", "masked_query"]
 

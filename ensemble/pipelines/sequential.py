@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ensemble.config import register
-from ensemble.pipelines.base import Pipeline
-from ensemble.types import Answer
+from nyx.ensemble.config import register
+from nyx.ensemble.pipelines.base import Pipeline
+from nyx.ensemble.types import Answer
 
 __all__ = ["ClosedBookPipeline", "SequentialPipeline"]
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ensemble.rerankers.base import Reranker
-from ensemble.rerankers.cross_encoder import CrossEncoderReranker
-from ensemble.rerankers.llm_listwise import LLMListwiseReranker, clean_ranking, parse_ranking
+from nyx.ensemble.rerankers.base import Reranker
+from nyx.ensemble.rerankers.cross_encoder import CrossEncoderReranker
+from nyx.ensemble.rerankers.llm_listwise import LLMListwiseReranker, clean_ranking, parse_ranking
 
 __all__ = ["CrossEncoderReranker", "LLMListwiseReranker", "Reranker", "clean_ranking",
            "parse_ranking"]

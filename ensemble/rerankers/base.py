@@ -5,8 +5,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from ensemble.config import Configurable
-from ensemble.types import RetrievedDoc
+from nyx.ensemble.config import Configurable
+from nyx.ensemble.types import RetrievedDoc
 
 __all__ = ["Reranker"]
 

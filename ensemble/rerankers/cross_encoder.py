@@ -14,9 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
-from ensemble.config import register
-from ensemble.rerankers.base import Reranker
-from ensemble.types import RetrievedDoc
+from nyx.ensemble.config import register
+from nyx.ensemble.rerankers.base import Reranker
+from nyx.ensemble.types import RetrievedDoc
 from nyx.rerank import CrossEncoder, default_reranker_dir
 
 logger = logging.getLogger(__name__)

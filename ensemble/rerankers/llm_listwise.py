@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from ensemble.config import register
-from ensemble.generators.base import Generator
-from ensemble.prompts import truncate_words
-from ensemble.rerankers.base import Reranker
-from ensemble.types import Message, RetrievedDoc
+from nyx.ensemble.config import register
+from nyx.ensemble.generators.base import Generator
+from nyx.ensemble.prompts import truncate_words
+from nyx.ensemble.rerankers.base import Reranker
+from nyx.ensemble.types import Message, RetrievedDoc
 
 __all__ = ["LLMListwiseReranker", "clean_ranking", "parse_ranking"]
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ensemble.retrievers.base import RetrieverModule
-from ensemble.retrievers.bm25 import BM25Retriever
-from ensemble.retrievers.fused import FusedRetriever, RerankedRetriever
-from ensemble.retrievers.nyx_retriever import NyxRetriever
+from nyx.ensemble.retrievers.base import RetrieverModule
+from nyx.ensemble.retrievers.bm25 import BM25Retriever
+from nyx.ensemble.retrievers.fused import FusedRetriever, RerankedRetriever
+from nyx.ensemble.retrievers.nyx_retriever import NyxRetriever
 
 __all__ = ["BM25Retriever", "FusedRetriever", "NyxRetriever", "RerankedRetriever",
            "RetrieverModule"]

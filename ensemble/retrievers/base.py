@@ -5,9 +5,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
-from ensemble.cache import DiskCache, cache_key
-from ensemble.config import Configurable
-from ensemble.types import RetrievedDoc
+from nyx.ensemble.cache import DiskCache, cache_key
+from nyx.ensemble.config import Configurable
+from nyx.ensemble.types import RetrievedDoc
 
 __all__ = ["RetrieverModule"]
 

@@ -1,14 +1,14 @@
-"""BM25 alone, over a :class:`~ensemble.corpus.Corpus` (``indexes.LexicalIndex``)."""
+"""BM25 alone, over a :class:`~nyx.ensemble.corpus.Corpus` (``indexes.LexicalIndex``)."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ensemble.cache import DiskCache
-from ensemble.config import ConfigBuilder, register
-from ensemble.corpus import Corpus
-from ensemble.retrievers.base import RetrieverModule
-from ensemble.types import RetrievedDoc
+from nyx.ensemble.cache import DiskCache
+from nyx.ensemble.config import ConfigBuilder, register
+from nyx.ensemble.corpus import Corpus
+from nyx.ensemble.retrievers.base import RetrieverModule
+from nyx.ensemble.types import RetrievedDoc
 
 __all__ = ["BM25Retriever"]
 
@@ -25,7 +25,7 @@ class BM25Retriever(RetrieverModule):
 
     def __init__(self, corpus: Corpus | Any, *, k1: float = 1.5, b: float = 0.75,
                  cache: DiskCache | None = None) -> None:
-        from indexes import BM25Config, LexicalIndex
+        from nyx.indexes import BM25Config, LexicalIndex
 
         super().__init__(cache)
         self.corpus = Corpus.resolve(corpus)
@@ -46,7 +46,7 @@ class BM25Retriever(RetrieverModule):
 
     def _retrieve(self, query: str, k: int, filter: dict[str, Any] | None
                   ) -> list[RetrievedDoc]:
-        from indexes import Filter
+        from nyx.indexes import Filter
 
         flt = Filter.coerce(filter)  # the grammar of every Nyx filter: equality, any, ranges
         allowed = None

@@ -6,11 +6,11 @@ import hashlib
 import logging
 from typing import Any, ClassVar
 
-from ensemble.cache import DiskCache
-from ensemble.config import ConfigBuilder, register
-from ensemble.corpus import Corpus
-from ensemble.retrievers.base import RetrieverModule
-from ensemble.types import RetrievedDoc
+from nyx.ensemble.cache import DiskCache
+from nyx.ensemble.config import ConfigBuilder, register
+from nyx.ensemble.corpus import Corpus
+from nyx.ensemble.retrievers.base import RetrieverModule
+from nyx.ensemble.types import RetrievedDoc
 
 logger = logging.getLogger(__name__)
 

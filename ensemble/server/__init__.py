@@ -1,9 +1,9 @@
 """The agent-facing surface of Nyx: an HTTP API with a search page, an MCP server, and tool
 retrieval over catalogues of tool descriptions. All of them run one
-:class:`~ensemble.tools.SearchTool`.
+:class:`~nyx.ensemble.tools.SearchTool`.
 
 Start one with ``nyx-index serve INDEX_DIR`` (HTTP, page and MCP at ``/mcp``) or
-``nyx-index serve INDEX_DIR --mcp`` (MCP over stdio); see :mod:`ensemble.cli`.
+``nyx-index serve INDEX_DIR --mcp`` (MCP over stdio); see :mod:`nyx.ensemble.cli`.
 FastAPI, uvicorn and the MCP SDK are imported only by the modules that need them.
 """
 
@@ -22,5 +22,5 @@ _HOMES = {"ServerSettings": "http", "create_app": "http", "ToolCatalog": "catalo
 
 def __getattr__(name: str) -> Any:
     if name not in _HOMES:
-        raise AttributeError(f"module 'ensemble.server' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"ensemble.server.{_HOMES[name]}"), name)
+        raise AttributeError(f"module 'nyx.ensemble.server' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"nyx.ensemble.server.{_HOMES[name]}"), name)

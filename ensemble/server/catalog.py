@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ensemble.server.catalog_formats import (
+from nyx.ensemble.server.catalog_formats import (
     ToolDescription,
     from_argparse,
     from_botocore,
@@ -39,7 +39,7 @@ class ToolCatalog:
     """Tool descriptions indexed for search by task description.
 
     Dense search over short tool texts finds candidates; an optional ``reranker`` (anything
-    with ``rerank(query, docs)``, e.g. :class:`~ensemble.rerankers.CrossEncoderReranker`)
+    with ``rerank(query, docs)``, e.g. :class:`~nyx.ensemble.rerankers.CrossEncoderReranker`)
     reorders the top ``candidates`` by their longer descriptions.
     """
 
@@ -81,7 +81,7 @@ class ToolCatalog:
                 self.retriever.search(query, k=min(n, len(self.tools)), mode=self.mode)
                 if h.id in self.tools]
         if self.reranker is not None:
-            from ensemble.types import RetrievedDoc
+            from nyx.ensemble.types import RetrievedDoc
 
             docs = [RetrievedDoc(i, s, self.tools[i].long_text()) for i, s in hits]
             hits = [(d.id, float(d.score)) for d in self.reranker.rerank(query, docs)]
@@ -147,9 +147,9 @@ def load_tool_source(source: str) -> list[ToolDescription]:
 
 def nyx_tools() -> list[ToolDescription]:
     """Nyx's own operations: ``nyx-index`` subcommands and the HTTP API's endpoints."""
-    from ensemble.cli import register
-    from ensemble.server.http import create_app
     from nyx.cli.index import build_parser
+    from nyx.ensemble.cli import register
+    from nyx.ensemble.server.http import create_app
 
     cli = {t.name: t for t in from_argparse(build_parser(), source="nyx-index")}
     if "nyx-index serve" not in cli:  # the nyx.cli entry point is not installed

@@ -1,6 +1,6 @@
 """The HTTP API (FastAPI): search, answer, documents, media, tool search, and the search page.
 
-Every endpoint calls the same :class:`~ensemble.tools.SearchTool` the MCP server and function
+Every endpoint calls the same :class:`~nyx.ensemble.tools.SearchTool` the MCP server and function
 calling use, so limits and errors agree everywhere. The API never changes the index. With an
 API key, every path but the page, ``/health`` and ``/openapi.json`` needs it. MCP's
 streamable HTTP transport is served at ``/mcp`` by the same app.
@@ -23,9 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from ensemble.server.page import PAGE_CSP, PAGE_CSS, PAGE_HTML, PAGE_JS
-from ensemble.server.security import ApiKeyMiddleware, BodyLimitMiddleware
-from ensemble.tools import (
+from nyx.ensemble.server.page import PAGE_CSP, PAGE_CSS, PAGE_HTML, PAGE_JS
+from nyx.ensemble.server.security import ApiKeyMiddleware, BodyLimitMiddleware
+from nyx.ensemble.tools import (
     MAX_IMAGE_BYTES,
     MAX_K,
     MAX_QUERY_CHARS,
@@ -154,7 +154,7 @@ def create_app(tool: SearchTool | None, settings: ServerSettings | None = None) 
     settings = settings or ServerSettings()
     mcp_server = None
     if tool is not None and settings.mcp:
-        from ensemble.server.mcp_server import create_mcp_server
+        from nyx.ensemble.server.mcp_server import create_mcp_server
 
         mcp_server = create_mcp_server(tool)
 

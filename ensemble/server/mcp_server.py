@@ -1,5 +1,5 @@
 """The MCP server (official ``mcp`` SDK, low-level ``Server``): search, fetch_document, answer
-and search_tools, with the input schemas of :func:`ensemble.tools.tool_definitions`.
+and search_tools, with the input schemas of :func:`nyx.ensemble.tools.tool_definitions`.
 
 The low-level server is used rather than ``MCPServer`` (FastMCP in mcp 1.x) so that MCP
 advertises exactly the schemas function calling and the HTTP API validate against, instead
@@ -17,7 +17,7 @@ import json
 import logging
 from typing import Any
 
-from ensemble.tools import SearchTool, ToolCallError
+from nyx.ensemble.tools import SearchTool, ToolCallError
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def run_stdio(server: Any) -> None:
 def mcp_http_app(server: Any, *, host: str = "127.0.0.1", api_key: str | None = None) -> Any:
     """A Starlette app serving MCP's streamable HTTP transport at ``/mcp``, behind the API key
     when one is given. Loopback hosts get the SDK's DNS-rebinding protection."""
-    from ensemble.server.security import ApiKeyMiddleware
+    from nyx.ensemble.server.security import ApiKeyMiddleware
 
     app = server.streamable_http_app(streamable_http_path="/mcp", host=host)
     return ApiKeyMiddleware(app, api_key)

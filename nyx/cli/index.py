@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from indexes import EncoderMismatchError, Filter, IndexLockedError, StaleIndexError
+from nyx.indexes import EncoderMismatchError, Filter, IndexLockedError, StaleIndexError
 
 logger = logging.getLogger("nyx.cli")
 
@@ -291,7 +291,7 @@ def _where(row: dict[str, Any]) -> str:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from indexes import IndexDirectory, Manifest
+    from nyx.indexes import IndexDirectory, Manifest
 
     folder = IndexDirectory(args.index).current()
     if folder is None:

@@ -4,7 +4,7 @@
 
 ConSE is both an input and a residual path, so photos keep what ImageNet taught the tower while
 the MLP learns what class names cannot say (icons, drawings, colours, shapes). The text side is
-untouched: existing text vectors stay valid. Trained by :mod:`training.bridge`; the release's
+untouched: existing text vectors stay valid. Trained by :mod:`nyx.training.bridge`; the release's
 weights ship inside the package (``nyx/data/bridge/``) and are checked against a pinned sha256.
 """
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.hybrid_grid import candidate_scores, fuse, ranking_metrics
-from benchmarks.metrics import evaluate_run
-from benchmarks.peers import top_k_indices
-from benchmarks.report import markdown_table, to_jsonable
-from benchmarks.speed_corpus import extend_by_perturbation
-from benchmarks.vector_cache import cached_vectors
+from nyx.benchmarks.hybrid_grid import candidate_scores, fuse, ranking_metrics
+from nyx.benchmarks.metrics import evaluate_run
+from nyx.benchmarks.peers import top_k_indices
+from nyx.benchmarks.report import markdown_table, to_jsonable
+from nyx.benchmarks.speed_corpus import extend_by_perturbation
+from nyx.benchmarks.vector_cache import cached_vectors
 from nyx.hybrid import HybridConfig, fuse_scores
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import cli
+from nyx.benchmarks import cli
 
 DOCS = [
     ("Paris", "Paris is the capital and largest city of France, on the river Seine."),
@@ -67,7 +67,7 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory,
                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Vector caches of these tiny runs go to a temporary folder, not ~/.cache."""
     cache = tmp_path_factory.getbasetemp() / "nyx-cache"
-    monkeypatch.setattr("benchmarks.vector_cache.bench_cache_dir",
+    monkeypatch.setattr("nyx.benchmarks.vector_cache.bench_cache_dir",
                         lambda *parts: _mkdir(cache.joinpath("bench", *parts)))
 
 
@@ -123,7 +123,7 @@ def test_speed_on_small_synthetic_vectors(tmp_path: Path, monkeypatch: pytest.Mo
     unit /= np.linalg.norm(unit, axis=1, keepdims=True)
     info = {"sources": {"synthetic": 1600}, "real_sentences": 1600, "queries": 100,
             "database_real": 1500, "encoder": "none", "seed": 0}
-    monkeypatch.setattr("benchmarks.speed_corpus.speed_vectors",
+    monkeypatch.setattr("nyx.benchmarks.speed_corpus.speed_vectors",
                         lambda n_queries, corpus: (unit[:1500], unit[1500:1500 + n_queries], info))
     out = tmp_path / "speed"
     assert cli.main(["speed", "--sizes", "1000,3000", "--queries", "100", "--latency-queries",
@@ -141,7 +141,7 @@ def test_speed_on_small_synthetic_vectors(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_bandwidth_floor_is_sane() -> None:
-    from benchmarks.bandwidth import flat_search_timings, measure_bandwidth
+    from nyx.benchmarks.bandwidth import flat_search_timings, measure_bandwidth
 
     bandwidth = measure_bandwidth(nbytes=16 << 20, repeats=2)
     assert 0.1 < bandwidth["read_gbps"] < 10_000 and bandwidth["copy_gbps"] > 0.1
@@ -153,7 +153,7 @@ def test_bandwidth_floor_is_sane() -> None:
 def test_images_on_the_first_fashion_mnist_images(tmp_path: Path) -> None:
     pytest.importorskip("timm")
     try:
-        from benchmarks.datasets.fashion_mnist import load_fashion_mnist_arrays
+        from nyx.benchmarks.datasets.fashion_mnist import load_fashion_mnist_arrays
 
         load_fashion_mnist_arrays()
     except Exception as error:  # noqa: BLE001 - any missing-data error skips
@@ -169,7 +169,7 @@ def test_images_on_the_first_fashion_mnist_images(tmp_path: Path) -> None:
 
 
 def test_a_missing_subcommand_module_explains_itself(capsys: pytest.CaptureFixture) -> None:
-    cli.register_command("not-yet", "benchmarks.no_such_module", "placeholder")
+    cli.register_command("not-yet", "nyx.benchmarks.no_such_module", "placeholder")
     try:
         assert cli.main(["not-yet"]) == 2
     finally:

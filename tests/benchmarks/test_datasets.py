@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.datasets import (
+from nyx.benchmarks.datasets import (
     DatasetFormatError,
     DatasetUnavailableError,
     RetrievalDataset,
@@ -17,7 +17,7 @@ from benchmarks.datasets import (
     load_dataset,
     register_dataset,
 )
-from benchmarks.datasets.huggingface import check_hub_reachable, rows_to_dataset
+from nyx.benchmarks.datasets.huggingface import check_hub_reachable, rows_to_dataset
 
 
 def write_jsonl(path: Path, records: list[dict | str]) -> Path:

@@ -8,8 +8,8 @@ import random
 import numpy as np
 import pytest
 
-from benchmarks.latency import percentile
-from benchmarks.metrics import (
+from nyx.benchmarks.latency import percentile
+from nyx.benchmarks.metrics import (
     LatencyRecorder,
     answer_contains,
     average_precision,

@@ -1,4 +1,4 @@
-"""``python -m benchmarks.rag_eval --out DIR`` writes into the folder, as ``nyx-bench --out``
+"""``python -m nyx.benchmarks.rag_eval --out DIR`` writes into the folder, as ``nyx-bench --out``
 does (it used to fail with IsADirectoryError after all the work was done)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 import tests.ensemble.scripted  # noqa: F401  (registers fixed_answer)
-from benchmarks import rag_eval
+from nyx.benchmarks import rag_eval
 from tests.benchmarks.test_rq_api import squad_slice  # noqa: F401  (registers rq-test-squad)
 
 

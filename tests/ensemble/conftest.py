@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ensemble import BM25Retriever, Corpus, DiskCache, TransformersGenerator
+from nyx.ensemble import BM25Retriever, Corpus, DiskCache, TransformersGenerator
 
 DATA = Path(__file__).parent / "data" / "squad_slice.json"
 
@@ -44,8 +44,8 @@ def llm(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def nyx_retriever(lite, corpus):
-    from ensemble import NyxRetriever
     from nyx import Item
+    from nyx.ensemble import NyxRetriever
     from nyx.retriever import Retriever
 
     retriever = Retriever(encoder=lite)

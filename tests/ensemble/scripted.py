@@ -6,10 +6,10 @@ import math
 import threading
 import time
 
-from ensemble.config import register
-from ensemble.generators.base import Generator
-from ensemble.pipelines.base import System
-from ensemble.types import Answer, Generation
+from nyx.ensemble.config import register
+from nyx.ensemble.generators.base import Generator
+from nyx.ensemble.pipelines.base import System
+from nyx.ensemble.types import Answer, Generation
 
 
 class ScriptedGenerator(Generator):

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from ensemble.aggregation import (
+from nyx.ensemble.aggregation import (
     EntropyVote,
     MajorityVote,
     answer_weights,
@@ -21,7 +21,7 @@ from ensemble.aggregation import (
     reciprocal_rank_fusion,
     weighted_vote,
 )
-from ensemble.types import Answer
+from nyx.ensemble.types import Answer
 
 
 def test_majority_vote_groups_squad_normalised_answers():

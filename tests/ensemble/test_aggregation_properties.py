@@ -22,7 +22,7 @@ pytest.importorskip("hypothesis")
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from ensemble.aggregation import (  # noqa: E402
+from nyx.ensemble.aggregation import (  # noqa: E402
     EntropyVote,
     MajorityVote,
     comb_mnz,
@@ -33,8 +33,8 @@ from ensemble.aggregation import (  # noqa: E402
     reciprocal_rank_fusion,
     weighted_vote,
 )
-from ensemble.prompts import normalize_answer  # noqa: E402
-from ensemble.types import Answer  # noqa: E402
+from nyx.ensemble.prompts import normalize_answer  # noqa: E402
+from nyx.ensemble.types import Answer  # noqa: E402
 from tests.properties import scaled  # noqa: E402
 
 ANSWERS = ["Paris", "paris.", "The Paris", "Lyon", "1856", "", "the", "Nikola Tesla", "Tesla",

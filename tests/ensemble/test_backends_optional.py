@@ -6,9 +6,9 @@ import importlib.util
 
 import pytest
 
-from ensemble import GenerationConfig, VLLMGenerator, build
-from ensemble.generators import smollm2
-from ensemble.generators.base import apply_stop, entropy_from_top_logprobs
+from nyx.ensemble import GenerationConfig, VLLMGenerator, build
+from nyx.ensemble.generators import smollm2
+from nyx.ensemble.generators.base import apply_stop, entropy_from_top_logprobs
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed")

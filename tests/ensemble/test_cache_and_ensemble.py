@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from ensemble import (
+from nyx.ensemble import (
     BM25Retriever,
     DiskCache,
     Ensemble,
@@ -17,7 +17,7 @@ from ensemble import (
     build,
     to_config,
 )
-from ensemble.cache import cache_key
+from nyx.ensemble.cache import cache_key
 from tests.ensemble.scripted import FixedSystem, ScriptedGenerator
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from ensemble import (
+from nyx.ensemble import (
     BM25Retriever,
     Ensemble,
     EntropyVote,
@@ -17,7 +17,7 @@ from ensemble import (
     save_config,
     to_config,
 )
-from ensemble.config import ConfigBuilder, available_types
+from nyx.ensemble.config import ConfigBuilder, available_types
 
 DOC = {
     "cache": None,
@@ -147,11 +147,11 @@ def test_every_pipeline_type_is_registered():
 
 
 def test_build_one_component_of_a_benchmark_config(corpus, tmp_path, monkeypatch):
-    """The README's ``ensemble.build(squad.yaml, ...)``: a benchmark config has no pipeline
+    """The README's ``nyx.ensemble.build(squad.yaml, ...)``: a benchmark config has no pipeline
     entry, so the error says how to pick a component, and ``component=`` builds it."""
     from pathlib import Path
 
-    from ensemble import build
+    from nyx.ensemble import build
 
     config = Path(__file__).resolve().parents[2] / "benchmarks/configs/ensemble/squad.yaml"
     monkeypatch.chdir(tmp_path)  # its call cache is a relative path

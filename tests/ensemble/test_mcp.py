@@ -121,7 +121,7 @@ def test_streamable_http_on_the_served_app(http_server: RunningServer) -> None:
 
 def test_standalone_streamable_http_server(demo_tool: Any) -> None:
     """The MCP-only app of `--mcp --transport http`, served on a free loopback port."""
-    from ensemble.server.mcp_server import create_mcp_server, mcp_http_app
+    from nyx.ensemble.server.mcp_server import create_mcp_server, mcp_http_app
 
     app = mcp_http_app(create_mcp_server(demo_tool), host="127.0.0.1", api_key=API_KEY)
     with ThreadedServer(app) as server:

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ensemble import (
+from nyx.ensemble import (
     DiskCache,
     GeneratorRequestError,
     GeneratorTimeoutError,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from ensemble import (
+from nyx.ensemble import (
     AgenticPipeline,
     ClosedBookPipeline,
     Ensemble,
@@ -25,7 +25,7 @@ from ensemble import (
     SequentialPipeline,
     SurePipeline,
 )
-from ensemble.prompts import extract_answer
+from nyx.ensemble.prompts import extract_answer
 
 SMALL = {"k": 2, "max_words": 40, "max_new_tokens": 6}
 TESLA = "In what year was Nikola Tesla born?"
@@ -145,7 +145,7 @@ def test_ensemble_of_pipelines_with_llm_aggregators(llm, bm25):
 
 
 def test_selection_averages_label_scores_over_cyclic_orders(llm):
-    from ensemble.types import Answer
+    from nyx.ensemble.types import Answer
 
     answers = [Answer(TESLA, text, system=name)
                for name, text in (("a", "1856"), ("b", "1943"), ("c", "Smiljan"))]
@@ -186,7 +186,7 @@ def test_extract_answer_cleans_rambling():
 
 
 def test_self_rag_never_prefers_an_empty_answer():
-    from ensemble import BM25Retriever, Corpus
+    from nyx.ensemble import BM25Retriever, Corpus
     from tests.ensemble.scripted import PassageGenerator
 
     corpus = Corpus({"a": "Chopin was born in the village of Zelazowa Wola.",

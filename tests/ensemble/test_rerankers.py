@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ensemble import CrossEncoderReranker, LLMListwiseReranker
-from ensemble.generators.base import Generator
-from ensemble.rerankers import clean_ranking, parse_ranking
-from ensemble.types import Generation, RetrievedDoc
+from nyx.ensemble import CrossEncoderReranker, LLMListwiseReranker
+from nyx.ensemble.generators.base import Generator
+from nyx.ensemble.rerankers import clean_ranking, parse_ranking
+from nyx.ensemble.types import Generation, RetrievedDoc
 
 
 @pytest.mark.parametrize(("indices", "n", "expected"), [

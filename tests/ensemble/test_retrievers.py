@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ensemble import (
+from nyx.ensemble import (
     BM25Retriever,
     Corpus,
     CrossEncoderReranker,
@@ -97,8 +97,8 @@ def test_bm25_filters_use_the_nyx_filter_grammar(bm25):
 
 
 def test_entropy_fusion_cache_key_names_its_confidence_measure(bm25):
-    from ensemble.aggregation.rankings import ENTROPY_CONFIDENCE
-    from ensemble.retrievers.fused import FusedRetriever
+    from nyx.ensemble.aggregation.rankings import ENTROPY_CONFIDENCE
+    from nyx.ensemble.retrievers.fused import FusedRetriever
 
     entropy = FusedRetriever([bm25, bm25], method="entropy")
     assert ENTROPY_CONFIDENCE in entropy.cache_id  # results of the old measure are not reused

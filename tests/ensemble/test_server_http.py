@@ -14,7 +14,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from ensemble.tools import MAX_IMAGE_BYTES, MAX_QUERY_CHARS
+from nyx.ensemble.tools import MAX_IMAGE_BYTES, MAX_QUERY_CHARS
 from tests.ensemble.test_server_support import API_KEY, RunningServer, report
 
 pytest_plugins = ("tests.ensemble.test_server_support",)

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from ensemble.server.catalog import ToolCatalog, load_tool_source
-from ensemble.server.catalog_formats import parse_catalog, read_catalog_file
+from nyx.ensemble.server.catalog import ToolCatalog, load_tool_source
+from nyx.ensemble.server.catalog_formats import parse_catalog, read_catalog_file
 from tests.ensemble.test_server_support import report, torch_threads
 
 logger = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ def test_reranked_accuracy(catalog: ToolCatalog, request: pytest.FixtureRequest)
     """The cross-encoder reranks the 10 best candidates (about 0.1-0.5 s a query)."""
     if "slow" not in (request.config.getoption("markexpr") or ""):
         pytest.skip("slow: run with -m slow")
-    reranker = pytest.importorskip("ensemble.rerankers.cross_encoder").CrossEncoderReranker
+    reranker = pytest.importorskip("nyx.ensemble.rerankers.cross_encoder").CrossEncoderReranker
     try:
         catalog.reranker = reranker()
         top1, top5 = accuracy(catalog, request, "reranked", QUERIES)

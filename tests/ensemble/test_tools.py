@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ensemble import SearchTool, ToolError
+from nyx.ensemble import SearchTool, ToolError
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from ensemble.tools import MAX_K, MAX_QUERY_CHARS, TOOL_NAMES, SearchTool, ToolCallError
-from ensemble.types import RetrievedDoc
+from nyx.ensemble.tools import MAX_K, MAX_QUERY_CHARS, TOOL_NAMES, SearchTool, ToolCallError
+from nyx.ensemble.types import RetrievedDoc
 
 pytest_plugins = ("tests.ensemble.test_server_support",)
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -137,8 +137,8 @@ def test_search_tools_finds_nyx_commands(demo_tool: SearchTool) -> None:
 
 
 def test_ensemble_confidence_is_member_agreement() -> None:
-    from ensemble.retrievers.base import RetrieverModule
-    from ensemble.retrievers.fused import FusedRetriever
+    from nyx.ensemble.retrievers.base import RetrieverModule
+    from nyx.ensemble.retrievers.fused import FusedRetriever
 
     class Fixed(RetrieverModule):
         def __init__(self, ids: list[str]) -> None:

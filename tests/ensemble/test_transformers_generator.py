@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from ensemble.generators.smollm2 import smollm2_model_dir
+from nyx.ensemble.generators.smollm2 import smollm2_model_dir
 
 PROMPT = ("Question: What is the capital of France?\nAnswer: Paris\n\n"
           "Question: What is the capital of Italy?\nAnswer:")

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from indexes import BM25Config, LexicalIndex, Tokenizer, TokenizerConfig, analyzer_id
-from indexes.lexical import LEXICAL_FILENAME
+from nyx.indexes import BM25Config, LexicalIndex, Tokenizer, TokenizerConfig, analyzer_id
+from nyx.indexes.lexical import LEXICAL_FILENAME
 
 
 def test_nfkc_and_casefold_unify_compatibility_forms_and_case():

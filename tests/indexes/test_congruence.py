@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from indexes import FaissIndex, Filter, Hit, QdrantIndex, VectorIndex, load_index
+from nyx.indexes import FaissIndex, Filter, Hit, QdrantIndex, VectorIndex, load_index
 
 from .conftest import clustered_vectors, make_metadata
 

@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from indexes import DocStore, Document, SourceRecord, content_hash
+from nyx.indexes import DocStore, Document, SourceRecord, content_hash
 
 from .conftest import run_python
 
@@ -120,7 +120,7 @@ def test_killed_writer_leaves_no_partial_batch(tmp_path):
     child = run_python(
         f"""
 import sys, time
-from indexes import DocStore, Document
+from nyx.indexes import DocStore, Document
 store = DocStore({str(path)!r})
 with store.transaction():
     store.put_many([Document(id=f"half{{i}}", payload={{"text": "x" * 1000}}) for i in range(500)])
@@ -149,7 +149,7 @@ def test_readonly_mode(tmp_path):
 
 
 def test_ids_matching_scans_metadata_with_the_filter_grammar(tmp_path):
-    from indexes import Filter
+    from nyx.indexes import Filter
 
     with DocStore(tmp_path / "docs.sqlite") as store:
         store.put_many([Document("b", {}, {"lang": "en", "year": 2001}),

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from indexes import FaissIndex
+from nyx.indexes import FaissIndex
 
 from .conftest import clustered_vectors
 
@@ -222,7 +222,7 @@ def test_metadata_must_be_json_serialisable():
 
 
 def test_use_gpu_is_refused_clearly_without_a_faiss_gpu():
-    from indexes import faiss_config, faiss_index
+    from nyx.indexes import faiss_config, faiss_index
 
     if faiss_config.gpu_available():
         pytest.skip("faiss sees a GPU here")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from indexes.filters import AnyOf, Equals, Filter, Range, parse_cli_condition
+from nyx.indexes.filters import AnyOf, Equals, Filter, Range, parse_cli_condition
 
 DOC = {"lang": "en", "tags": ["news", "wiki"], "year": 2004, "rating": 3.5, "public": True}
 

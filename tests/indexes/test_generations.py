@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from indexes import IndexDirectory, atomic_write_bytes, atomic_write_json, atomic_write_text
+from nyx.indexes import IndexDirectory, atomic_write_bytes, atomic_write_json, atomic_write_text
 
 from .conftest import run_python
 
@@ -75,7 +75,7 @@ def test_commit_rejects_foreign_or_live_paths(tmp_path):
 
 WRITER = """
 import sys
-from indexes import IndexDirectory
+from nyx.indexes import IndexDirectory
 directory = IndexDirectory(sys.argv[1])
 lock = directory.lock().acquire()
 staging = directory.begin()
@@ -111,7 +111,7 @@ def test_writer_killed_mid_write_leaves_previous_generation_readable(tmp_path):
 
 ATOMIC_WRITER = """
 import os, sys
-from indexes import atomic
+from nyx.indexes import atomic
 target = sys.argv[1]
 def stall(fd):
     print("about to fsync", flush=True)

@@ -4,8 +4,8 @@ import bm25s
 import numpy as np
 import pytest
 
-from indexes import BM25Config, LexicalIndex, Tokenizer, TokenizerConfig
-from indexes.tokenize import stemmer_available
+from nyx.indexes import BM25Config, LexicalIndex, Tokenizer, TokenizerConfig
+from nyx.indexes.tokenize import stemmer_available
 
 CORPUS = [
     "The Amazon rainforest produces a large share of the oxygen released by land plants.",

@@ -5,13 +5,13 @@ import signal
 
 import pytest
 
-from indexes import IndexLock, IndexLockedError
+from nyx.indexes import IndexLock, IndexLockedError
 
 from .conftest import run_python
 
 TRY_LOCK = """
 import sys
-from indexes import IndexLock, IndexLockedError
+from nyx.indexes import IndexLock, IndexLockedError
 try:
     IndexLock(sys.argv[1]).acquire()
 except IndexLockedError as exc:
@@ -22,7 +22,7 @@ print("acquired")
 
 HOLD_LOCK = """
 import sys, time
-from indexes import IndexLock
+from nyx.indexes import IndexLock
 lock = IndexLock(sys.argv[1]).acquire()
 print("holding", flush=True)
 time.sleep(120)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from indexes import BackendInfo, EncoderInfo, EncoderMismatchError, Manifest
+from nyx.indexes import BackendInfo, EncoderInfo, EncoderMismatchError, Manifest
 
 
 def make_manifest() -> Manifest:

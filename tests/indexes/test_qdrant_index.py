@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("qdrant_client")
 
-from indexes import QdrantIndex  # noqa: E402
-from indexes.qdrant_index import ID_PAYLOAD_KEY, point_id, to_qdrant_filter  # noqa: E402
+from nyx.indexes import QdrantIndex  # noqa: E402
+from nyx.indexes.qdrant_index import ID_PAYLOAD_KEY, point_id, to_qdrant_filter  # noqa: E402
 
 from .conftest import clustered_vectors  # noqa: E402
 
@@ -36,7 +36,7 @@ def test_filter_translation():
     from qdrant_client import models
 
     flt = to_qdrant_filter(
-        __import__("indexes").Filter.parse(
+        __import__("nyx.indexes", fromlist=["Filter"]).Filter.parse(
             {"lang": "en", "tags": {"any": ["a", "b"]}, "year": {"gte": 2000, "lt": 2020}}
         )
     )

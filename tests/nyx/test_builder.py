@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from indexes import EncoderMismatchError, IndexLockedError
 from nyx import load_encoder
 from nyx.builder import CACHE_DIR, BuildOptions, build_index
+from nyx.indexes import EncoderMismatchError, IndexLockedError
 from nyx.retriever import Retriever
 from nyx.verify import verify_index
 
@@ -120,7 +120,7 @@ def test_bad_input_is_reported_not_fatal(lite, tmp_path):
 
 
 def _hold_lock(path: Path) -> subprocess.Popen:
-    code = ("import sys, time; from indexes import IndexLock; "
+    code = ("import sys, time; from nyx.indexes import IndexLock; "
             "lock = IndexLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE,
                             text=True)

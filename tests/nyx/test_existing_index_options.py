@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from indexes import EncoderMismatchError
 from nyx import load_encoder
 from nyx.builder import BuildOptions, build_index
 from nyx.cli.index import main
+from nyx.indexes import EncoderMismatchError
 from nyx.retriever import Retriever
 
 

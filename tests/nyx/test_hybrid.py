@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.fusion_domains import candidates, fused_scores
 from nyx import Item
+from nyx.benchmarks.fusion_domains import candidates, fused_scores
 from nyx.hybrid import FUSION_METHODS, HybridConfig, confidence, fuse_scores, minmax
 from nyx.retriever import Retriever
 
@@ -65,7 +65,7 @@ def test_confidence_and_adaptive_weight():
 
 @pytest.mark.parametrize("method", ["minmax", "adaptive", "rrf"])
 def test_the_study_fuses_as_the_retriever_does(method):
-    """benchmarks.fusion_domains chooses the default with a vectorised copy of the fusion;
+    """nyx.benchmarks.fusion_domains chooses the default with a vectorised copy of the fusion;
     on random score matrices it must order candidates exactly as nyx.hybrid does."""
     rng = np.random.default_rng(7)
     n_q, n_d, c = 12, 40, 8

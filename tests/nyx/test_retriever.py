@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from indexes import EncoderMismatchError
 from nyx import Item, load_encoder
 from nyx.hybrid import HybridConfig, fuse_scores
+from nyx.indexes import EncoderMismatchError
 from nyx.retriever import Retriever
 from tests.helpers import render_text, save, skimage_photo
 

@@ -44,9 +44,9 @@ from hypothesis.stateful import (  # noqa: E402
     rule,
 )
 
-from indexes import Filter  # noqa: E402
 from nyx import Item  # noqa: E402
 from nyx.hybrid import fuse_scores  # noqa: E402
+from nyx.indexes import Filter  # noqa: E402
 from nyx.retriever import Retriever, SearchResult  # noqa: E402
 from tests.properties import scaled  # noqa: E402
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmarks.qdrant_hybrid import agreement, docstring_corpus, word_window_queries
-from indexes.qdrant_hybrid import QdrantHybrid, query_sparse
+from nyx.benchmarks.qdrant_hybrid import agreement, docstring_corpus, word_window_queries
+from nyx.indexes.qdrant_hybrid import QdrantHybrid, query_sparse
 from nyx.retriever import Retriever
 
 pytest.importorskip("qdrant_client")

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmarks.gpu.models import build_processor
+from nyx.benchmarks.gpu.models import build_processor
 from nyx.content import ImagePart, Item, as_items
 from tests.helpers import skimage_photo
 

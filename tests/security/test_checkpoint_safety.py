@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from training.checkpoint import _load_safely, rng_state, set_rng_state  # noqa: E402
+from nyx.training.checkpoint import _load_safely, rng_state, set_rng_state  # noqa: E402
 
 RAN: list[str] = []
 

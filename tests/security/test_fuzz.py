@@ -29,10 +29,10 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
 
 @pytest.fixture(scope="module")
 def api_app(lite, tmp_path_factory):
-    from ensemble.retrievers.nyx_retriever import NyxRetriever
-    from ensemble.server.http import ServerSettings, create_app, media_url
-    from ensemble.tools import SearchTool
     from nyx.builder import BuildOptions, build_index
+    from nyx.ensemble.retrievers.nyx_retriever import NyxRetriever
+    from nyx.ensemble.server.http import ServerSettings, create_app, media_url
+    from nyx.ensemble.tools import SearchTool
 
     root = tmp_path_factory.mktemp("fuzz")
     corpus = root / "corpus"
@@ -48,7 +48,7 @@ def api_app(lite, tmp_path_factory):
 
 
 def _spec() -> dict:
-    from ensemble.server.http import create_app
+    from nyx.ensemble.server.http import create_app
 
     return create_app(None).openapi()  # the routes only: the spec the server publishes
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from indexes import StaleIndexError
 from nyx.builder import build_index
+from nyx.indexes import StaleIndexError
 from nyx.retriever import Retriever
 from tests.security.conftest import options
 

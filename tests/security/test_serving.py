@@ -10,10 +10,10 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from ensemble.retrievers.nyx_retriever import NyxRetriever
-from ensemble.server.http import ServerSettings, create_app, media_url
-from ensemble.tools import SearchTool
 from nyx.builder import build_index
+from nyx.ensemble.retrievers.nyx_retriever import NyxRetriever
+from nyx.ensemble.server.http import ServerSettings, create_app, media_url
+from nyx.ensemble.tools import SearchTool
 from tests.security.conftest import options
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from indexes.generations import write_checksums
 from nyx.builder import build_index
 from nyx.cli.index import main
+from nyx.indexes.generations import write_checksums
 from nyx.retriever import Retriever
 from tests.security.conftest import options
 

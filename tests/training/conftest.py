@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from training.config import TrainConfig
+from nyx.training.config import TrainConfig
 
 OPENCLIPART = Path("/usr/share/openclipart")
 
@@ -35,7 +35,7 @@ def clipart_pairs() -> list[Any]:
     if not (OPENCLIPART / "png").is_dir() or not (OPENCLIPART / "svg").is_dir():
         pytest.skip("OpenClipart is not installed: apt-get install openclipart-png "
                     "openclipart-svg")
-    from training.evidence.openclipart_data import find_pairs
+    from nyx.training.evidence.openclipart_data import find_pairs
 
     return find_pairs(OPENCLIPART)
 
@@ -47,8 +47,8 @@ def images_with_cached_features(folder: Path, names: list[str]) -> Path:
     from PIL import Image
 
     from nyx.content import ImagePart
-    from training.embedders.projection import FEATURE_DIM
-    from training.features import FeatureCache, image_key
+    from nyx.training.embedders.projection import FEATURE_DIM
+    from nyx.training.features import FeatureCache, image_key
 
     cache = FeatureCache(folder / "features")
     keys = []

@@ -2,7 +2,7 @@
 
     torchrun --standalone --nproc_per_node 2 tests/training/ddp_worker.py CONFIG OUT [KEY=VALUE...]
 
-Trains with ``training.runs.run_contrastive`` like ``nyx-train`` does, then writes the sha256 of
+Trains with ``nyx.training.runs.run_contrastive`` like ``nyx-train`` does, then writes the sha256 of
 this process's trainable weights, before and after training, to ``OUT/weights-rank<N>.json``:
 the processes must end with identical weights.
 """
@@ -25,10 +25,10 @@ def digest(parameters: list[torch.Tensor]) -> str:
 
 
 def main(argv: list[str]) -> None:
-    from training import distributed, runs
-    from training.checkpoint import seed_everything
-    from training.cli import load_config
-    from training.embedders import build_embedder
+    from nyx.training import distributed, runs
+    from nyx.training.checkpoint import seed_everything
+    from nyx.training.cli import load_config
+    from nyx.training.embedders import build_embedder
 
     config_path, out, *overrides = argv
     config = load_config(config_path, [*overrides, f"output_dir={out}"])

@@ -2,7 +2,7 @@
 running ``nyx-train`` end to end on CPU:
 
     python -m tests.training.make_tiny_vlm /tmp/tiny-vlm
-    python -m training.cli training/configs/tiny-vlm-cpu.yaml \\
+    python -m nyx.training.cli training/configs/tiny-vlm-cpu.yaml \\
         --set model.name=/tmp/tiny-vlm/model --set data.train=/tmp/tiny-vlm/pairs.jsonl
 """
 

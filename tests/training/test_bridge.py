@@ -12,15 +12,15 @@ import torch
 from nyx.encoders.base import l2_normalize
 from nyx.encoders.bridge import ImageBridge
 from nyx.encoders.conse import ConSE
-from training.bridge import (
+from nyx.training.bridge import (
     BridgeHead,
     BridgeTrainConfig,
     evaluate_source,
     image_vectors,
     train_head,
 )
-from training.bridge_data import SourceArrays
-from training.image_sources import ICON_ROOT, icon_caption, icon_theme
+from nyx.training.bridge_data import SourceArrays
+from nyx.training.image_sources import ICON_ROOT, icon_caption, icon_theme
 
 
 def synthetic_source(name: str, n: int, seed: int, mixing: np.ndarray,

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import torch
 
+from nyx.training.checkpoint import list_checkpoints, seed_everything
+from nyx.training.config import TrainConfig
+from nyx.training.data import load_pairs
+from nyx.training.embedders.projection import FEATURE_DIM, LiteProjectionEmbedder
+from nyx.training.trainer import ContrastiveTrainer
 from tests.training.conftest import images_with_cached_features, small_config
-from training.checkpoint import list_checkpoints, seed_everything
-from training.config import TrainConfig
-from training.data import load_pairs
-from training.embedders.projection import FEATURE_DIM, LiteProjectionEmbedder
-from training.trainer import ContrastiveTrainer
 
 WORDS = ["red", "green", "blue", "cat", "dog", "car", "tree", "house", "boat", "bird", "cup"]
 
@@ -73,7 +73,7 @@ def test_resume_continues_identically(dataset: dict[str, Path], tmp_path: Path,
 def test_cli_trains_and_exports(dataset: dict[str, Path], tmp_path: Path,
                                 capsys: pytest.CaptureFixture[str]) -> None:
     from nyx.encoders.projection import ImageProjection
-    from training.cli import main
+    from nyx.training.cli import main
 
     config = small_config(tmp_path, data={"train": str(dataset["pairs"]),
                                           "dev": str(dataset["pairs"])},

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from training.cli import load_config, parse_overrides
-from training.config import TrainConfig
+from nyx.training.cli import load_config, parse_overrides
+from nyx.training.config import TrainConfig
 
 CONFIGS = sorted((Path(__file__).parents[2] / "training" / "configs").glob("*.yaml"))
 

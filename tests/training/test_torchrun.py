@@ -58,7 +58,7 @@ def test_nyx_train_cli_under_torchrun_prints_one_summary(tiny_folder: Path,
                                                          tmp_path: Path) -> None:
     out = tmp_path / "cli"
     args = [x for kv in [*overrides(tiny_folder, 2), f"output_dir={out}"] for x in ("--set", kv)]
-    done = torchrun("-m", "training.cli", str(CONFIG), *args, cwd=ROOT)
+    done = torchrun("-m", "nyx.training.cli", str(CONFIG), *args, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout[done.stdout.index("{"):])
     assert summary["steps"] == 2 and summary["exported"].endswith("adapter")

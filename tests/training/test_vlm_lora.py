@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 import torch
 
+from nyx.training.checkpoint import seed_everything
+from nyx.training.config import AdapterConfig
+from nyx.training.data import load_pairs
 from tests.helpers import skimage_photo
 from tests.training.conftest import small_config
-from training.checkpoint import seed_everything
-from training.config import AdapterConfig
-from training.data import load_pairs
 
 pytest.importorskip("peft")
 
 from nyx.encoders.vlm import VLMEncoder  # noqa: E402
+from nyx.training.embedders.vlm import VLMEmbedder  # noqa: E402
+from nyx.training.trainer import ContrastiveTrainer  # noqa: E402
 from tests.nyx.test_vlm import MAX_PIXELS, tiny_model, tiny_processor  # noqa: E402
-from training.embedders.vlm import VLMEmbedder  # noqa: E402
-from training.trainer import ContrastiveTrainer  # noqa: E402
 
 PAIRS = [
     ("the quick brown fox", "a fox jumps over the lazy dog", "coffee in a cup"),
@@ -91,7 +91,7 @@ def test_lora_loss_falls_and_the_adapter_loads_in_nyx(tiny_vlm, pairs_file: Path
     assert (adapter / "adapter_config.json").is_file()
     loaded = VLMEncoder(base_folder, adapter=adapter, local_files_only=True,
                         max_pixels=MAX_PIXELS)
-    from training.data import to_item
+    from nyx.training.data import to_item
 
     items = [to_item(row["positive"]) for row in load_pairs(pairs_file,
                                                             cache_dir=tmp_path / "c2")]

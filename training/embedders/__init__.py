@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from training.config import TrainConfig
-from training.embedders.base import TrainableEmbedder
+from nyx.training.config import TrainConfig
+from nyx.training.embedders.base import TrainableEmbedder
 
 __all__ = ["TrainableEmbedder", "build_embedder"]
 
@@ -15,7 +15,7 @@ def build_embedder(config: TrainConfig) -> TrainableEmbedder:
     model = config.model
     if model.kind == "nyx-lite-projection":
         from nyx.encoders.lite import NyxLite
-        from training.embedders.projection import LiteProjectionEmbedder
+        from nyx.training.embedders.projection import LiteProjectionEmbedder
 
         device = "cpu" if model.device == "auto" else model.device
         return LiteProjectionEmbedder(
@@ -23,7 +23,7 @@ def build_embedder(config: TrainConfig) -> TrainableEmbedder:
             NyxLite(device=device, ocr=False), feature_dropout=model.feature_dropout,
             text_weight=model.text_weight, init_from=model.init_from)
     if model.kind == "vlm":
-        from training.embedders.vlm import VLMEmbedder
+        from nyx.training.embedders.vlm import VLMEmbedder
 
         return VLMEmbedder.from_config(model)
     raise ValueError(f"unknown model.kind {model.kind!r}: use nyx-lite-projection or vlm")

@@ -1,7 +1,7 @@
 """``nyx-lite``'s learned image projection: a Linear 1280 -> 384 trained on frozen towers.
 
 Images enter through EfficientNet-Lite0's pooled features (cached on disk by
-:class:`~training.features.FeatureCache`), text through frozen all-MiniLM-L6-v2 vectors (cached
+:class:`~nyx.training.features.FeatureCache`), text through frozen all-MiniLM-L6-v2 vectors (cached
 in memory), so an epoch costs one small matrix product per batch. Items are fused exactly as
 ``NyxLite`` fuses them; the exported checkpoint is what ``load_encoder("nyx-lite:PATH")`` reads.
 OCR is not part of training: at inference OCR text, when present, is mixed in on top.
@@ -21,8 +21,8 @@ from torch import nn
 from nyx.content import ImagePart, Item
 from nyx.encoders.lite import NyxLite
 from nyx.encoders.projection import ImageProjection
-from training.embedders.base import TrainableEmbedder
-from training.features import FeatureCache, image_key
+from nyx.training.embedders.base import TrainableEmbedder
+from nyx.training.features import FeatureCache, image_key
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ import torch
 
 from nyx.content import Item
 from nyx.encoders.vlm import DEFAULT_QUERY_INSTRUCTION, VLMEncoder
-from training.config import AdapterConfig, ModelConfig
-from training.embedders.base import TrainableEmbedder
+from nyx.training.config import AdapterConfig, ModelConfig
+from nyx.training.embedders.base import TrainableEmbedder
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class VLMEmbedder(TrainableEmbedder):
     def from_config(cls, config: ModelConfig) -> VLMEmbedder:
         if not config.name:
             raise ValueError("model.name is empty: give a Qwen2-VL / Qwen2.5-VL folder or hub id")
-        from training.distributed import default_device
+        from nyx.training.distributed import default_device
 
         encoder = VLMEncoder(
             config.name, device=default_device() if config.device == "auto" else config.device,

@@ -38,7 +38,7 @@ def find_squad(path: Path | None) -> Path:
     found = path or next((p for p in SQUAD_CANDIDATES if p.is_file()), None)
     if found is None or not found.is_file():
         raise SystemExit("SQuAD v1.1 dev JSON not found: pass --squad PATH (fetch it once with "
-                         "benchmarks.datasets.load_dataset('squad-dev'), which caches it under "
+                         "nyx.benchmarks.datasets.load_dataset('squad-dev'), which caches it under "
                          "~/.cache/nyx/datasets/squad-dev/)")
     return found
 

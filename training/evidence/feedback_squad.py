@@ -1,6 +1,6 @@
 """Evidence: feedback labels from SmolLM2 on a SQuAD v1.1 dev slice, against SQuAD's positives.
 
-    python -m training.evidence.feedback_squad --squad PATH/squaddev_v1.1.json [-n 30] [-k 5]
+    python -m nyx.training.evidence.feedback_squad --squad PATH/squaddev_v1.1.json [-n 30] [-k 5]
 
 The corpus is every SQuAD-dev paragraph; ``-n`` questions (seeded sample) are the queries and
 their own paragraph is the original positive. nyx-lite (dense) retrieves the top ``k``, and
@@ -8,7 +8,7 @@ SmolLM2-135M-Instruct answers once per retrieved paragraph; a paragraph whose an
 token-F1 0.5 against a gold answer is a positive, the rest are hard negatives. Reported: how
 often the gold paragraph is retrieved and judged positive, how many extra positives appear,
 and how many of those contain a gold answer string (plausibly true positives SQuAD does not
-label). SQuAD-dev JSON: ``python -m benchmarks.cli`` caches it (``load_dataset("squad-dev")``)
+label). SQuAD-dev JSON: ``python -m nyx.benchmarks.cli`` caches it (``load_dataset("squad-dev")``)
 under ``~/.cache/nyx/datasets/squad-dev/``; this script reads the file, not the benchmarks code.
 """
 
@@ -22,10 +22,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from training.config import TrainConfig
-from training.evidence.common import evidence_parser, find_squad, start, write_results
-from training.feedback.labeling import LabelStats, relabel
-from training.jsonl import write_jsonl
+from nyx.training.config import TrainConfig
+from nyx.training.evidence.common import evidence_parser, find_squad, start, write_results
+from nyx.training.feedback.labeling import LabelStats, relabel
+from nyx.training.jsonl import write_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def squad_slice(path: Path, n: int, seed: int) -> tuple[list[dict], list[dict]]:
 
 def extra_positive_support(labelled: list[dict], corpus: dict[str, str]) -> dict[str, int]:
     """Extra positives whose paragraph contains a gold answer string, and those that do not."""
-    from ensemble.prompts import normalize_answer
+    from nyx.ensemble.prompts import normalize_answer
 
     with_answer = without = 0
     for line in labelled:
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      "corpus": str(args.out / "corpus.jsonl"), "encoder": "nyx-lite",
                      "encoder_options": {"ocr": False}, "k": args.k, "max_new_tokens": 12,
                      "metric": "f1", "threshold": 0.5, "train": False}})
-    from training.runs import run_feedback
+    from nyx.training.runs import run_feedback
 
     started = time.perf_counter()
     summary = run_feedback(config)

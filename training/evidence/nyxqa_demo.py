@@ -1,6 +1,6 @@
 """Evidence: the NyxQA pipeline with the real offline generator on a small mixed corpus.
 
-    python -m training.evidence.nyxqa_demo --squad PATH/squaddev_v1.1.json [--chunks 12]
+    python -m nyx.training.evidence.nyxqa_demo --squad PATH/squaddev_v1.1.json [--chunks 12]
 
 The corpus folder holds SQuAD-dev paragraphs as ``.txt`` files, markdown pages that embed
 OpenClipart drawings with their titles as alt text (interleaved chunks), and a few bare clip-art
@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from training.config import TrainConfig
-from training.evidence.common import evidence_parser, find_squad, start, write_results
-from training.evidence.openclipart_data import find_pairs
+from nyx.training.config import TrainConfig
+from nyx.training.evidence.common import evidence_parser, find_squad, start, write_results
+from nyx.training.evidence.openclipart_data import find_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   "modality_mix": {"text": 0.5, "interleaved": 0.3, "image": 0.2},
                   "questions_per_chunk": 2, "max_new_tokens": 80, "distractors": 3,
                   "dev_fraction": 0.2, "miner_options": {"ocr": False}}})
-    from training.runs import run_nyxqa
+    from nyx.training.runs import run_nyxqa
 
     started = time.perf_counter()
     summary = run_nyxqa(config)

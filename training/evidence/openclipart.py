@@ -1,6 +1,6 @@
 """Evidence: train nyx-lite's image projection on OpenClipart and compare it with ConSE.
 
-    python -m training.evidence.openclipart [--out DIR] [--config training/configs/...yaml]
+    python -m nyx.training.evidence.openclipart [--out DIR] [--config training/configs/...yaml]
 
 1. pairs every OpenClipart PNG with a caption from its SVG's metadata; splits by title
    (train / dev / test, so test captions are unseen);
@@ -24,13 +24,13 @@ import torch
 
 from nyx.content import ImagePart
 from nyx.encoders.base import l2_normalize
-from training.checkpoint import seed_everything
-from training.config import TrainConfig
-from training.evaluation import recall_at_k
-from training.evidence.common import evidence_parser, start, write_results
-from training.evidence.openclipart_data import find_pairs, split_by_title, write_splits
-from training.features import FeatureCache
-from training.jsonl import read_jsonl
+from nyx.training.checkpoint import seed_everything
+from nyx.training.config import TrainConfig
+from nyx.training.evaluation import recall_at_k
+from nyx.training.evidence.common import evidence_parser, start, write_results
+from nyx.training.evidence.openclipart_data import find_pairs, split_by_title, write_splits
+from nyx.training.features import FeatureCache
+from nyx.training.jsonl import read_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     args = parser.parse_args(argv)
     start(args)
-    from training.runs import run_contrastive
+    from nyx.training.runs import run_contrastive
 
     pairs = find_pairs()
     paths = write_splits(split_by_title(pairs, SPLITS, seed=0), args.out / "data")

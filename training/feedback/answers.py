@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ensemble.prompts import normalize_answer
+from nyx.ensemble.prompts import normalize_answer
 
 
 def exact_match(prediction: str, gold: str) -> float:

@@ -18,11 +18,11 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from nyx.content import Item
-from training.config import FeedbackConfig
-from training.feedback.answers import judge
-from training.generation import TextGenerator
-from training.jsonl import ResumableJsonl
-from training.search import Searcher
+from nyx.training.config import FeedbackConfig
+from nyx.training.feedback.answers import judge
+from nyx.training.generation import TextGenerator
+from nyx.training.jsonl import ResumableJsonl
+from nyx.training.search import Searcher
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +30,8 @@ MAX_CONTEXT_WORDS = 150
 
 
 def answer_prompt(question: str, document: Item) -> Any:
-    """Few-shot short-answer chat messages (``ensemble.prompts``) with one document as context."""
-    from ensemble.prompts import qa_prompt, truncate_words
+    """Few-shot short-answer chat messages (``nyx.ensemble.prompts``) with one document as input."""
+    from nyx.ensemble.prompts import qa_prompt, truncate_words
 
     return qa_prompt(question, context=truncate_words(document.text, MAX_CONTEXT_WORDS))
 
@@ -105,7 +105,7 @@ class FeedbackLabeler:
 
 
 def _short(answer: str) -> str:
-    from ensemble.prompts import extract_answer
+    from nyx.ensemble.prompts import extract_answer
 
     return extract_answer(answer)
 

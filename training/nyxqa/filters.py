@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ensemble.prompts import extract_answer, normalize_answer
+from nyx.ensemble.prompts import extract_answer, normalize_answer
 
 #: Phrases that tie a question to the text it was generated from.
 _CONTEXT_NOUNS = (r"passages?|texts?|paragraphs?|articles?|excerpts?|documents?|contexts?|"
@@ -62,7 +62,7 @@ def passage_dependent(question: str) -> bool:
 
 
 def refine(question: str, answer: str, max_answer_words: int) -> tuple[str, str, Verdict]:
-    """Clean one pair (answer cut to its first phrase, as ``ensemble.prompts`` extracts
+    """Clean one pair (answer cut to its first phrase, as ``nyx.ensemble.prompts`` extracts
     answers); the verdict rejects passage-dependent questions and empty answers."""
     question = " ".join(question.split()).strip().strip("\"'")
     # Cut to the first phrase but not to the word limit: over-long answers are rejected by the

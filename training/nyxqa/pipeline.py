@@ -19,12 +19,12 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from nyx.content import Item
-from training.config import NyxQAConfig
-from training.generation import TextGenerator, load_generator
-from training.jsonl import ResumableJsonl, read_jsonl, write_jsonl
-from training.nyxqa.distractors import make_distractors
-from training.nyxqa.filters import RuleFilter, refine
-from training.nyxqa.questions import (
+from nyx.training.config import NyxQAConfig
+from nyx.training.generation import TextGenerator, load_generator
+from nyx.training.jsonl import ResumableJsonl, read_jsonl, write_jsonl
+from nyx.training.nyxqa.distractors import make_distractors
+from nyx.training.nyxqa.filters import RuleFilter, refine
+from nyx.training.nyxqa.questions import (
     Describer,
     chunk_context,
     lite_describer,
@@ -32,8 +32,8 @@ from training.nyxqa.questions import (
     qa_generation_prompt,
     refine_prompt,
 )
-from training.nyxqa.sampling import load_chunks, sample_by_modality
-from training.search import RetrieverSearcher, Searcher, ranks_window
+from nyx.training.nyxqa.sampling import load_chunks, sample_by_modality
+from nyx.training.search import RetrieverSearcher, Searcher, ranks_window
 
 logger = logging.getLogger(__name__)
 
