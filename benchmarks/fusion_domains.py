@@ -31,6 +31,7 @@ from scipy import sparse
 from nyx.benchmarks.environment import Stopwatch, limit_threads, machine_info
 from nyx.benchmarks.report import Report, markdown_table
 from nyx.benchmarks.vector_cache import cached_vectors
+from nyx.fusion import minmax, zscore
 
 logger = logging.getLogger(__name__)
 
@@ -210,20 +211,6 @@ def candidates(dense: np.ndarray, lexical: np.ndarray, relevant: np.ndarray,
                       cols == relevant[:, None])
 
 
-def _minmax(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    high = np.where(valid, scores, -np.inf).max(axis=1, keepdims=True)
-    low = np.where(valid, scores, np.inf).min(axis=1, keepdims=True)
-    span = high - low
-    return np.where(span > 1e-12, (scores - low) / np.where(span > 1e-12, span, 1.0), 1.0)
-
-
-def _zscore(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    n = np.maximum(valid.sum(axis=1, keepdims=True), 1)
-    mean = np.where(valid, scores, 0).sum(axis=1, keepdims=True) / n
-    std = np.sqrt((np.where(valid, scores - mean, 0) ** 2).sum(axis=1, keepdims=True) / n)
-    return np.where(std > 1e-12, (scores - mean) / np.where(std > 1e-12, std, 1.0), 0.0)
-
-
 def _confidence(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """How decided a list is: (top1 - top2) / (top1 - mean of its top 10), in [0, 1]."""
     top = -np.sort(-np.where(valid, scores, -np.inf), axis=1)[:, :10]
@@ -245,7 +232,7 @@ def fused_scores(cand: Candidates, method: str, w: float, alpha: float = 0.0) ->
         d = np.where(in_dense, 1.0 / (60 + cand.dense_rank + 1), 0.0)
         lx = np.where(in_lexical, 1.0 / (60 + np.minimum(cand.lexical_rank, c) + 1), 0.0)
         return np.where(valid, w * d + (1 - w) * lx, -np.inf)
-    norm = _zscore if method == "zscore" else _minmax
+    norm = zscore if method == "zscore" else minmax
     d = norm(cand.dense, valid)
     lx = norm(cand.lexical, valid)
     weight = np.full((valid.shape[0], 1), w)

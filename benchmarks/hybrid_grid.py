@@ -8,7 +8,7 @@ and :func:`ranking_metrics` scores the ranking, so a grid of hundreds of points 
 
 Normalisations (each over one query's candidate set, as Nyx's ``minmax`` is):
 
-``minmax``  ``(s - min) / (max - min)``; a constant list maps to 1 (Nyx's ``fuse_scores``)
+``minmax``  ``(s - min) / (max - min)`` (:func:`nyx.fusion.minmax`)
 ``zscore``  ``(s - mean) / std``; a constant list maps to 0
 ``max``     ``s / max`` (BM25 and cosine scores are >= 0 at the top)
 ``rrf``     standard RRF: ``1 / (60 + rank)`` from each list a document is in, 0 from the other
@@ -20,6 +20,8 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+
+from nyx.fusion import minmax, zscore
 
 logger = logging.getLogger(__name__)
 
@@ -87,20 +89,11 @@ def candidate_scores(dense_full: np.ndarray, lexical_full: np.ndarray,
 
 def _normalise(scores: np.ndarray, mask: np.ndarray, method: str,
                tiebreak: np.ndarray | None = None) -> np.ndarray:
-    big = np.where(mask, scores, -np.inf)
-    small = np.where(mask, scores, np.inf)
-    high = big.max(axis=1, keepdims=True)
     if method == "minmax":
-        low = small.min(axis=1, keepdims=True)
-        span = high - low
-        flat = span < 1e-12
-        return np.where(flat, 1.0, (scores - low) / np.where(flat, 1.0, span))
+        return minmax(scores, mask)
     if method == "zscore":
-        count = np.maximum(mask.sum(axis=1, keepdims=True), 1)
-        mean = np.where(mask, scores, 0.0).sum(axis=1, keepdims=True) / count
-        var = (np.where(mask, scores - mean, 0.0) ** 2).sum(axis=1, keepdims=True) / count
-        std = np.sqrt(var)
-        return np.where(std < 1e-12, 0.0, (scores - mean) / np.where(std < 1e-12, 1.0, std))
+        return zscore(scores, mask)
+    high = np.where(mask, scores, -np.inf).max(axis=1, keepdims=True)
     if method == "max":
         return scores / np.where(np.abs(high) < 1e-12, 1.0, np.abs(high))
     if method == "rrf":

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from nyx.benchmarks.environment import Stopwatch, machine_info
-from nyx.benchmarks.metrics import evaluate_run, per_query_metrics, summarize_latencies
+from nyx.benchmarks.latency import summarize_latencies
 from nyx.benchmarks.report import Report, bar_chart, markdown_table
 from nyx.benchmarks.vector_cache import cached_vectors
+from nyx.metrics import evaluate_run, per_query_metrics
 
 logger = logging.getLogger(__name__)
 

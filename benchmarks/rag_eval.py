@@ -27,11 +27,11 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from nyx.benchmarks.answer_metrics import answer_contains, exact_match, token_f1
+from nyx.answer_metrics import answer_contains, exact_match, token_f1
 from nyx.benchmarks.datasets import load_dataset
 from nyx.ensemble.cache import DiskCache
 from nyx.ensemble.config import ConfigBuilder, load_config
-from nyx.ensemble.corpus import Corpus
+from nyx.ensemble.passages import Corpus
 
 logger = logging.getLogger("nyx.benchmarks.rag_eval")
 

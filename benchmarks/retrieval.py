@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from nyx.benchmarks.environment import Stopwatch, limit_threads, machine_info
-from nyx.benchmarks.metrics import evaluate_run, summarize_latencies
+from nyx.benchmarks.latency import summarize_latencies
 from nyx.benchmarks.peers import (
     Bm25sPeer,
     FaissFlatPeer,
@@ -34,6 +34,7 @@ from nyx.benchmarks.peers import (
 )
 from nyx.benchmarks.report import Report, bar_chart, markdown_table
 from nyx.benchmarks.vector_cache import cached_vectors
+from nyx.metrics import evaluate_run
 
 logger = logging.getLogger(__name__)
 

@@ -115,8 +115,9 @@ def _single_latency(search: Any, queries: np.ndarray, n: int) -> tuple[float, fl
     return summary.p50_ms, summary.p99_ms
 
 
-def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
-    """Mean share of the true top-k found, per query (rows of labels)."""
+def neighbour_recall(found: np.ndarray, truth: np.ndarray) -> float:
+    """ANN recall: the mean share of the exact top-k neighbours found, per query (rows of
+    labels). Not the relevance metric :func:`nyx.metrics.recall_at_k`."""
     k = truth.shape[1]
     return float(np.mean([len(set(f[:k]) & set(t)) / k for f, t in zip(found, truth)]))
 
@@ -138,7 +139,7 @@ def bench_flat(vectors: np.ndarray, queries: np.ndarray,
     # Cross-check the ground truth with numpy on a few queries.
     sample = queries[:20]
     exact = np.argsort(-(sample @ vectors.T), axis=1)[:, : s.k]
-    agreement = recall_at_k(exact, truth[:20])
+    agreement = neighbour_recall(exact, truth[:20])
     index.reset()
     result = IndexResult("faiss-flat", len(vectors), build_s, p50, p99, qps, 1.0, rss,
                          vectors.nbytes / 1e6, {"numpy_agreement@10": agreement})
@@ -172,7 +173,7 @@ def bench_hnsw(vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray,
         qps = len(queries) / (time.perf_counter() - start)
         p50, p99 = _single_latency(lambda q: index.search(q, s.k), queries, s.latency_queries)
         results.append(IndexResult("faiss-hnsw", len(vectors), build_s, p50, p99, qps,
-                                   recall_at_k(found, truth), rss, size_mb,
+                                   neighbour_recall(found, truth), rss, size_mb,
                                    {"M": s.hnsw_m, "efConstruction": s.ef_construction,
                                     "efSearch": ef}))
         logger.info("HNSW n=%d ef=%d recall@10=%.4f p50=%.3f ms", len(vectors), ef,
@@ -225,7 +226,7 @@ def bench_qdrant(vectors: np.ndarray, queries: np.ndarray, s: SpeedSettings) -> 
     summary = summarize_latencies(durations)
     client.close()
     return IndexResult("qdrant-local", n, build_s, summary.p50_ms, summary.p99_ms,
-                       sample / sum(durations), recall_at_k(found, truth[:sample]), rss, None,
+                       sample / sum(durations), neighbour_recall(found, truth[:sample]), rss, None,
                        {"points_per_s": n / build_s, "requested_n": len(vectors),
                         "qps_note": "sequential single queries (local mode has no batch path)"})
 

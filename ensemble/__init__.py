@@ -22,7 +22,6 @@ from nyx.ensemble.aggregation import (
 )
 from nyx.ensemble.cache import DiskCache
 from nyx.ensemble.config import build, load_config, save_config, to_config
-from nyx.ensemble.corpus import Corpus
 from nyx.ensemble.ensemble import Ensemble
 from nyx.ensemble.errors import (
     GeneratorError,
@@ -39,6 +38,7 @@ from nyx.ensemble.generators import (
     VLLMGenerator,
     VotingGenerator,
 )
+from nyx.ensemble.passages import Corpus
 from nyx.ensemble.pipelines import (
     AgenticPipeline,
     ClosedBookPipeline,

@@ -8,13 +8,12 @@ sentence) are what made its answers scoreable; ``benchmarks/rag_eval.py`` measur
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Sequence
 
 from nyx.ensemble.types import Message, RetrievedDoc
 
 __all__ = ["FEW_SHOT", "closed_book_prompt", "extract_answer", "format_documents",
-           "normalize_answer", "qa_prompt", "truncate_words"]
+           "qa_prompt", "truncate_words"]
 
 SYSTEM = ("You answer questions with a short phrase copied from the context: a name, a date, "
           "a number or a few words. No full sentences.")
@@ -119,12 +118,3 @@ def _first_sentence(line: str) -> str:
             return line[:match.start()]
     return line
 
-
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = frozenset(string.punctuation)
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD v1.1 normalisation: lowercase, no punctuation, no articles, single spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
-    return " ".join(_ARTICLES.sub(" ", text).split())

@@ -26,8 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from nyx.fusion import minmax, rrf_scores, zscore
+
 __all__ = ["DEFAULT_ALPHA", "DEFAULT_DENSE_WEIGHT", "FUSION_METHODS", "HybridConfig",
-           "confidence", "fuse_scores", "minmax"]
+           "confidence", "fuse_scores"]
 
 FUSION_METHODS: tuple[str, ...] = ("minmax", "adaptive", "zscore", "rrf")
 #: Chosen by ``nyx-bench fusion-domains`` (benchmarks/results/fusion-domains.md): of minmax,
@@ -69,26 +71,6 @@ class HybridConfig:
         return asdict(self)
 
 
-def minmax(scores: np.ndarray) -> np.ndarray:
-    """Scale to [0, 1]. A constant list has no spread: it maps to 1 where the score is
-    positive (one candidate, or every candidate matching equally: each is the best there is)
-    and to 0 where it is not (no query word in any candidate: no evidence)."""
-    scores = np.asarray(scores, dtype=np.float64)
-    if scores.size == 0:
-        return scores
-    low, high = float(scores.min()), float(scores.max())
-    if high - low < 1e-12:
-        return np.where(scores > 0, 1.0, 0.0)
-    return (scores - low) / (high - low)
-
-
-def _zscore(scores: np.ndarray) -> np.ndarray:
-    std = float(scores.std()) if scores.size else 0.0
-    if std < 1e-12:
-        return np.zeros_like(scores)
-    return (scores - scores.mean()) / std
-
-
 def confidence(scores: np.ndarray) -> float:
     """How decided a ranking is: ``(s1 - s2) / (s1 - mean(top 10))`` in [0, 1]; 0 for an
     empty or flat ranking, 1 for a single candidate."""
@@ -100,15 +82,6 @@ def confidence(scores: np.ndarray) -> float:
     if spread <= 1e-12:
         return 1.0 if top.size == 1 and top[0] > 0 else 0.0
     return float((top[0] - second) / spread)
-
-
-def _rrf(scores: np.ndarray, member: np.ndarray, k: int) -> np.ndarray:
-    """``1 / (k + rank)`` for members of the ranking (rank among members), 0 for the rest."""
-    out = np.zeros(len(scores), dtype=np.float64)
-    idx = np.flatnonzero(member)
-    order = idx[np.argsort(-scores[idx], kind="stable")]
-    out[order] = 1.0 / (k + np.arange(1, order.size + 1))
-    return out
 
 
 def fuse_scores(ids: Sequence[str], dense: np.ndarray, lexical: np.ndarray,
@@ -128,10 +101,10 @@ def fuse_scores(ids: Sequence[str], dense: np.ndarray, lexical: np.ndarray,
         lexical > 0)
     w = config.dense_weight
     if config.method == "rrf":
-        fused = (2 * w * _rrf(dense, in_dense, config.rrf_k)
-                 + 2 * (1.0 - w) * _rrf(lexical, in_lexical, config.rrf_k))
+        fused = (2 * w * rrf_scores(dense, in_dense, config.rrf_k)
+                 + 2 * (1.0 - w) * rrf_scores(lexical, in_lexical, config.rrf_k))
     elif config.method == "zscore":
-        fused = w * _zscore(dense) + (1.0 - w) * _zscore(lexical)
+        fused = w * zscore(dense) + (1.0 - w) * zscore(lexical)
     else:
         if config.method == "adaptive" and len(ids):
             gap = confidence(dense[in_dense]) - confidence(lexical[in_lexical])

@@ -15,7 +15,7 @@ from nyx.training.config import (
 )
 from nyx.training.data import PairBatch, collate_pairs, load_pairs
 from nyx.training.embedders import TrainableEmbedder, build_embedder
-from nyx.training.evaluation import recall_at_k
+from nyx.training.evaluation import hit_rates
 from nyx.training.generation import TextGenerator, load_generator
 from nyx.training.losses import MatryoshkaInfoNCE, info_nce
 from nyx.training.search import RetrieverSearcher, Searcher
@@ -43,5 +43,5 @@ __all__ = [
     "info_nce",
     "load_generator",
     "load_pairs",
-    "recall_at_k",
+    "hit_rates",
 ]

@@ -26,7 +26,7 @@ from nyx.encoders.bridge import ImageBridge
 from nyx.encoders.conse import ConSE
 from nyx.encoders.projection import ImageProjection
 from nyx.training.bridge_data import SourceArrays
-from nyx.training.evaluation import recall_at_k
+from nyx.training.evaluation import hit_rates
 
 logger = logging.getLogger(__name__)
 
@@ -204,8 +204,8 @@ def evaluate_source(vectors: np.ndarray, source: SourceArrays,
     images_of: list[set[int]] = [set() for _ in captions]
     for row, caption in enumerate(of_image):
         images_of[caption].add(row)
-    t2i = recall_at_k(caption_vectors, vectors, images_of, ks)
-    i2t = recall_at_k(vectors, caption_vectors, [{c} for c in of_image], ks)
+    t2i = hit_rates(caption_vectors, vectors, images_of, ks)
+    i2t = hit_rates(vectors, caption_vectors, [{c} for c in of_image], ks)
     out = {f"t2i_{k}": v for k, v in t2i.items()}
     out.update({f"i2t_{k}": v for k, v in i2t.items()})
     out.update({"images": len(source), "captions": len(captions)})

@@ -1,4 +1,4 @@
-"""Retrieval metrics on embeddings: Recall@k of queries against a pool of documents."""
+"""Retrieval metrics on embeddings: R@k of queries against a pool of documents."""
 
 from __future__ import annotations
 
@@ -13,9 +13,13 @@ from nyx.content import Item
 from nyx.training.data import side_key, to_item
 
 
-def recall_at_k(query_vectors: np.ndarray, doc_vectors: np.ndarray,
+def hit_rates(query_vectors: np.ndarray, doc_vectors: np.ndarray,
                 relevant: Sequence[set[int]], ks: Sequence[int] = (1, 10)) -> dict[str, float]:
-    """Share of queries with at least one relevant document among their top ``k``.
+    """R@k as image-text retrieval papers report it: the share of queries with at least one
+    relevant document among their top ``k`` (:func:`nyx.metrics.hit_at_k`, averaged, computed
+    on the score matrix; ties count in the query's favour). Returned as ``{"recall@k": ...}``,
+    the name those papers use; :func:`nyx.metrics.recall_at_k` is the IR metric (the share of
+    a query's relevant documents found).
 
     Vectors are L2-normalised rows; ``relevant[i]`` holds the document rows relevant to query i.
     Queries without any relevant document are an error (they would silently lower recall).
@@ -71,7 +75,7 @@ def evaluate_embedder(embedder: Any, rows: Sequence[dict[str, Any]],
         d = _embed_all(embedder, docs, False, batch_size)
     finally:
         embedder.train(was_training)
-    return recall_at_k(q, d, relevant, ks)
+    return hit_rates(q, d, relevant, ks)
 
 
 def _embed_all(embedder: Any, items: list[Item], is_query: bool, batch_size: int) -> np.ndarray:

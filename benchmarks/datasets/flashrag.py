@@ -18,7 +18,7 @@ where the first line of ``contents``, stripped of quotes, is the title (lines wi
 
 FlashRAG QA sets carry no document judgements, so ``qrels`` is empty: score retrieval by
 whether retrieved passages contain a gold answer
-(:func:`nyx.benchmarks.answer_metrics.answer_contains`), as FlashRAG does.
+(:func:`nyx.answer_metrics.answer_contains`), as FlashRAG does.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from nyx.benchmarks.answer_metrics import normalize_answer
+from nyx.answer_metrics import normalize_answer
 from nyx.benchmarks.rq.config import PreferenceSpec
 from nyx.benchmarks.rq.systems import SystemResult
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from nyx.benchmarks.datasets import RetrievalDataset, load_dataset
 from nyx.benchmarks.rq.captions import caption_accuracy, caption_image
-from nyx.ensemble.corpus import Corpus
+from nyx.ensemble.passages import Corpus
 
 logger = logging.getLogger(__name__)
 

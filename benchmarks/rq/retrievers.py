@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from nyx.benchmarks.metrics import evaluate_run
 from nyx.benchmarks.rq.data import TaskData
 from nyx.ensemble.config import register
 from nyx.ensemble.retrievers.base import RetrieverModule
 from nyx.ensemble.retrievers.nyx_retriever import NyxRetriever
 from nyx.ensemble.types import RetrievedDoc
+from nyx.metrics import evaluate_run
 
 logger = logging.getLogger(__name__)
 

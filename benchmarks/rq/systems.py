@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 from tqdm.auto import tqdm
 
-from nyx.benchmarks.answer_metrics import answer_contains, exact_match, token_f1
+from nyx.answer_metrics import answer_contains, exact_match, token_f1
 from nyx.benchmarks.rq.data import TaskData
 from nyx.ensemble.cache import DiskCache
 from nyx.ensemble.ensemble import Ensemble

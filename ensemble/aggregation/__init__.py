@@ -16,7 +16,7 @@ from nyx.ensemble.aggregation.answers import (
     majority_vote,
     weighted_vote,
 )
-from nyx.ensemble.aggregation.rankings import (
+from nyx.fusion import (
     comb_mnz,
     comb_sum,
     entropy_weighted_fusion,

@@ -20,7 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from nyx.ensemble.prompts import normalize_answer
+from nyx.answer_metrics import normalize_answer
 
 __all__ = ["Vote", "answer_weights", "entropy_weighted_vote", "majority_vote", "weighted_vote"]
 

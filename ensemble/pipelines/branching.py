@@ -17,10 +17,11 @@ from __future__ import annotations
 from itertools import combinations
 from typing import Any, ClassVar
 
+from nyx.answer_metrics import normalize_answer
 from nyx.ensemble.aggregation.answers import weighted_vote
 from nyx.ensemble.config import register
 from nyx.ensemble.pipelines.base import Pipeline, softmax
-from nyx.ensemble.prompts import extract_answer, format_documents, normalize_answer
+from nyx.ensemble.prompts import extract_answer, format_documents
 from nyx.ensemble.types import Answer, Generation, Message, RetrievedDoc
 
 __all__ = ["ReplugPipeline", "SurePipeline"]

@@ -19,9 +19,10 @@ import math
 import re
 from typing import Any, ClassVar
 
+from nyx.answer_metrics import normalize_answer
 from nyx.ensemble.config import register
 from nyx.ensemble.pipelines.base import Pipeline
-from nyx.ensemble.prompts import extract_answer, normalize_answer, truncate_words
+from nyx.ensemble.prompts import extract_answer, truncate_words
 from nyx.ensemble.types import Answer, Generation
 
 __all__ = ["FlarePipeline", "SelfRagPipeline", "masked_query"]

@@ -1,4 +1,4 @@
-"""BM25 alone, over a :class:`~nyx.ensemble.corpus.Corpus` (``indexes.LexicalIndex``)."""
+"""BM25 alone, over a :class:`~nyx.ensemble.passages.Corpus` (``indexes.LexicalIndex``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from nyx.ensemble.cache import DiskCache
 from nyx.ensemble.config import ConfigBuilder, register
-from nyx.ensemble.corpus import Corpus
+from nyx.ensemble.passages import Corpus
 from nyx.ensemble.retrievers.base import RetrieverModule
 from nyx.ensemble.types import RetrievedDoc
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from nyx.ensemble.aggregation.rankings import ENTROPY_CONFIDENCE, FUSION_METHODS, fuse
 from nyx.ensemble.cache import DiskCache
 from nyx.ensemble.config import register
 from nyx.ensemble.retrievers.base import RetrieverModule
 from nyx.ensemble.types import RetrievedDoc
+from nyx.fusion import ENTROPY_CONFIDENCE, FUSION_METHODS, fuse
 
 __all__ = ["FusedRetriever", "RerankedRetriever"]
 
@@ -16,7 +16,7 @@ __all__ = ["FusedRetriever", "RerankedRetriever"]
 @register("fused")
 class FusedRetriever(RetrieverModule):
     """Fuses the top ``candidates`` of each retriever with RRF, CombSUM, CombMNZ or
-    entropy-weighted fusion (:mod:`nyx.ensemble.aggregation.rankings`)."""
+    entropy-weighted fusion (:mod:`nyx.fusion`)."""
 
     config_fields: ClassVar[tuple[str, ...]] = ("method", "candidates", "rrf_k", "tau",
                                                  "weights")

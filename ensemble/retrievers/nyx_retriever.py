@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from nyx.ensemble.cache import DiskCache
 from nyx.ensemble.config import ConfigBuilder, register
-from nyx.ensemble.corpus import Corpus
+from nyx.ensemble.passages import Corpus
 from nyx.ensemble.retrievers.base import RetrieverModule
 from nyx.ensemble.types import RetrievedDoc
 

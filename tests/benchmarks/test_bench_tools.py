@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from nyx.benchmarks.hybrid_grid import candidate_scores, fuse, ranking_metrics
-from nyx.benchmarks.metrics import evaluate_run
 from nyx.benchmarks.peers import top_k_indices
 from nyx.benchmarks.report import markdown_table, to_jsonable
 from nyx.benchmarks.speed_corpus import extend_by_perturbation
 from nyx.benchmarks.vector_cache import cached_vectors
 from nyx.hybrid import HybridConfig, fuse_scores
+from nyx.metrics import evaluate_run
 
 
 @pytest.fixture(scope="module")

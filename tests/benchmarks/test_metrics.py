@@ -8,25 +8,24 @@ import random
 import numpy as np
 import pytest
 
-from nyx.benchmarks.latency import percentile
-from nyx.benchmarks.metrics import (
-    LatencyRecorder,
+from nyx.answer_metrics import (
     answer_contains,
-    average_precision,
     evaluate_answers,
-    evaluate_run,
     exact_match,
+    normalize_answer,
+    token_f1,
+)
+from nyx.benchmarks.latency import LatencyRecorder, percentile, summarize_latencies, throughput
+from nyx.metrics import (
+    average_precision,
+    evaluate_run,
     metric_names,
     mrr_at_k,
     ndcg_at_k,
-    normalize_answer,
     per_query_metrics,
     precision_at_k,
     query_metrics,
     recall_at_k,
-    summarize_latencies,
-    throughput,
-    token_f1,
 )
 
 LOG2_3 = math.log2(3)  # 1.5849625

@@ -123,9 +123,12 @@ def test_rrf_weights_and_repeated_ids():
 
 
 def test_minmax_and_constant_runs():
-    assert minmax([("a", 3.0), ("b", 1.0), ("c", 2.0)]) == {"a": 1.0, "b": 0.0, "c": 0.5}
-    assert minmax([("a", 5.0), ("b", 5.0)]) == {"a": 1.0, "b": 1.0}
-    assert minmax([]) == {}
+    assert minmax([3.0, 1.0, 2.0]).tolist() == [1.0, 0.0, 0.5]
+    assert minmax([5.0, 5.0]).tolist() == [1.0, 1.0]
+    assert minmax([]).tolist() == []
+    # A run without spread or evidence adds nothing to CombSUM: the same min-max as hybrid search.
+    assert dict(comb_sum([[("a", 0.0), ("b", 0.0)], [("b", 2.0), ("c", 1.0)]])) == {
+        "b": 1.0, "a": 0.0, "c": 0.0}
 
 
 def _split(fused):

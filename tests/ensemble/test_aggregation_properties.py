@@ -22,6 +22,7 @@ pytest.importorskip("hypothesis")
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from nyx.answer_metrics import normalize_answer  # noqa: E402
 from nyx.ensemble.aggregation import (  # noqa: E402
     EntropyVote,
     MajorityVote,
@@ -33,7 +34,6 @@ from nyx.ensemble.aggregation import (  # noqa: E402
     reciprocal_rank_fusion,
     weighted_vote,
 )
-from nyx.ensemble.prompts import normalize_answer  # noqa: E402
 from nyx.ensemble.types import Answer  # noqa: E402
 from tests.properties import scaled  # noqa: E402
 

@@ -97,8 +97,8 @@ def test_bm25_filters_use_the_nyx_filter_grammar(bm25):
 
 
 def test_entropy_fusion_cache_key_names_its_confidence_measure(bm25):
-    from nyx.ensemble.aggregation.rankings import ENTROPY_CONFIDENCE
     from nyx.ensemble.retrievers.fused import FusedRetriever
+    from nyx.fusion import ENTROPY_CONFIDENCE
 
     entropy = FusedRetriever([bm25, bm25], method="entropy")
     assert ENTROPY_CONFIDENCE in entropy.cache_id  # results of the old measure are not reused

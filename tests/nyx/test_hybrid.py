@@ -7,7 +7,8 @@ import pytest
 
 from nyx import Item
 from nyx.benchmarks.fusion_domains import candidates, fused_scores
-from nyx.hybrid import FUSION_METHODS, HybridConfig, confidence, fuse_scores, minmax
+from nyx.fusion import minmax
+from nyx.hybrid import FUSION_METHODS, HybridConfig, confidence, fuse_scores
 from nyx.retriever import Retriever
 
 
@@ -16,6 +17,9 @@ def test_minmax_constant_lists_keep_evidence():
     assert minmax(np.array([2.0, 2.0])).tolist() == [1.0, 1.0]
     assert minmax(np.array([0.0, 0.0])).tolist() == [0.0, 0.0]  # no query word anywhere
     assert minmax(np.array([])).tolist() == []
+    # Row by row with a mask, as the benchmarks' vectorised fusion uses it.
+    rows = minmax(np.array([[1.0, 3.0, 9.0], [2.0, 2.0, 7.0]]), np.array([[1, 1, 0], [1, 1, 0]]))
+    assert rows[:, :2].tolist() == [[0.0, 1.0], [1.0, 1.0]]
 
 
 @pytest.mark.parametrize("method", FUSION_METHODS)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from nyx.answer_metrics import exact_match, token_f1
 from nyx.content import Item
 from nyx.training.config import FeedbackConfig
-from nyx.training.feedback.answers import exact_match, judge, token_f1
+from nyx.training.feedback.answers import judge
 from nyx.training.feedback.labeling import FeedbackLabeler, LabelStats, feedback_pairs
 from nyx.training.jsonl import read_jsonl
 from nyx.training.search import Hit
@@ -43,6 +44,14 @@ def test_squad_scores() -> None:
     assert not judge("", ["the"], "em", 1.0).positive  # an empty answer is never positive
     with pytest.raises(ValueError, match="metric"):
         judge("x", ["x"], "bleu")
+
+
+def test_judge_scores_as_the_benchmarks_do() -> None:
+    """Feedback labels and reported numbers use one F1: answers that normalise to nothing share
+    no token (SQuAD v1.1), so "the" is not a perfect answer to "a"."""
+    j = judge("the", ["a"], "f1", 0.5)
+    assert j.f1 == token_f1("the", "a") == 0.0
+    assert j.em == exact_match("the", "a") == 1.0  # both normalise to "": EM says equal
 
 
 def fixed_searcher(order: dict[str, list[str]]):

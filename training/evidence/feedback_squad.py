@@ -47,7 +47,7 @@ def squad_slice(path: Path, n: int, seed: int) -> tuple[list[dict], list[dict]]:
 
 def extra_positive_support(labelled: list[dict], corpus: dict[str, str]) -> dict[str, int]:
     """Extra positives whose paragraph contains a gold answer string, and those that do not."""
-    from nyx.ensemble.prompts import normalize_answer
+    from nyx.answer_metrics import normalize_answer
 
     with_answer = without = 0
     for line in labelled:

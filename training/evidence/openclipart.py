@@ -26,7 +26,7 @@ from nyx.content import ImagePart
 from nyx.encoders.base import l2_normalize
 from nyx.training.checkpoint import seed_everything
 from nyx.training.config import TrainConfig
-from nyx.training.evaluation import recall_at_k
+from nyx.training.evaluation import hit_rates
 from nyx.training.evidence.common import evidence_parser, start, write_results
 from nyx.training.evidence.openclipart_data import find_pairs, split_by_title, write_splits
 from nyx.training.features import FeatureCache
@@ -52,7 +52,7 @@ def score(text_vectors: dict[str, np.ndarray], image_vectors: np.ndarray,
     for name, field in (("caption", "query"), ("title", "title")):
         queries, relevant = relevance([r[field] for r in test])
         q = np.stack([text_vectors[t] for t in queries])
-        out[name] = recall_at_k(q, image_vectors, relevant, (1, 10))
+        out[name] = hit_rates(q, image_vectors, relevant, (1, 10))
         out[name]["queries"] = float(len(queries))
     return out
 

@@ -1,28 +1,12 @@
-"""SQuAD answer scoring: exact match and token F1 after SQuAD v1.1 normalisation."""
+"""Judging a generator's answer against the gold answers (SQuAD EM / token F1 from
+:mod:`nyx.answer_metrics`, the same functions the benchmarks report)."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nyx.ensemble.prompts import normalize_answer
-
-
-def exact_match(prediction: str, gold: str) -> float:
-    return float(normalize_answer(prediction) == normalize_answer(gold))
-
-
-def token_f1(prediction: str, gold: str) -> float:
-    """The SQuAD token-overlap F1 (0 when either side normalises to nothing)."""
-    pred, ref = normalize_answer(prediction).split(), normalize_answer(gold).split()
-    if not pred or not ref:
-        return float(pred == ref)
-    common = sum((Counter(pred) & Counter(ref)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(pred), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
+from nyx.answer_metrics import exact_match, token_f1
 
 
 @dataclass
@@ -39,7 +23,7 @@ def judge(prediction: str, golds: Sequence[str], metric: str = "f1",
         raise ValueError(f"metric must be 'em' or 'f1', got {metric!r}")
     if not golds:
         raise ValueError("no gold answers to judge against")
-    em = max(exact_match(prediction, g) for g in golds)
-    f1 = max(token_f1(prediction, g) for g in golds)
+    em = exact_match(prediction, list(golds))
+    f1 = token_f1(prediction, list(golds))
     score = em if metric == "em" else f1
     return Judgement(em, f1, bool(prediction.strip()) and score >= threshold)

@@ -11,7 +11,7 @@ import random
 import re
 from collections.abc import Sequence
 
-from nyx.ensemble.prompts import normalize_answer
+from nyx.answer_metrics import normalize_answer
 
 _NUMBER = re.compile(r"\d")
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from nyx.ensemble.prompts import extract_answer, normalize_answer
+from nyx.answer_metrics import normalize_answer
+from nyx.ensemble.prompts import extract_answer
 
 #: Phrases that tie a question to the text it was generated from.
 _CONTEXT_NOUNS = (r"passages?|texts?|paragraphs?|articles?|excerpts?|documents?|contexts?|"

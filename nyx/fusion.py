@@ -1,4 +1,9 @@
-"""Fusing ranked lists: RRF, CombSUM, CombMNZ and entropy-weighted fusion.
+"""Score fusion, the one home of min-max, z-score, RRF, CombSUM/CombMNZ and entropy fusion.
+
+Two shapes of input share the same normalisations: score arrays over one aligned candidate
+list (:func:`minmax`, :func:`zscore`, :func:`rrf_scores`; the retriever's hybrid search in
+:mod:`nyx.hybrid`) and ranked runs of ``(doc_id, score)`` from several systems (the functions
+below; the ensemble's fused retriever).
 
 A *run* is one system's ranking, best first, as ``[(doc_id, score), ...]`` (or bare ids for
 RRF). Every function returns ``[(doc_id, fused_score), ...]`` sorted by fused score; equal
@@ -8,7 +13,8 @@ results are deterministic.
 * RRF (Cormack et al., 2009): ``sum_r w_r / (k + rank_r(d))``, ranks from 1, ``k = 60``.
 * CombSUM / CombMNZ (Fox & Shaw, 1994) over per-run min-max normalised scores; CombMNZ
   multiplies the sum by the number of runs that retrieved the document. A run whose scores are
-  all equal normalises to 1.0 for each of its documents (each is that run's best).
+  all equal has no spread: positive scores normalise to 1.0 (each is that run's best), zero or
+  negative ones to 0.0 (no evidence), as :func:`minmax` does everywhere.
 * Entropy-weighted fusion: like CombSUM, but a run counts ``exp(-H_r / tau)`` where ``H_r``
   is the entropy of ``softmax(z)`` divided by ``log(n)``, ``z`` the run's standardised scores
   ``(s - mean) / std`` (0 = one clear winner, 1 = flat), so runs whose best document stands out
@@ -22,8 +28,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
 __all__ = ["Run", "comb_mnz", "comb_sum", "entropy_weighted_fusion", "fuse", "minmax",
-           "normalized_score_entropy", "reciprocal_rank_fusion"]
+           "normalized_score_entropy", "reciprocal_rank_fusion", "rrf_scores", "zscore"]
 
 Run = Sequence[tuple[str, float]]
 FUSION_METHODS = ("rrf", "combsum", "combmnz", "entropy")
@@ -63,15 +71,49 @@ def reciprocal_rank_fusion(runs: Sequence[Sequence[str] | Run], k: float = 60.0,
     return _ranked(scores, first_seen)
 
 
-def minmax(run: Run) -> dict[str, float]:
-    """Min-max normalise one run's scores into [0, 1] (all-equal scores become 1.0)."""
-    if not run:
-        return {}
-    values = [s for _, s in run]
-    low, high = min(values), max(values)
-    if high == low:
-        return {doc: 1.0 for doc, _ in run}
-    return {doc: (s - low) / (high - low) for doc, s in run}
+def minmax(scores: Sequence[float] | np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Scale to [0, 1] along the last axis (each row of a 2-D array on its own; ``valid``
+    marks the entries that count). A constant list has no spread: it maps to 1 where the
+    score is positive (one candidate, or every candidate matching equally: each is the best
+    there is) and to 0 where it is not (no query word in any candidate: no evidence)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.size == 0:
+        return scores
+    mask = np.ones(scores.shape, bool) if valid is None else np.asarray(valid, bool)
+    high = np.where(mask, scores, -np.inf).max(axis=-1, keepdims=True)
+    low = np.where(mask, scores, np.inf).min(axis=-1, keepdims=True)
+    flat = ~(high - low >= 1e-12)  # also rows with nothing valid (-inf - inf)
+    spread = (scores - np.where(flat, 0.0, low)) / np.where(flat, 1.0, high - low)
+    return np.where(flat, np.where(scores > 0, 1.0, 0.0), spread)
+
+
+def zscore(scores: Sequence[float] | np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """``(s - mean) / std`` along the last axis over the ``valid`` entries; all zeros for a
+    list without spread."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.size == 0:
+        return scores
+    mask = np.ones(scores.shape, bool) if valid is None else np.asarray(valid, bool)
+    count = np.maximum(mask.sum(axis=-1, keepdims=True), 1)
+    mean = np.where(mask, scores, 0.0).sum(axis=-1, keepdims=True) / count
+    std = np.sqrt((np.where(mask, scores - mean, 0.0) ** 2).sum(axis=-1, keepdims=True) / count)
+    flat = std < 1e-12
+    return np.where(flat, 0.0, (scores - mean) / np.where(flat, 1.0, std))
+
+
+def rrf_scores(scores: np.ndarray, member: np.ndarray, k: float = 60.0) -> np.ndarray:
+    """RRF over an aligned candidate list: ``1 / (k + rank)`` for the candidates the ranking
+    retrieved (``member``; rank among members by score, 1 = best), 0 for the rest."""
+    scores = np.asarray(scores, dtype=np.float64)
+    out = np.zeros(len(scores), dtype=np.float64)
+    idx = np.flatnonzero(member)
+    order = idx[np.argsort(-scores[idx], kind="stable")]
+    out[order] = 1.0 / (k + np.arange(1, order.size + 1))
+    return out
+
+
+def _normalized(run: Run) -> dict[str, float]:
+    return dict(zip((doc for doc, _ in run), minmax([s for _, s in run]).tolist()))
 
 
 def _comb(runs: Sequence[Run], weights: list[float], mnz: bool) -> list[tuple[str, float]]:
@@ -79,7 +121,7 @@ def _comb(runs: Sequence[Run], weights: list[float], mnz: bool) -> list[tuple[st
     hits: dict[str, int] = {}
     first_seen: dict[str, int] = {}
     for run, w in zip(runs, weights):
-        for doc, s in minmax(run).items():
+        for doc, s in _normalized(run).items():
             first_seen.setdefault(doc, len(first_seen))
             scores[doc] = scores.get(doc, 0.0) + w * s
             hits[doc] = hits.get(doc, 0) + 1

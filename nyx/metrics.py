@@ -21,8 +21,7 @@ Conventions (shared by every metric here, and matching ``trec_eval`` where it ha
   documents of the query (a relevant document never retrieved contributes precision 0); it uses
   the whole ranked list, without a cutoff.
 
-Answer metrics (exact match, token F1) live in :mod:`nyx.benchmarks.answer_metrics` and latency
-statistics in :mod:`nyx.benchmarks.latency`; both are re-exported here.
+Answer metrics (exact match, token F1) live in :mod:`nyx.answer_metrics`.
 """
 
 from __future__ import annotations
@@ -30,15 +29,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-
-from nyx.benchmarks.answer_metrics import (
-    answer_contains,
-    evaluate_answers,
-    exact_match,
-    normalize_answer,
-    token_f1,
-)
-from nyx.benchmarks.latency import LatencyRecorder, LatencySummary, summarize_latencies, throughput
 
 logger = logging.getLogger(__name__)
 
@@ -49,26 +39,17 @@ CUTOFF_METRICS: tuple[str, ...] = ("recall", "precision", "ndcg", "mrr", "hit")
 __all__ = [
     "CUTOFF_METRICS",
     "DEFAULT_KS",
-    "LatencyRecorder",
-    "LatencySummary",
-    "answer_contains",
     "average_precision",
     "dcg_at_k",
-    "evaluate_answers",
     "evaluate_run",
-    "exact_match",
     "hit_at_k",
     "metric_names",
     "mrr_at_k",
     "ndcg_at_k",
-    "normalize_answer",
     "per_query_metrics",
     "precision_at_k",
     "query_metrics",
     "recall_at_k",
-    "summarize_latencies",
-    "throughput",
-    "token_f1",
 ]
 
 

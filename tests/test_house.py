@@ -1,0 +1,42 @@
+"""The house rules that code review keeps missing, checked on the source (see STYLE.md)."""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("nyx", "indexes", "ensemble", "training", "benchmarks", "serve")
+#: Functions with one home each: a second definition is a look-alike that will drift.
+ONE_OF_EACH = ("normalize_answer", "exact_match", "token_f1", "answer_contains", "minmax",
+               "zscore", "recall_at_k", "reciprocal_rank_fusion", "comb_sum", "comb_mnz")
+
+
+def _modules() -> list[Path]:
+    return [p for pkg in PACKAGES if (ROOT / pkg).is_dir() for p in (ROOT / pkg).rglob("*.py")]
+
+
+def _trees() -> dict[Path, ast.Module]:
+    return {path: ast.parse(path.read_text(), str(path)) for path in _modules()}
+
+
+def test_one_definition_of_each_shared_function() -> None:
+    homes: dict[str, list[str]] = defaultdict(list)
+    for path, tree in _trees().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and \
+                    node.name.lstrip("_") in ONE_OF_EACH:
+                homes[node.name.lstrip("_")].append(str(path.relative_to(ROOT)))
+    assert {name: places for name, places in homes.items() if len(places) > 1} == {}
+    assert set(homes) == set(ONE_OF_EACH)
+
+
+def test_module_file_names_are_not_reused_for_unrelated_things() -> None:
+    """``corpus.py`` twice (files in, passages for the ensemble) was one name for two ideas."""
+    names: dict[str, list[str]] = defaultdict(list)
+    for path in _modules():
+        if path.name not in {"__init__.py", "cli.py", "base.py", "config.py", "types.py",
+                             "__main__.py"}:
+            names[path.name].append(str(path.relative_to(ROOT)))
+    assert names["corpus.py"] == ["nyx/corpus.py"]
