@@ -241,8 +241,7 @@ def run_text(settings: RetrievalSettings) -> Report:
         {m: [rows[n][m] for n in names] for m in ("ndcg@10", "recall@5")},
         f"{settings.dataset}: nDCG@10 and R@5 per system ({len(corpus.query_ids):,} queries)"))
     report.data = {"settings": asdict(settings), "dataset": dataset.summary(),
-                   "encoder": {"name": encoder.name, "version": encoder.version,
-                               "raw_minilm": raw_version},
+                   "encoder": {**encoder.info(), "raw_minilm": raw_version},
                    "hybrid_default": HybridConfig().to_dict(), "machine": machine_info(
                        settings.threads), "systems": rows, "query_encoding": encode_row,
                    "wall_s": clock.to_dict(),

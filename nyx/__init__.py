@@ -18,7 +18,7 @@ _HOMES = {
     "ImagePart": "nyx.content",
     "Item": "nyx.content",
     "Retriever": "nyx.retriever",
-    "SearchResult": "nyx.retriever",
+    "SearchResult": "nyx.results",
     "as_items": "nyx.content",
     "load_encoder": "nyx.encoders",
     "load_image": "nyx.images",
@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     from nyx.content import ImagePart, Item, as_items
     from nyx.encoders import DEFAULT_ENCODER, Encoder, load_encoder
     from nyx.images import ImageLoadError, load_image
-    from nyx.retriever import Retriever, SearchResult
+    from nyx.results import SearchResult
+    from nyx.retriever import Retriever
 
 
 def __getattr__(name: str) -> Any:

@@ -131,14 +131,14 @@ def _open_retriever(directory: IndexDirectory, out: Path, options: BuildOptions,
     except ValueError:
         retriever.close()
         raise
-    if asked is not None and (getattr(asked, "spec", str(asked)),
-                              getattr(asked, "spec_options", {})) != (spec, spec_options):
+    asked_spec = asked.rebuild_spec() if isinstance(asked, Encoder) else (str(asked), {})
+    if asked is not None and asked_spec != (spec, spec_options):
         # Another encoder, or other options: accepted only if it computes the same vectors
         # (the error says a new index is needed otherwise).
         retriever.close()
         return Retriever.load(out, encoder=asked, index_options=remote or None)
     if asked is None:
-        retriever._check_local_encoder()  # the index names it: never fetched unless trusted
+        retriever.check_encoder_is_local()  # the index names it: never fetched unless trusted
     encoder = asked if isinstance(asked, Encoder) else load_encoder(spec, **spec_options)
     manifest = retriever.manifest
     assert manifest is not None  # a loaded index has one
@@ -389,7 +389,7 @@ def _embed(retriever: Retriever, entries: list[tuple[SourceFile, Item]], options
         out: list[np.ndarray | None] = []
         offset = 0
         for item in items:
-            n = len(retriever._pieces(item))
+            n = len(retriever.pieces(item))
             out.append(vectors[offset:offset + n])
             offset += n
         return out

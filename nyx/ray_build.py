@@ -33,7 +33,8 @@ from nyx.corpus import SourceError, SourceFile, parse_source, scan_corpus
 from nyx.embedding_cache import EmbeddingCache, cached_keys
 from nyx.encoders import DEFAULT_ENCODER, Encoder
 from nyx.indexes import IndexDirectory, Manifest
-from nyx.retriever import RETRIEVER_FILE, embedding_pieces
+from nyx.persistence import RETRIEVER_FILE
+from nyx.retriever import embedding_pieces
 
 logger = logging.getLogger(__name__)
 
@@ -119,11 +120,10 @@ def _encoder_spec(directory: IndexDirectory,
                   model: str | Encoder | None) -> tuple[str, dict[str, Any]]:
     """The encoder name and options each actor loads: the one asked for, else the index's."""
     if isinstance(model, Encoder):
-        spec = getattr(model, "spec", None)
-        if spec is None:
+        if model.spec is None:
             raise ValueError(f"encoder {model.name!r} was not made by load_encoder, so Ray "
                              "actors cannot rebuild it; pass its name (e.g. 'nyx-lite')")
-        return str(spec), dict(getattr(model, "spec_options", {}))
+        return model.rebuild_spec()
     if model:
         return str(model), {}
     current = directory.current()

@@ -42,8 +42,8 @@ def serves_hybrid(retriever: Retriever) -> bool:
 def sync_sparse(retriever: Retriever, ids: list[str] | None = None) -> int:
     """Write the BM25 sparse vectors of ``ids`` (default: the documents added since the last
     sync, or all when the average length moved). Returns how many were written."""
+    from nyx.ids import vector_ids
     from nyx.indexes.qdrant_hybrid import QdrantHybrid, bm25_sparse
-    from nyx.retriever import _CHUNK_SEP
 
     lexical = retriever.lexical
     assert lexical is not None
@@ -58,8 +58,8 @@ def sync_sparse(retriever: Retriever, ids: list[str] | None = None) -> int:
         ids = lexical.ids() if stale else sorted(i for i in pending if i in lexical)
     if ids:
         docs = retriever.store.get_many(ids, skip_missing=True)
-        point_ids = [d.id if int(d.payload.get("n_vectors", 1)) == 1
-                     else f"{d.id}{_CHUNK_SEP}0" for d in docs if d is not None]
+        point_ids = [vector_ids(d.id, int(d.payload.get("n_vectors", 1)))[0]
+                     for d in docs if d is not None]
         kept = [d.id for d in docs if d is not None]
         config = lexical.config
         vectors = [bm25_sparse(c, config.k1, config.b, avgdl)

@@ -12,7 +12,7 @@ import numpy as np
 from nyx.encoders.registry import remote_reason
 from nyx.indexes import IndexDirectory, Manifest
 from nyx.indexes.generations import CHECKSUMS_FILENAME, check_checksums
-from nyx.retriever import RETRIEVER_FILE, _remote_vectors
+from nyx.persistence import RETRIEVER_FILE, remote_vectors
 
 
 @dataclass
@@ -64,7 +64,7 @@ def verify_index(path: str | Path, *, sample: int = 200) -> VerifyReport:
     if reason is not None:
         report.notes.append(f"encoder {settings['encoder']!r}: {reason}; search refuses to "
                             "fetch it unless given --model or --trust-remote")
-    if _remote_vectors(folder / "vectors"):
+    if remote_vectors(folder / "vectors"):
         report.notes.append("vector counts not cross-checked (the server was not contacted)")
         return report
     try:
@@ -129,7 +129,8 @@ def _typed(data: Any, schema: dict[str, Any], where: str) -> list[str]:
 
 def _cross_check(report: VerifyReport, path: str | Path, folder: Path, manifest: Manifest,
                  sample: int) -> None:
-    from nyx.retriever import _CHUNK_SEP, Retriever
+    from nyx.ids import document_id, vector_ids
+    from nyx.retriever import Retriever
 
     settings = json.loads((folder / RETRIEVER_FILE).read_text())
     retriever = Retriever.load(path)
@@ -149,7 +150,7 @@ def _cross_check(report: VerifyReport, path: str | Path, folder: Path, manifest:
             if lexical != docs:
                 report.problems.append(f"lexical index has {lexical} documents, store has {docs}")
         expected_vectors = 0
-        vector_ids = set(retriever.index.ids())
+        indexed = set(retriever.index.ids())
         store_ids = set()
         doc_sources = set()
         for batch in retriever.store.iter_documents(1000):
@@ -159,14 +160,14 @@ def _cross_check(report: VerifyReport, path: str | Path, folder: Path, manifest:
                     doc_sources.add(doc.source)
                 n = int(doc.payload.get("n_vectors", 1))
                 expected_vectors += n
-                ids = [doc.id] if n == 1 else [f"{doc.id}{_CHUNK_SEP}{j}" for j in range(n)]
-                missing = [i for i in ids if i not in vector_ids]
+                ids = vector_ids(doc.id, n)
+                missing = [i for i in ids if i not in indexed]
                 if missing:
                     report.problems.append(f"document {doc.id} lacks {len(missing)} vector(s)")
         if expected_vectors != vectors:
             report.problems.append(f"documents own {expected_vectors} vectors, index has "
                                    f"{vectors}")
-        orphans = {v.split(_CHUNK_SEP, 1)[0] for v in vector_ids} - store_ids
+        orphans = {document_id(v) for v in indexed} - store_ids
         if orphans:
             report.problems.append(f"{len(orphans)} vector(s) belong to no stored document, "
                                    f"e.g. {sorted(orphans)[:3]}")

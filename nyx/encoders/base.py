@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -56,6 +58,11 @@ class Encoder(ABC):
     #: that a batch pads to its own longest item rather than to a corpus-wide one. Outputs keep
     #: the input order.
     sort_by_length: bool = True
+    #: What rebuilds this encoder: the name and options :func:`~nyx.load_encoder` was given
+    #: (set by it; ``None`` for an encoder constructed directly). ``Retriever.save`` records
+    #: both and ``Retriever.load`` passes them back.
+    spec: str | None = None
+    spec_options: Mapping[str, Any] = MappingProxyType({})
 
     @abstractmethod
     def _encode_batch(self, items: list[Item], *, is_query: bool) -> np.ndarray:
@@ -96,9 +103,13 @@ class Encoder(ABC):
                 bar.update(len(batch))
         return out
 
-    def info(self) -> dict[str, object]:
+    def info(self) -> dict[str, Any]:
         """What an index manifest records about this encoder."""
         return {"name": self.name, "version": self.version, "dim": self.dim}
+
+    def rebuild_spec(self) -> tuple[str, dict[str, Any]]:
+        """``(spec, options)`` for :func:`~nyx.load_encoder`: its own spec, else its name."""
+        return (self.spec or self.name), dict(self.spec_options)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, device={self.device!r})"

@@ -41,9 +41,9 @@ def load_encoder(spec: str | Path | Encoder = DEFAULT_ENCODER, *, device: str | 
         raise ValueError(f"empty encoder name; {_HELP}")
     given = dict(options)  # _dispatch may consume some
     encoder = _dispatch(text, device, options)
-    # What rebuilds this encoder: Retriever.save records both, Retriever.load passes them back.
-    encoder.spec = text  # type: ignore[attr-defined]
-    encoder.spec_options = {k: v for k, v in given.items()  # type: ignore[attr-defined]
+    # What rebuilds this encoder (Encoder.spec): Retriever.save records it.
+    encoder.spec = text
+    encoder.spec_options = {k: v for k, v in given.items()
                             if v is None or isinstance(v, (bool, int, float, str))}
     return encoder
 

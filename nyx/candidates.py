@@ -1,0 +1,132 @@
+"""The candidates of one search: dense hits by each document's best chunk, BM25 hits, and
+their fusion (:mod:`nyx.hybrid`), for :meth:`nyx.Retriever.search`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from nyx.hybrid import fuse_scores
+from nyx.ids import document_id, vector_ids
+from nyx.indexes import Filter, Hit
+from nyx.served_hybrid import served_hybrid_search, serves_hybrid
+
+if TYPE_CHECKING:
+    from nyx.retriever import Modality, Mode, Retriever
+
+__all__ = ["best_chunks", "dense_many", "ids_with", "lexical_candidates", "rank"]
+
+
+def rank(r: Retriever, text: str, mode: Mode, n: int, flt: Filter | None,
+          query_vector: np.ndarray | None, allowed: set[str] | None,
+          dense_hits: dict[str, float] | None = None,
+          lexical_ids: Iterable[str] | None = None
+          ) -> tuple[list[tuple[str, float]], dict[str, float], dict[str, float]]:
+    """The ``n`` best ``(id, score)`` pairs, with the dense and lexical scores seen."""
+    dense: dict[str, float] = {}
+    lexical: dict[str, float] = {}
+    # both rankings come from Qdrant (not for a modality-restricted search: local path)
+    served = mode == "hybrid" and allowed is None and serves_hybrid(r)
+    if mode in ("dense", "hybrid") and not served:
+        assert query_vector is not None
+        dense = (dict(dense_hits) if dense_hits is not None
+                 else dense_one(r, query_vector, n, flt, allowed))
+    if mode in ("lexical", "hybrid") and not served:
+        lexical = lexical_scores(r, text, n, lexical_ids)
+    if mode == "dense":
+        ranked = sorted(dense.items(), key=lambda kv: -kv[1])
+    elif mode == "lexical":
+        ranked = sorted(lexical.items(), key=lambda kv: -kv[1])
+    elif served:
+        assert query_vector is not None
+        ranked, dense, lexical = served_hybrid_search(r, text, query_vector, n, n, flt)
+    else:
+        ids = list(dict.fromkeys([*dense, *lexical]))
+        in_dense = np.array([i in dense for i in ids], dtype=bool)
+        in_lexical = np.array([i in lexical for i in ids], dtype=bool)
+        fill_dense(r, dense, ids, query_vector)
+        missing = [i for i in ids if i not in lexical]
+        if missing and r.lexical is not None:
+            lexical.update(zip(missing, r.lexical.get_scores(text, missing).tolist()))
+        ranked = fuse_scores(ids, np.array([dense[i] for i in ids]),
+                             np.array([lexical[i] for i in ids]), r.hybrid,
+                             in_dense=in_dense, in_lexical=in_lexical)
+    return ranked, dense, lexical
+
+def ids_with(r: Retriever, modality: Modality) -> set[str]:
+    """Ids of the documents with an image (``"image"``) or with text (``"text"``); read
+    from the store once and kept until the next add or delete."""
+    if r._modalities is None:
+        kinds: dict[str, set[str]] = {"text": set(), "image": set()}
+        for batch in r.store.iter_documents(2000):
+            for doc in batch:
+                parts = doc.payload.get("parts") or []
+                if any("image" in p for p in parts):
+                    kinds["image"].add(doc.id)
+                if any("text" in p for p in parts):
+                    kinds["text"].add(doc.id)
+        r._modalities = kinds
+    return r._modalities[modality]
+
+def dense_one(r: Retriever, vector: np.ndarray, n: int, flt: Filter | None,
+           allowed: set[str] | None = None) -> dict[str, float]:
+    return dense_many(r, vector[None, :], n, flt, allowed)[0]
+
+def dense_many(r: Retriever, vectors: np.ndarray, n: int, flt: Filter | None,
+                allowed: set[str] | None = None) -> list[dict[str, float]]:
+    """The ``n`` best documents for each query vector, by their best chunk's score.
+
+    One index search serves every vector. A document with many chunks may fill a query's
+    hits alone: that query alone is searched again, twice as wide each time, until ``n``
+    documents are among its hits or the index has no more matching vectors.
+    """
+    total = r.index.count()
+    fetch = min(n * 4 if total > r.store.count() else n, max(total, 1))
+    out = []
+    for vector, hits in zip(vectors, r.index.search(vectors, fetch, flt)):
+        width, best = fetch, best_chunks(hits, allowed)
+        while len(best) < n and len(hits) >= width and width < total:
+            width = min(width * 2, total)
+            hits = r.index.search(vector[None, :], width, flt)[0]
+            best = best_chunks(hits, allowed)
+        out.append(dict(sorted(best.items(), key=lambda kv: -kv[1])[:n]))
+    return out
+
+def fill_dense(r: Retriever, dense: dict[str, float], ids: list[str],
+                vector: np.ndarray | None) -> None:
+    missing = [i for i in ids if i not in dense]
+    if not missing or vector is None:
+        return
+    docs = r.store.get_many(missing, skip_missing=False)
+    for doc_id, doc in zip(missing, docs):
+        n = int(doc.payload.get("n_vectors", 1)) if doc else 1
+        dense[doc_id] = float(np.max(r.index.get_vectors(vector_ids(doc_id, n)) @ vector))
+
+def lexical_candidates(r: Retriever, flt: Filter | None,
+                        allowed: set[str] | None) -> Iterable[str] | None:
+    """The documents BM25 may return (``None``: all): the filter's matches (a scan of the
+    store's metadata, done once per search call), within ``allowed``."""
+    if flt is None:
+        return allowed
+    matching = r.store.ids_matching(flt)
+    return matching if allowed is None else [i for i in matching if i in allowed]
+
+def lexical_scores(r: Retriever, text: str, n: int,
+             candidates: Iterable[str] | None) -> dict[str, float]:
+    assert r.lexical is not None
+    hits = r.lexical.search([text], n, allowed_ids=candidates)[0]
+    return {h.id: h.score for h in hits}
+
+
+def best_chunks(hits: Sequence[Hit], allowed: set[str] | None) -> dict[str, float]:
+    """Document id -> the score of its best chunk among ``hits`` (within ``allowed``)."""
+    best: dict[str, float] = {}
+    for hit in hits:
+        doc = document_id(hit.id)
+        if allowed is not None and doc not in allowed:
+            continue
+        if doc not in best or hit.score > best[doc]:
+            best[doc] = hit.score
+    return best

@@ -1,0 +1,94 @@
+"""Search results: one hit per document or chunk, grouped, de-duplicated and reranked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from nyx.content import Item
+from nyx.indexes import Document
+from nyx.rerank import CrossEncoder
+
+__all__ = ["Group", "SearchResult", "collapse", "rerank_results"]
+
+#: ``"document"``: the chunks of one file are one hit (its best chunk); ``"chunk"``: every chunk
+Group = Literal["document", "chunk"]
+
+
+@dataclass
+class SearchResult:
+    """One hit: the document id, its score, and the document itself."""
+
+    id: str
+    score: float
+    document: Item | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    dense_score: float | None = None
+    lexical_score: float | None = None
+    #: the document's searchable text: its own text plus text read from its images (OCR)
+    text: str = ""
+    #: with a reranker: the first-stage (fused) score; ``score`` is then the cross-encoder's
+    first_stage_score: float | None = None
+    #: the file the hit came from (``nyx-index build`` indexes), else ``None``
+    source: str | None = None
+    #: which chunk of ``source`` matched best (``id`` is that chunk's id), else ``None``
+    chunk: int | None = None
+    #: how many chunks of ``source`` were among the candidates (grouped into this hit)
+    matched_chunks: int = 1
+    #: ids (or files) with exactly the same content, collapsed into this hit
+    duplicates: list[str] = field(default_factory=list)
+
+
+def collapse(ranked: list[tuple[str, float]], docs: list[Document | None],
+              group: Group) -> list[tuple[SearchResult, Document | None]]:
+    """Hits from ranked ``(id, score)`` pairs, each with its stored document. With
+    ``group="document"`` the chunks of one file are one hit and files whose best passage has
+    exactly the same content collapse into the first; ``"chunk"`` keeps every stored item."""
+    hits: list[tuple[SearchResult, Document | None]] = []
+    by_key: dict[str, SearchResult | None] = {}  # None: collapsed into another hit
+    by_content: dict[str, SearchResult] = {}
+    for (doc_id, score), doc in zip(ranked, docs):
+        meta = dict(doc.metadata) if doc else {}
+        source = meta.get("source") if isinstance(meta.get("source"), str) else None
+        chunk = meta.get("chunk") if isinstance(meta.get("chunk"), int) else None
+        key = source if group == "document" and source and chunk is not None else doc_id
+        if key in by_key:
+            seen = by_key[key]
+            if seen is not None:
+                seen.matched_chunks += 1
+            continue
+        # Only what was read from files (nyx-index build sets ``source``) folds together:
+        # documents added through the API stay apart, however alike.
+        content = doc.content_hash if doc is not None and group == "document" and \
+            source is not None else ""
+        original = by_content.get(content) if content else None
+        if original is not None:
+            # the same content (a copied file, a repeated boilerplate chunk): one hit
+            by_key[key] = None
+            original.duplicates.append(key)
+            continue
+        hit = SearchResult(doc_id, score, None, meta,
+                           text=str(doc.payload.get("text", "")) if doc else "",
+                           source=source, chunk=chunk)
+        by_key[key] = hit
+        if content:
+            by_content[content] = hit
+        hits.append((hit, doc))
+    return hits
+
+
+def rerank_results(reranker: CrossEncoder, query: str,
+            results: list[SearchResult]) -> list[SearchResult]:
+    """Re-order the results that have text by the cross-encoder's score. Results without text
+    (an image with nothing read from it) keep their first-stage positions."""
+    slots = [n for n, r in enumerate(results) if r.text.strip()]
+    if not slots:
+        return results
+    scores = reranker.score(query, [results[n].text for n in slots])
+    ranked = sorted(range(len(slots)), key=lambda j: (-float(scores[j]), j))
+    out = list(results)
+    for slot, j in zip(slots, ranked):
+        r = results[slots[j]]
+        r.first_stage_score, r.score = r.score, float(scores[j])
+        out[slot] = r
+    return out
