@@ -47,7 +47,8 @@ COMMANDS: dict[str, Command] = {
     "query-batching": Command("nyx.benchmarks.query_batching",
                               "hybrid search queries/s: batched vs one by one"),
     "speed": Command("nyx.benchmarks.speed", "index build/search speed, recall and memory"),
-    "rq": Command("nyx.benchmarks.rq", "research-question ablations RQ1-RQ7 (configs/rq/*.yaml)"),
+    "rq": Command("nyx.benchmarks.rq.cli",
+                  "research-question ablations RQ1-RQ7 (configs/rq/*.yaml)"),
 }
 
 

@@ -1,7 +1,7 @@
 """Agent tools over a Nyx retriever: search, fetch, answer and tool search, defined once.
 
 The same definitions serve OpenAI function calling (:meth:`SearchTool.tool_schemas`), the MCP
-server and the HTTP API in :mod:`nyx.ensemble.server`.
+server and the HTTP API in :mod:`nyx.serve`.
 
 >>> tool = SearchTool(NyxRetriever(retriever=my_retriever))
 >>> tool.search("who founded Warsaw University of Technology", k=3)
@@ -62,7 +62,7 @@ class Answerer(Protocol):
 
 
 class ToolCatalogLike(Protocol):
-    """An index of tool descriptions (:class:`nyx.ensemble.server.catalog.ToolCatalog`)."""
+    """An index of tool descriptions (:class:`nyx.serve.catalog.ToolCatalog`)."""
 
     def search(self, query: str, k: int = 5) -> list[dict[str, Any]]: ...
 

@@ -40,3 +40,36 @@ def test_module_file_names_are_not_reused_for_unrelated_things() -> None:
                              "__main__.py"}:
             names[path.name].append(str(path.relative_to(ROOT)))
     assert names["corpus.py"] == ["nyx/corpus.py"]
+
+
+def _is_cli(module: str) -> bool:
+    parts = module.split(".")
+    return parts[-1] == "cli" or parts[:2] == ["nyx", "cli"]
+
+
+def test_no_library_module_imports_a_command_line_module() -> None:
+    """Command-line modules parse arguments and call the library, never the other way."""
+    offenders = []
+    for path, tree in _trees().items():
+        rel = path.relative_to(ROOT)
+        if rel.name in ("cli.py", "__main__.py") or rel.parts[:2] == ("nyx", "cli"):
+            continue
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{rel}: {n}" for n in names if _is_cli(n)]
+    assert offenders == []
+
+
+def test_serving_lives_in_its_own_room() -> None:
+    """HTTP, MCP, the page and the tool catalogue are nyx.serve; the ensemble and the retriever
+    never import it (it sits above both)."""
+    for path, tree in _trees().items():
+        rel = path.relative_to(ROOT)
+        if rel.parts[0] in ("serve", "benchmarks"):
+            continue
+        for node in ast.walk(tree):
+            module = (node.module or "") if isinstance(node, ast.ImportFrom) else ""
+            if module == "nyx.serve" or module.startswith("nyx.serve."):
+                raise AssertionError(f"{rel} imports {node.module}")
+    assert not (ROOT / "ensemble" / "server").exists()

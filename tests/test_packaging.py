@@ -17,8 +17,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"nyx": "nyx", "indexes": "nyx.indexes", "ensemble": "nyx.ensemble",
-           "training": "nyx.training", "benchmarks": "nyx.benchmarks"}
-OLD_IMPORT = re.compile(r"\b(from|import) (indexes|ensemble|training|benchmarks)\b(?! *[-/])")
+           "training": "nyx.training", "benchmarks": "nyx.benchmarks", "serve": "nyx.serve"}
+OLD_IMPORT = re.compile(r"\b(from|import) (indexes|ensemble|training|benchmarks|serve)\b(?! *[-/])")
 
 
 def _declared_packages() -> list[str]:
@@ -63,7 +63,7 @@ def test_wheel_installs_only_the_nyx_namespace(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     top = {name.split("/", 1)[0] for name in names}
     assert {t for t in top if not t.endswith(".dist-info")} == {"nyx"}
-    for expected in ("nyx/indexes/faiss_index.py", "nyx/ensemble/server/http.py",
+    for expected in ("nyx/indexes/faiss_index.py", "nyx/serve/routes.py",
                      "nyx/training/configs/tiny-vlm-cpu.yaml", "nyx/benchmarks/configs/rq/RQ1.yaml",
                      "nyx/data/bridge/SOURCES.md"):
         assert expected in names

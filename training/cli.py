@@ -13,46 +13,10 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
 
-import yaml
-
-from nyx.training.config import TrainConfig
+from nyx.training.config import load_config
 
 logger = logging.getLogger("nyx.training")
-
-
-def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
-    """``["optim.lr=1e-4", "loss.matryoshka_dims=[512,256]"]`` -> a nested mapping."""
-    tree: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set expects KEY=VALUE (dotted keys), got {pair!r}")
-        node = tree
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(raw)
-    return tree
-
-
-def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def load_config(path: str, overrides: Sequence[str] = (), stage: str | None = None) -> TrainConfig:
-    base = TrainConfig.from_yaml(path).to_dict()
-    extra = parse_overrides(overrides)
-    if stage:
-        extra["stage"] = stage
-    return TrainConfig.from_dict(merge(base, extra))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from nyx.training import distributed, runs
 
     try:
-        summary = _run_stage(config, runs)
+        summary = runs.run_stage(config)
     except BaseException:
         distributed.shutdown(wait=False)
         raise
@@ -84,18 +48,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(summary, indent=2, default=str))
     distributed.shutdown()
     return 0
-
-
-def _run_stage(config: TrainConfig, runs: Any) -> Any:
-    if config.stage == "contrastive":
-        result = runs.run_contrastive(config)
-        summary: Any = {"steps": result.state.step, "first_loss": result.losses[:1],
-                        "last_loss": result.losses[-1:], "exported": str(result.exported)}
-    elif config.stage == "nyxqa":
-        summary = runs.run_nyxqa(config)
-    else:
-        summary = runs.run_feedback(config)
-    return summary
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -275,3 +276,38 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
             hint is int and isinstance(value, bool)):
         raise TypeError(f"{where} must be {hint.__name__}, got {value!r}")
     return value
+
+
+def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["optim.lr=1e-4", "loss.matryoshka_dims=[512,256]"]`` -> a nested mapping."""
+    tree: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects KEY=VALUE (dotted keys), got {pair!r}")
+        node = tree
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(raw)
+    return tree
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(path: str, overrides: Sequence[str] = (), stage: str | None = None
+                ) -> TrainConfig:
+    """A run config from YAML with ``--set KEY=VALUE`` overrides and an optional stage."""
+    base = TrainConfig.from_yaml(path).to_dict()
+    extra = parse_overrides(overrides)
+    if stage:
+        extra["stage"] = stage
+    return TrainConfig.from_dict(merge(base, extra))

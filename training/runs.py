@@ -124,3 +124,16 @@ def run_feedback(config: TrainConfig, *, generator: TextGenerator | None = None,
         config.data.train = str(out / "train.jsonl")
         summary["training"] = asdict(run_contrastive(config).state)
     return summary
+
+
+def run_stage(config: TrainConfig) -> Any:
+    """Run the config's stage; a JSON-able summary."""
+    if config.stage == "contrastive":
+        result = run_contrastive(config)
+        summary: Any = {"steps": result.state.step, "first_loss": result.losses[:1],
+                        "last_loss": result.losses[-1:], "exported": str(result.exported)}
+    elif config.stage == "nyxqa":
+        summary = run_nyxqa(config)
+    else:
+        summary = run_feedback(config)
+    return summary

@@ -12,7 +12,6 @@ Importing this package registers two config types with :mod:`nyx.ensemble.config
 
 from __future__ import annotations
 
-from nyx.benchmarks.rq.cli import add_arguments, run
 from nyx.benchmarks.rq.config import RQ_NAMES, RQConfig, TaskSpec, load_rq_config
 from nyx.benchmarks.rq.models import PackagedLM
 from nyx.benchmarks.rq.report import write_report
@@ -20,5 +19,4 @@ from nyx.benchmarks.rq.retrievers import CachedNyxRetriever
 from nyx.benchmarks.rq.runner import RQResult, TaskResult, run_rq
 
 __all__ = ["RQ_NAMES", "CachedNyxRetriever", "PackagedLM", "RQConfig", "RQResult",
-           "TaskResult", "TaskSpec", "add_arguments", "load_rq_config", "run", "run_rq",
-           "write_report"]
+           "TaskResult", "TaskSpec", "load_rq_config", "run_rq", "write_report"]

@@ -17,7 +17,7 @@ from PIL import Image
 from nyx.ensemble.tools import MAX_K, MAX_QUERY_CHARS, TOOL_NAMES, SearchTool, ToolCallError
 from nyx.ensemble.types import RetrievedDoc
 
-pytest_plugins = ("tests.ensemble.test_server_support",)
+pytest_plugins = ("tests.serve.test_server_support",)
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 ESPRESSO = Path(__file__).resolve().parents[2] / "nyx/data/demo_corpus/photos/espresso.jpg"

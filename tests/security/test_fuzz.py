@@ -31,8 +31,8 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
 def api_app(lite, tmp_path_factory):
     from nyx.builder import BuildOptions, build_index
     from nyx.ensemble.retrievers.nyx_retriever import NyxRetriever
-    from nyx.ensemble.server.http import ServerSettings, create_app, media_url
     from nyx.ensemble.tools import SearchTool
+    from nyx.serve.app import ServerSettings, create_app, media_url
 
     root = tmp_path_factory.mktemp("fuzz")
     corpus = root / "corpus"
@@ -48,7 +48,7 @@ def api_app(lite, tmp_path_factory):
 
 
 def _spec() -> dict:
-    from nyx.ensemble.server.http import create_app
+    from nyx.serve.app import create_app
 
     return create_app(None).openapi()  # the routes only: the spec the server publishes
 

@@ -12,8 +12,8 @@ from PIL import Image
 
 from nyx.builder import build_index
 from nyx.ensemble.retrievers.nyx_retriever import NyxRetriever
-from nyx.ensemble.server.http import ServerSettings, create_app, media_url
 from nyx.ensemble.tools import SearchTool
+from nyx.serve.app import ServerSettings, create_app, media_url
 from tests.security.conftest import options
 
 

@@ -27,7 +27,7 @@ def digest(parameters: list[torch.Tensor]) -> str:
 def main(argv: list[str]) -> None:
     from nyx.training import distributed, runs
     from nyx.training.checkpoint import seed_everything
-    from nyx.training.cli import load_config
+    from nyx.training.config import load_config
     from nyx.training.embedders import build_embedder
 
     config_path, out, *overrides = argv

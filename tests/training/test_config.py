@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nyx.training.cli import load_config, parse_overrides
-from nyx.training.config import TrainConfig
+from nyx.training.config import TrainConfig, load_config, parse_overrides
 
 CONFIGS = sorted((Path(__file__).parents[2] / "training" / "configs").glob("*.yaml"))
 

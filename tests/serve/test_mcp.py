@@ -15,14 +15,14 @@ import anyio
 import pytest
 from PIL import Image
 
-from tests.ensemble.test_server_support import (
+from tests.serve.test_server_support import (
     API_KEY,
     RunningServer,
     ThreadedServer,
     server_env,
 )
 
-pytest_plugins = ("tests.ensemble.test_server_support",)
+pytest_plugins = ("tests.serve.test_server_support",)
 pytestmark = pytest.mark.usefixtures("single_thread")
 mcp = pytest.importorskip("mcp", reason="the MCP tests need the serve extra (pip install mcp)")
 
@@ -121,7 +121,7 @@ def test_streamable_http_on_the_served_app(http_server: RunningServer) -> None:
 
 def test_standalone_streamable_http_server(demo_tool: Any) -> None:
     """The MCP-only app of `--mcp --transport http`, served on a free loopback port."""
-    from nyx.ensemble.server.mcp_server import create_mcp_server, mcp_http_app
+    from nyx.serve.mcp_server import create_mcp_server, mcp_http_app
 
     app = mcp_http_app(create_mcp_server(demo_tool), host="127.0.0.1", api_key=API_KEY)
     with ThreadedServer(app) as server:

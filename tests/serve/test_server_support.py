@@ -125,13 +125,13 @@ def demo_retriever(demo_index: Path, lite: Any) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def entry_point_stub(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder that, on sys.path, declares the ``nyx.cli`` entry point pyproject will declare
-    (``serve = "nyx.ensemble.cli:register"``), so the tests use the real plugin hook."""
+    (``serve = "nyx.serve.cli:register"``), so the tests use the real plugin hook."""
     root = tmp_path_factory.mktemp("entry-points")
     info = root / "nyx_serve_test_stub-0.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: nyx-serve-test-stub\n"
                                    "Version: 0.0\n")
-    (info / "entry_points.txt").write_text("[nyx.cli]\nserve = nyx.ensemble.cli:register\n")
+    (info / "entry_points.txt").write_text("[nyx.cli]\nserve = nyx.serve.cli:register\n")
     return root
 
 
@@ -199,19 +199,21 @@ class ThreadedServer:
 @pytest.fixture(scope="session")
 def demo_tool(demo_retriever: Any) -> Any:
     """A SearchTool over the in-process demo retriever, with Nyx's own tool catalogue."""
-    from nyx.ensemble.server.catalog import ToolCatalog
-    from nyx.ensemble.server.http import media_url
+    from nyx.cli.index import build_parser
     from nyx.ensemble.tools import SearchTool
+    from nyx.serve.app import media_url
+    from nyx.serve.catalog import ToolCatalog
 
     with torch_threads(1):
-        catalog = ToolCatalog.from_sources(["nyx"], encoder=demo_retriever.encoder)
+        catalog = ToolCatalog.from_sources(["nyx"], encoder=demo_retriever.encoder,
+                                           cli_parser=build_parser())
     return SearchTool(demo_retriever, catalog=catalog, media_url=media_url)
 
 
 @pytest.fixture(scope="session")
 def page_server(demo_tool: Any) -> Iterator[ThreadedServer]:
     """The full app (page, API, MCP at /mcp) without an API key, in-process."""
-    from nyx.ensemble.server.http import ServerSettings, create_app
+    from nyx.serve.app import ServerSettings, create_app
 
     app = create_app(demo_tool, ServerSettings(index_name="demo.nyx"))
     with ThreadedServer(app) as server:

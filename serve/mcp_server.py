@@ -128,7 +128,7 @@ def run_stdio(server: Any) -> None:
 def mcp_http_app(server: Any, *, host: str = "127.0.0.1", api_key: str | None = None) -> Any:
     """A Starlette app serving MCP's streamable HTTP transport at ``/mcp``, behind the API key
     when one is given. Loopback hosts get the SDK's DNS-rebinding protection."""
-    from nyx.ensemble.server.security import ApiKeyMiddleware
+    from nyx.serve.security import ApiKeyMiddleware
 
     app = server.streamable_http_app(streamable_http_path="/mcp", host=host)
     return ApiKeyMiddleware(app, api_key)

@@ -16,13 +16,14 @@ from typing import Any
 
 import pytest
 
-from nyx.ensemble.server.catalog import ToolCatalog, load_tool_source
-from nyx.ensemble.server.catalog_formats import parse_catalog, read_catalog_file
-from tests.ensemble.test_server_support import report, torch_threads
+from nyx.cli.index import build_parser
+from nyx.serve.catalog import ToolCatalog, load_tool_source
+from nyx.serve.catalog_formats import parse_catalog, read_catalog_file
+from tests.serve.test_server_support import report, torch_threads
 
 logger = logging.getLogger(__name__)
 
-pytest_plugins = ("tests.ensemble.test_server_support",)
+pytest_plugins = ("tests.serve.test_server_support",)
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 SERVICES = ("s3,sqs,sns,dynamodb,secretsmanager,translate,polly,rekognition,textract,"
@@ -124,7 +125,8 @@ def catalog(demo_retriever: Any) -> ToolCatalog:
     pytest.importorskip("botocore", reason="the AWS catalogue comes from the botocore package")
     with torch_threads(1):
         return ToolCatalog.from_sources(["nyx", f"botocore:{SERVICES}"],
-                                        encoder=demo_retriever.encoder)
+                                        encoder=demo_retriever.encoder,
+                                        cli_parser=build_parser())
 
 
 def test_catalogue_holds_real_tools(catalog: ToolCatalog) -> None:
@@ -189,7 +191,7 @@ def test_reranked_accuracy(catalog: ToolCatalog, request: pytest.FixtureRequest)
 
 def test_saved_catalogue_reopens_without_reembedding(catalog: ToolCatalog,
                                                      tmp_path: Path) -> None:
-    small = ToolCatalog(load_tool_source("nyx"), encoder=catalog.retriever.encoder)
+    small = ToolCatalog(load_tool_source("nyx", build_parser()), encoder=catalog.retriever.encoder)
     small.save(tmp_path / "tools")
     again = ToolCatalog.load(tmp_path / "tools", encoder=catalog.retriever.encoder)
     assert again.count() == small.count()

@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 
 from nyx.ensemble.tools import MAX_IMAGE_BYTES, MAX_QUERY_CHARS
-from tests.ensemble.test_server_support import API_KEY, RunningServer, report
+from tests.serve.test_server_support import API_KEY, RunningServer, report
 
-pytest_plugins = ("tests.ensemble.test_server_support",)
+pytest_plugins = ("tests.serve.test_server_support",)
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 ESPRESSO = Path(__file__).resolve().parents[2] / "nyx/data/demo_corpus/photos/espresso.jpg"

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from nyx.running_server import SERVER_NOTE, announce, find_server
-from tests.ensemble.test_server_support import DEMO_CORPUS, ThreadedServer
+from tests.serve.test_server_support import DEMO_CORPUS, ThreadedServer
 
-pytest_plugins = ("tests.ensemble.test_server_support",)
+pytest_plugins = ("tests.serve.test_server_support",)
 pytestmark = pytest.mark.usefixtures("single_thread")
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = """

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from nyx.ensemble.server.catalog_formats import (
+from nyx.serve.catalog_formats import (
     ToolDescription,
     from_argparse,
     from_botocore,
@@ -112,14 +112,15 @@ class ToolCatalog:
 
     @classmethod
     def from_sources(cls, sources: Sequence[str], *, encoder: Any = None,
-                     reranker: Any = None) -> ToolCatalog:
+                     reranker: Any = None,
+                     cli_parser: argparse.ArgumentParser | None = None) -> ToolCatalog:
         """A catalogue of every tool in ``sources`` (see :func:`load_tool_source`); a saved
         catalogue folder is opened as is when it is the only source."""
         if len(sources) == 1 and not _builtin(sources[0]) and Path(sources[0]).is_dir():
             catalog = cls.load(sources[0], encoder=encoder)
             catalog.reranker = reranker
             return catalog
-        tools = [t for source in sources for t in load_tool_source(source)]
+        tools = [t for source in sources for t in load_tool_source(source, cli_parser)]
         return cls(tools, encoder=encoder, reranker=reranker)
 
     def close(self) -> None:
@@ -133,11 +134,13 @@ def _builtin(source: str) -> bool:
     return source == "nyx" or source.startswith("botocore:")
 
 
-def load_tool_source(source: str) -> list[ToolDescription]:
-    """Tools from ``nyx`` (Nyx's own commands and HTTP API), ``botocore:SERVICE,...`` (AWS
-    API operations from the installed botocore package) or a catalogue file."""
+def load_tool_source(source: str, cli_parser: argparse.ArgumentParser | None = None
+                     ) -> list[ToolDescription]:
+    """Tools from ``nyx`` (Nyx's HTTP API, and the commands of ``cli_parser``, e.g.
+    ``nyx.cli.index.build_parser()``), ``botocore:SERVICE,...`` (AWS API operations from the
+    installed botocore package) or a catalogue file."""
     if source == "nyx":
-        return nyx_tools()
+        return nyx_tools(cli_parser)
     if source.startswith("botocore:"):
         return botocore_tools(source.partition(":")[2].split(","))
     if Path(source).is_dir():
@@ -145,19 +148,15 @@ def load_tool_source(source: str) -> list[ToolDescription]:
     return read_catalog_file(source)
 
 
-def nyx_tools() -> list[ToolDescription]:
-    """Nyx's own operations: ``nyx-index`` subcommands and the HTTP API's endpoints."""
-    from nyx.cli.index import build_parser
-    from nyx.ensemble.cli import register
-    from nyx.ensemble.server.http import create_app
+def nyx_tools(cli_parser: argparse.ArgumentParser | None = None) -> list[ToolDescription]:
+    """Nyx's own operations: the HTTP API's endpoints and, given ``nyx-index``'s parser, its
+    subcommands. The parser is passed in (by the serve command) so that no library module
+    imports a command-line module."""
+    from nyx.serve.app import create_app
 
-    cli = {t.name: t for t in from_argparse(build_parser(), source="nyx-index")}
-    if "nyx-index serve" not in cli:  # the nyx.cli entry point is not installed
-        parser = argparse.ArgumentParser(prog="nyx-index")
-        register(parser.add_subparsers())
-        cli.update((t.name, t) for t in from_argparse(parser, source="nyx-index"))
+    cli = from_argparse(cli_parser, source="nyx-index") if cli_parser is not None else []
     http = from_openapi(create_app(None).openapi(), source="nyx-http")
-    return [*cli.values(), *http]
+    return [*cli, *http]
 
 
 def botocore_tools(services: Iterable[str]) -> list[ToolDescription]:

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.ensemble.test_server_support import ThreadedServer
+from tests.serve.test_server_support import ThreadedServer
 
-pytest_plugins = ("tests.ensemble.test_server_support",)
+pytest_plugins = ("tests.serve.test_server_support",)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.usefixtures("single_thread"),

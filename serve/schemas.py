@@ -1,0 +1,98 @@
+"""The HTTP API's request bodies and query parameters, and the error statuses it documents."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nyx.ensemble.tools import MAX_IMAGE_BYTES, MAX_K, MAX_QUERY_CHARS
+
+__all__ = ["AnswerRequest", "ERRORS", "MULTIPART_DOC", "SearchForm", "SearchParams",
+           "SearchRequest", "ToolCallRequest", "ToolSearchParams"]
+
+Modality = Literal["any", "text", "image"]
+Mode = Literal["auto", "dense", "lexical", "hybrid"]
+Group = Literal["document", "chunk"]
+
+
+class _SearchOptions(BaseModel):
+    """Per-request search options shared by the JSON, query-string and multipart forms."""
+
+    mode: Mode = Field("auto", description="auto (the server's setting), dense, lexical or "
+                       "hybrid")
+    group: Group = Field("document", description="document: each file once, by its best "
+                         "passage; chunk: every passage")
+    min_score: float | None = Field(None, description="drop hits scoring below this")
+
+    def options(self) -> dict[str, Any]:
+        return {"mode": self.mode, "group": self.group, "min_score": self.min_score}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class SearchRequest(_Strict, _SearchOptions):
+    query: str = Field("", max_length=MAX_QUERY_CHARS, description="query text")
+    k: int = Field(5, ge=1, le=MAX_K)
+    modality: Modality = "any"
+    filter: dict[str, Any] | None = Field(None, description='e.g. {"topic": "shop"}')
+    image: str | None = Field(None, max_length=MAX_IMAGE_BYTES * 4 // 3 + 4,
+                              description="base64-encoded query image")
+
+
+class SearchParams(_SearchOptions):
+    model_config = ConfigDict(extra="forbid")
+    q: str = Field("", max_length=MAX_QUERY_CHARS, description="query text")
+    k: int = Field(5, ge=1, le=MAX_K)
+    modality: Modality = "any"
+    filter: str | None = Field(None, max_length=MAX_QUERY_CHARS,
+                               description='metadata filter as JSON, e.g. {"topic": "shop"}')
+
+
+class SearchForm(_SearchOptions):
+    """The text fields of a multipart image search (the file goes in ``image``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field("", max_length=MAX_QUERY_CHARS)
+    k: int = Field(5, ge=1, le=MAX_K)
+    modality: Modality = "any"
+    filter: str | None = Field(None, max_length=MAX_QUERY_CHARS)
+
+
+class AnswerRequest(_Strict):
+    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+
+
+class ToolSearchParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    q: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="the task, in words")
+    k: int = Field(5, ge=1, le=MAX_K)
+
+
+class ToolCallRequest(BaseModel):
+    """A model's tool call: ``{"name", "arguments"}`` or ``{"id", "type", "function"}``."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: dict[str, Any] | None = None
+    name: str | None = None
+    arguments: str | dict[str, Any] | None = None
+
+
+MULTIPART_DOC = {"requestBody": {"content": {
+    "application/json": {"schema": SearchRequest.model_json_schema()},
+    "multipart/form-data": {"schema": {"type": "object", "properties": {
+        **SearchForm.model_json_schema()["properties"],
+        "image": {"type": "string", "format": "binary"}}}}}}}
+
+
+_ERROR_BODY = {"application/json": {"schema": {"type": "object", "properties": {
+    "error": {"type": "string"}, "code": {"type": "string"}}}}}
+#: Documented so that clients (and schemathesis) know every status the API answers with.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such document or image", "content": _ERROR_BODY},
+    413: {"description": "request body too large", "content": _ERROR_BODY},
+    422: {"description": "invalid arguments, with the reason", "content": _ERROR_BODY}}
