@@ -8,52 +8,61 @@ answers and rankings, and agent tools over a Nyx retriever.
 
 from __future__ import annotations
 
-from nyx.ensemble.aggregation import (
-    EntropyVote,
-    GenerativeFusion,
-    MajorityVote,
-    Selection,
-    comb_mnz,
-    comb_sum,
-    entropy_weighted_fusion,
-    entropy_weighted_vote,
-    majority_vote,
-    reciprocal_rank_fusion,
-)
-from nyx.ensemble.cache import DiskCache
-from nyx.ensemble.config import build, load_config, save_config, to_config
-from nyx.ensemble.ensemble import Ensemble
-from nyx.ensemble.errors import (
-    GeneratorError,
-    GeneratorRequestError,
-    GeneratorTimeoutError,
-    GeneratorUnavailableError,
-    ToolError,
-)
-from nyx.ensemble.generators import (
-    GenerationConfig,
-    Generator,
-    OpenAIGenerator,
-    TransformersGenerator,
-    VLLMGenerator,
-    VotingGenerator,
-)
-from nyx.ensemble.passages import Corpus
-from nyx.ensemble.pipelines import (
-    AgenticPipeline,
-    ClosedBookPipeline,
-    FlarePipeline,
-    IterRetGenPipeline,
-    Pipeline,
-    ReplugPipeline,
-    SelfRagPipeline,
-    SequentialPipeline,
-    SurePipeline,
-)
-from nyx.ensemble.rerankers import CrossEncoderReranker, LLMListwiseReranker
-from nyx.ensemble.retrievers import BM25Retriever, FusedRetriever, NyxRetriever, RerankedRetriever
-from nyx.ensemble.tools import SearchTool
-from nyx.ensemble.types import Answer, Generation, RetrievedDoc, Step
+import importlib
+from typing import Any
+
+# Public names load on first use (PEP 562): importing one module of the package (the config
+# builder, say) imports no other component.
+_HOMES = {
+    "AgenticPipeline": "nyx.ensemble.pipelines",
+    "Answer": "nyx.ensemble.types",
+    "BM25Retriever": "nyx.ensemble.retrievers",
+    "ClosedBookPipeline": "nyx.ensemble.pipelines",
+    "Corpus": "nyx.ensemble.passages",
+    "CrossEncoderReranker": "nyx.ensemble.rerankers",
+    "DiskCache": "nyx.ensemble.cache",
+    "Ensemble": "nyx.ensemble.ensemble",
+    "EntropyVote": "nyx.ensemble.aggregation",
+    "FlarePipeline": "nyx.ensemble.pipelines",
+    "FusedRetriever": "nyx.ensemble.retrievers",
+    "Generation": "nyx.ensemble.types",
+    "GenerationConfig": "nyx.ensemble.generators",
+    "GenerativeFusion": "nyx.ensemble.aggregation",
+    "Generator": "nyx.ensemble.generators",
+    "GeneratorError": "nyx.ensemble.errors",
+    "GeneratorRequestError": "nyx.ensemble.errors",
+    "GeneratorTimeoutError": "nyx.ensemble.errors",
+    "GeneratorUnavailableError": "nyx.ensemble.errors",
+    "IterRetGenPipeline": "nyx.ensemble.pipelines",
+    "LLMListwiseReranker": "nyx.ensemble.rerankers",
+    "MajorityVote": "nyx.ensemble.aggregation",
+    "NyxRetriever": "nyx.ensemble.retrievers",
+    "OpenAIGenerator": "nyx.ensemble.generators",
+    "Pipeline": "nyx.ensemble.pipelines",
+    "ReplugPipeline": "nyx.ensemble.pipelines",
+    "RerankedRetriever": "nyx.ensemble.retrievers",
+    "RetrievedDoc": "nyx.ensemble.types",
+    "SearchTool": "nyx.ensemble.tools",
+    "Selection": "nyx.ensemble.aggregation",
+    "SelfRagPipeline": "nyx.ensemble.pipelines",
+    "SequentialPipeline": "nyx.ensemble.pipelines",
+    "Step": "nyx.ensemble.types",
+    "SurePipeline": "nyx.ensemble.pipelines",
+    "ToolError": "nyx.ensemble.errors",
+    "TransformersGenerator": "nyx.ensemble.generators",
+    "VLLMGenerator": "nyx.ensemble.generators",
+    "VotingGenerator": "nyx.ensemble.generators",
+    "build": "nyx.ensemble.config",
+    "comb_mnz": "nyx.ensemble.aggregation",
+    "comb_sum": "nyx.ensemble.aggregation",
+    "entropy_weighted_fusion": "nyx.ensemble.aggregation",
+    "entropy_weighted_vote": "nyx.ensemble.aggregation",
+    "load_config": "nyx.ensemble.config",
+    "majority_vote": "nyx.ensemble.aggregation",
+    "reciprocal_rank_fusion": "nyx.ensemble.aggregation",
+    "save_config": "nyx.ensemble.config",
+    "to_config": "nyx.ensemble.config",
+}
 
 __all__ = [
     "AgenticPipeline", "Answer", "BM25Retriever", "ClosedBookPipeline", "Corpus",
@@ -68,3 +77,16 @@ __all__ = [
     "entropy_weighted_vote", "load_config", "majority_vote", "reciprocal_rank_fusion",
     "save_config", "to_config",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'nyx.ensemble' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))

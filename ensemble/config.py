@@ -21,58 +21,79 @@ written once under ``components`` so that the reloaded object shares them too.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import inspect
+import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
 
 from nyx.ensemble.cache import DiskCache
+from nyx.ensemble.registry import available_types as _available_types
+from nyx.ensemble.registry import component_class, extra_types, type_name
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["ConfigBuilder", "ConfigWriter", "Configurable", "available_types", "build",
-           "load_config", "register", "save_config", "to_config"]
+           "load_config", "save_config", "to_config"]
 
-_REGISTRY: dict[str, type[Configurable]] = {}
-
-
-def register(name: str):
-    """Class decorator: make ``{type: name}`` build this class."""
-
-    def decorate(cls: type[Configurable]) -> type[Configurable]:
-        if name in _REGISTRY and _REGISTRY[name] is not cls:
-            raise ValueError(f"config type {name!r} is registered twice")
-        cls.config_type = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorate
+_PARAMETER_KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
-def available_types() -> list[str]:
-    _import_all()
-    return sorted(_REGISTRY)
+def available_types(types: Iterable[type] | Mapping[str, type] | None = None) -> list[str]:
+    """Every ``type:`` a config can name (plus ``types``, as a builder's ``types=``)."""
+    return _available_types(extra_types(types))
 
 
-def _import_all() -> None:
-    # The registry fills as modules are imported; importing the package imports them all.
-    import nyx.ensemble  # noqa: F401
+def _init_parameters(cls: type) -> list[str]:
+    """The named parameters of ``cls.__init__``, following ``**kwargs`` up to the parents'
+    ``__init__``; parents' first."""
+    chain: list[list[str]] = []
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        params = inspect.signature(init).parameters.values()
+        chain.append([p.name for p in params if p.kind in _PARAMETER_KINDS and p.name != "self"])
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            break
+    names: list[str] = []
+    for level in reversed(chain):
+        names += [n for n in level if n not in names]
+    return names
 
 
 class Configurable:
-    """A component that can be written as a dict and rebuilt from one.
+    """A component that can be written as a dict and rebuilt from one, declared once.
 
-    ``config_fields`` are plain values stored as attributes of the same name;
-    ``component_fields`` hold other components (or lists of them).
+    Its settings are the named parameters of ``__init__`` (stored as attributes of the same
+    name): ``config_fields`` is derived from the signature, so a new parameter is in the
+    config, in :meth:`to_config` and in the cache id without being listed anywhere else.
+    ``component_fields`` says which parameters hold other components (or lists of them);
+    ``cache`` is never a setting. ``volatile_fields`` are the settings that do not change what
+    the component outputs (where or how fast it runs, its label): they stay out of
+    :attr:`cache_id`. A class that is not built from configs may set ``config_fields = ()``.
     """
 
-    config_type: ClassVar[str] = ""
     config_fields: ClassVar[tuple[str, ...]] = ()
     component_fields: ClassVar[tuple[str, ...]] = ()
+    volatile_fields: ClassVar[tuple[str, ...]] = ()
     config_name: str | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "config_fields" not in cls.__dict__:
+            cls.config_fields = tuple(n for n in _init_parameters(cls)
+                                      if n != "cache" and n not in cls.component_fields)
+
+    @property
+    def config_type(self) -> str:
+        """The ``type:`` that builds this class (see :mod:`nyx.ensemble.registry`)."""
+        return type_name(type(self))
 
     def to_config(self, writer: ConfigWriter | None = None) -> dict[str, Any]:
         writer = writer or ConfigWriter()
@@ -95,7 +116,7 @@ class Configurable:
                 kwargs[key] = value
             else:
                 known = sorted({*cls.config_fields, *cls.component_fields})
-                raise ValueError(f"unknown field {key!r} for type {cls.config_type!r}; "
+                raise ValueError(f"unknown field {key!r} for type {type_name(cls)!r}; "
                                  f"expected one of {known}")
         return cls(**kwargs)
 
@@ -107,6 +128,54 @@ class Configurable:
                 if isinstance(v, Configurable):
                     found.append(v)
         return found
+
+    # -- what the component computes from ---------------------------------------------------
+
+    def identity(self) -> dict[str, Any]:
+        """Everything the output depends on: the type, each setting not in
+        ``volatile_fields``, the identity of each component and resource held, and
+        :meth:`data_identity`."""
+        out: dict[str, Any] = {"type": self._type_label()}
+        for name in self.config_fields:
+            if name not in self.volatile_fields:
+                out[name] = _plain(getattr(self, name))
+        for name in self.component_fields:
+            if name not in self.volatile_fields:
+                out[name] = _identity_of(getattr(self, name))
+        out.update(self.data_identity())
+        return out
+
+    def data_identity(self) -> dict[str, Any]:
+        """What else the output depends on that no setting says (passages, a model version)."""
+        return {}
+
+    @property
+    def cache_id(self) -> str:
+        """The type and a digest of :meth:`identity`: equal for components that compute the
+        same, different when any output-changing setting differs."""
+        text = json.dumps(self.identity(), sort_keys=True, default=str)
+        return f"{self._type_label()}:{hashlib.sha256(text.encode()).hexdigest()[:20]}"
+
+    def _type_label(self) -> str:
+        # a class defined in a function has no importable name: where it lives will do
+        try:
+            return self.config_type
+        except ValueError:
+            return f"{type(self).__module__}:{type(self).__qualname__}"
+
+
+def _identity_of(value: Any) -> Any:
+    if isinstance(value, Configurable):
+        return value.identity()
+    if isinstance(value, list):
+        return [_identity_of(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    for attr in ("fingerprint", "resource_name"):
+        found = getattr(value, attr, None)
+        if isinstance(found, str):
+            return {attr: found}
+    return {"object": type(value).__name__}
 
 
 def _plain(value: Any) -> Any:
@@ -124,9 +193,11 @@ class ConfigBuilder:
 
     def __init__(self, components: Mapping[str, Any] | None = None,
                  resources: Mapping[str, Any] | None = None,
-                 cache: DiskCache | str | os.PathLike[str] | None = None) -> None:
-        _import_all()
+                 cache: DiskCache | str | os.PathLike[str] | None = None, *,
+                 types: Iterable[type] | Mapping[str, type] | None = None) -> None:
         self.specs = dict(components or {})
+        #: component types beyond nyx.ensemble.registry's (a benchmark's, a test's)
+        self.types = extra_types(types)
         self.resources = dict(resources or {})
         self.cache = DiskCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
         self.built: dict[str, Any] = {}
@@ -140,11 +211,7 @@ class ConfigBuilder:
         if isinstance(spec, list):
             return [self.build(s) for s in spec]
         if isinstance(spec, Mapping):
-            kind = spec.get("type")
-            if kind not in _REGISTRY:
-                raise ValueError(f"unknown component type {kind!r}; available: "
-                                 f"{sorted(_REGISTRY)}")
-            obj = _REGISTRY[kind].from_config(spec, self)
+            obj = component_class(spec.get("type"), self.types).from_config(spec, self)
             if self.cache is not None and getattr(obj, "cache", False) is None:
                 obj.cache = self.cache
             return obj
@@ -274,7 +341,8 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str,
 
 
 def build(source: str | os.PathLike[str] | Mapping[str, Any],
-          resources: Mapping[str, Any] | None = None, *, component: str | None = None) -> Any:
+          resources: Mapping[str, Any] | None = None, *, component: str | None = None,
+          types: Iterable[type] | Mapping[str, type] | None = None) -> Any:
     """Build the object a config describes: its ``pipeline`` entry, the spec itself, or with
     ``component`` one of its named components (other top-level keys, such as a benchmark's
     ``dataset`` and ``evaluate``, are then ignored).
@@ -287,16 +355,16 @@ def build(source: str | os.PathLike[str] | Mapping[str, Any],
         if component not in components:
             raise ValueError(f"no component {component!r} in the config; it has "
                              f"{', '.join(sorted(components)) or 'none'}")
-        return ConfigBuilder(components, resources, data.get("cache")).get(component)
+        return ConfigBuilder(components, resources, data.get("cache"), types=types).get(component)
     if "type" in data:
-        return ConfigBuilder(resources=resources).build(data)
+        return ConfigBuilder(resources=resources, types=types).build(data)
     unknown = set(data) - {"cache", "components", "pipeline"}
     if unknown or "pipeline" not in data:
         hint = (f"; to build one of its components pass component=NAME (one of "
                 f"{', '.join(sorted(components))})" if components else "")
         raise ValueError(f"a config document has keys cache, components and pipeline; got "
                          f"{sorted(data)}{hint}")
-    builder = ConfigBuilder(data.get("components"), resources, data.get("cache"))
+    builder = ConfigBuilder(data.get("components"), resources, data.get("cache"), types=types)
     return builder.build(data["pipeline"])
 
 

@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
 from nyx.ensemble.aggregation.aggregators import Aggregator, MajorityVote
-from nyx.ensemble.config import register
 from nyx.ensemble.pipelines.base import System
 from nyx.ensemble.types import Answer
 
@@ -22,12 +21,11 @@ logger = logging.getLogger(__name__)
 __all__ = ["Ensemble"]
 
 
-@register("ensemble")
 class Ensemble(System):
     """>>> Ensemble([sequential, iter_retgen, flare], aggregator=EntropyVote(tau=0.5))"""
 
-    config_fields: ClassVar[tuple[str, ...]] = ("name", "max_workers")
     component_fields: ClassVar[tuple[str, ...]] = ("systems", "aggregator")
+    volatile_fields: ClassVar[tuple[str, ...]] = ("name", "max_workers")
 
     def __init__(self, systems: Sequence[System], aggregator: Aggregator | None = None, *,
                  name: str = "ensemble", max_workers: int = 8) -> None:

@@ -1,10 +1,10 @@
 """Component types by name: ``{type: sequential}`` in a config -> the class, imported on use.
 
 Like ``nyx.indexes.factory``, a plain name -> ``"module:Class"`` map: nothing registers itself
-by being imported, and building one component imports only its own module. A class's type name
-is found in this map (a class outside it, such as a benchmark's or a test's, declares
-``config_type`` and is handed to :class:`~nyx.ensemble.config.ConfigBuilder` through
-``types=``).
+by being imported, and building one component imports only its own module. A class outside the
+map (a benchmark's, a test's, yours) is named in a config as ``"module:Class"``, or declares a
+short ``config_type`` and is handed to :class:`~nyx.ensemble.config.ConfigBuilder` as
+``types=[...]``.
 """
 
 from __future__ import annotations
@@ -69,10 +69,22 @@ def available_types(extra: Mapping[str, type] | None = None) -> list[str]:
 
 
 def component_class(name: Any, extra: Mapping[str, type] | None = None) -> type:
-    """The class for ``{type: name}``."""
+    """The class for ``{type: name}``: a name above, one of ``extra``, or ``"module:Class"``
+    naming a component class of your own (a config file is code you chose to run)."""
     if extra and name in extra:
         return extra[name]
     target = COMPONENT_TYPES.get(name) if isinstance(name, str) else None
+    if target is None and isinstance(name, str) and ":" in name:
+        from nyx.ensemble.config import Configurable
+
+        module, _, attr = name.partition(":")
+        try:
+            found = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as error:
+            raise ValueError(f"component type {name!r} cannot be imported: {error}") from None
+        if not (isinstance(found, type) and issubclass(found, Configurable)):
+            raise ValueError(f"{name!r} is not a component class (a Configurable)")
+        return found
     if target is None:
         raise ValueError(f"unknown component type {name!r}; available: "
                          f"{available_types(extra)}")
@@ -87,10 +99,12 @@ def _names() -> dict[str, str]:
 
 def type_name(cls: type) -> str:
     """The config ``type`` of ``cls``: its entry in :data:`COMPONENT_TYPES`, else its own
-    ``config_type``."""
-    name = _names().get(f"{cls.__module__}:{cls.__qualname__}") or cls.__dict__.get(
-        "config_type")
-    if not name:
-        raise ValueError(f"{cls.__qualname__} is not a component type: add it to "
-                         "nyx.ensemble.registry.COMPONENT_TYPES or give it a config_type")
-    return name
+    ``config_type``, else ``"module:Class"`` (which :func:`component_class` imports)."""
+    path = f"{cls.__module__}:{cls.__qualname__}"
+    name = _names().get(path) or cls.__dict__.get("config_type")
+    if name:
+        return name
+    if "<locals>" in cls.__qualname__:
+        raise ValueError(f"{cls.__qualname__} is defined inside a function: give it a "
+                         "config_type and pass it to the builder as types=[...]")
+    return path

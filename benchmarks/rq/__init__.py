@@ -6,8 +6,8 @@ Module level: RQ5 different generators, RQ6 different retrievers, RQ7 different 
 
     nyx-bench rq all --limit 30 --out reports/rq
 
-Importing this package registers two config types with :mod:`nyx.ensemble.config`:
-``packaged_lm`` (Gemma 3 270M from PyPI) and ``nyx_cached`` (Nyx over cached vectors).
+The RQ configs name two component types beyond the ensemble's (``RQ_TYPES``, handed to its
+builder): ``packaged_lm`` (Gemma 3 270M from PyPI) and ``nyx_cached`` (Nyx over cached vectors).
 """
 
 from __future__ import annotations

@@ -37,8 +37,9 @@ import yaml
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CONFIG_DIR", "RQ_NAMES", "ApiSpec", "PreferenceSpec", "RQConfig", "RetrievalSpec",
-           "ScalingSpec", "TaskSpec", "config_path", "load_rq_config", "registered_types"]
+__all__ = ["CONFIG_DIR", "RQ_NAMES", "RQ_TYPES", "ApiSpec", "PreferenceSpec", "RQConfig",
+           "RetrievalSpec", "ScalingSpec", "TaskSpec", "config_path", "load_rq_config",
+           "registered_types", "rq_types"]
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "rq"
 RQ_NAMES: tuple[str, ...] = tuple(f"RQ{n}" for n in range(1, 8))
@@ -205,18 +206,29 @@ class RQConfig:
         return dataclasses.asdict(self)
 
 
-def registered_types() -> list[str]:
-    """Every ``type:`` nyx.ensemble.config can build. The subpackages are imported by name, which
-    also works where ``ensemble`` resolves as a namespace package (an editable install made
-    before ``ensemble/__init__.py`` existed), whose ``__init__`` then never runs."""
+#: The component types the RQ configs add to the ensemble's (passed to its builder as types=).
+RQ_TYPES: dict[str, str] = {
+    "packaged_lm": "nyx.benchmarks.rq.models:PackagedLM",
+    "nyx_cached": "nyx.benchmarks.rq.retrievers:CachedNyxRetriever",
+}
+
+
+def rq_types() -> dict[str, type]:
+    """:data:`RQ_TYPES` as classes (imported on use)."""
     import importlib
 
-    for module in ("pipelines", "generators", "retrievers", "rerankers", "aggregation",
-                   "ensemble"):
-        importlib.import_module(f"nyx.ensemble.{module}")
-    from nyx.ensemble.config import available_types
+    out = {}
+    for name, target in RQ_TYPES.items():
+        module, _, attr = target.partition(":")
+        out[name] = getattr(importlib.import_module(module), attr)
+    return out
 
-    return available_types()
+
+def registered_types() -> list[str]:
+    """Every ``type:`` an RQ config can name: the ensemble's and :data:`RQ_TYPES`."""
+    from nyx.ensemble.registry import COMPONENT_TYPES
+
+    return sorted({*COMPONENT_TYPES, *RQ_TYPES})
 
 
 def _substitute(value: Any, values: Mapping[str, str]) -> Any:

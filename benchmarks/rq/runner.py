@@ -23,7 +23,7 @@ import numpy as np
 
 from nyx.benchmarks.environment import machine_info
 from nyx.benchmarks.rq.analysis import Embedder, preference_stats, scaling_curve
-from nyx.benchmarks.rq.config import RetrievalSpec, RQConfig, TaskSpec
+from nyx.benchmarks.rq.config import RetrievalSpec, RQConfig, TaskSpec, rq_types
 from nyx.benchmarks.rq.data import TaskData, load_task_data
 from nyx.benchmarks.rq.models import model_versions
 from nyx.benchmarks.rq.retrievers import ranking_scores
@@ -147,7 +147,8 @@ def _run_task(config: RQConfig, task: TaskSpec, cache: DiskCache, progress: bool
     start = time.perf_counter()
     data = _task_data(task, config.seed)
     _seed_everything(config.seed)
-    builder = ConfigBuilder(config.resolved_components(task), {"corpus": data.corpus}, cache)
+    builder = ConfigBuilder(config.resolved_components(task), {"corpus": data.corpus}, cache,
+                            types=rq_types())
     for name, obj in prebuilt.items():
         if hasattr(obj, "cache"):
             obj.cache = cache  # a shared object writes to this run's cache

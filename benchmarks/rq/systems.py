@@ -108,6 +108,7 @@ class Replay(System):
     """A system that gives the answers another system already gave (by question text)."""
 
     config_type: ClassVar[str] = "replay"
+    config_fields = ()  # built from another system's answers, never from a config
 
     def __init__(self, result: SystemResult, data: TaskData) -> None:
         self.name = result.name

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from nyx.ensemble.aggregation.answers import MEASURES, Vote, entropy_weighted_vote, majority_vote
-from nyx.ensemble.config import Configurable, register
+from nyx.ensemble.config import Configurable
 from nyx.ensemble.generators.base import Generator
 from nyx.ensemble.prompts import extract_answer, qa_prompt, truncate_words
 from nyx.ensemble.types import Answer, Message
@@ -37,7 +37,6 @@ def _from_vote(question: str, answers: Sequence[Answer], vote: Vote, method: str
                             "vote_weights": vote.groups, "vote_entropy": vote.entropy})
 
 
-@register("majority_vote")
 class MajorityVote(Aggregator):
     """The most frequent normalised answer; ties go to the earliest system."""
 
@@ -46,11 +45,9 @@ class MajorityVote(Aggregator):
         return _from_vote(question, answers, vote, "majority_vote")
 
 
-@register("entropy_vote")
 class EntropyVote(Aggregator):
     """Votes weighted by ``exp(-H / tau)``, ``H`` the mean token entropy or mean NLL."""
 
-    config_fields: ClassVar[tuple[str, ...]] = ("tau", "measure")
 
     def __init__(self, tau: float = 1.0, measure: str = "entropy") -> None:
         if measure not in MEASURES:
@@ -69,7 +66,6 @@ class EntropyVote(Aggregator):
 
 
 class _LLMAggregator(Aggregator):
-    config_fields: ClassVar[tuple[str, ...]] = ("style", "max_words", "docs_per_system")
     component_fields: ClassVar[tuple[str, ...]] = ("generator",)
     uses_generator: ClassVar[bool] = True
 
@@ -90,7 +86,6 @@ class _LLMAggregator(Aggregator):
         return "\n".join(lines)
 
 
-@register("selection")
 class Selection(_LLMAggregator):
     """The generator picks one system's answer by its number (the likeliest label wins).
 
@@ -100,7 +95,6 @@ class Selection(_LLMAggregator):
     orders, at ``k`` times the cost; ``1`` keeps the listed order.
     """
 
-    config_fields: ClassVar[tuple[str, ...]] = (*_LLMAggregator.config_fields, "permutations")
 
     def __init__(self, generator: Generator, *, permutations: int = 1, **kwargs: Any) -> None:
         super().__init__(generator, **kwargs)
@@ -137,11 +131,9 @@ class Selection(_LLMAggregator):
                                 "label_logprobs": mean, "orders": len(orders)})
 
 
-@register("generative_fusion")
 class GenerativeFusion(_LLMAggregator):
     """One prompt with every system's answer and evidence; the generator writes the answer."""
 
-    config_fields: ClassVar[tuple[str, ...]] = (*_LLMAggregator.config_fields, "max_new_tokens")
 
     def __init__(self, generator: Generator, *, max_new_tokens: int = 16, **kwargs: Any) -> None:
         super().__init__(generator, **kwargs)

@@ -86,7 +86,6 @@ class Generator(Configurable, ABC):
     or a list of chat messages; a list whose last message is the assistant's is continued.
     """
 
-    config_fields: ClassVar[tuple[str, ...]] = ("generation",)
     #: Whether independent calls may run in threads at once (true for HTTP backends).
     supports_concurrency: ClassVar[bool] = False
     #: Whether :meth:`generate_mixture` decodes a token-level mixture (REPLUG).
@@ -97,10 +96,14 @@ class Generator(Configurable, ABC):
         self.generation = GenerationConfig.coerce(generation)
         self.cache = cache
 
+    #: decoding parameters are keyed per call, so the default ones are not part of the id
+    volatile_fields: ClassVar[tuple[str, ...]] = ("generation",)
+
     @property
-    @abstractmethod
     def model_id(self) -> str:
-        """Names the model and its settings in cache keys."""
+        """Names the model and every setting that changes its generations, in cache keys
+        (:attr:`cache_id`, derived from the constructor's parameters)."""
+        return self.cache_id
 
     def generate(self, prompts: str | list[Message] | Sequence[str | list[Message]],
                  config: GenerationConfig | Mapping[str, Any] | None = None,

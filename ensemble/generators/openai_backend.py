@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from nyx.ensemble.cache import DiskCache
-from nyx.ensemble.config import register
 from nyx.ensemble.errors import (
     GeneratorRequestError,
     GeneratorTimeoutError,
@@ -40,7 +39,6 @@ __all__ = ["OpenAIGenerator"]
 _RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 
-@register("openai")
 class OpenAIGenerator(Generator):
     """Generation through an OpenAI-compatible HTTP API.
 
@@ -50,10 +48,10 @@ class OpenAIGenerator(Generator):
     The API key is read from the environment variable ``api_key_env`` (none is sent if unset).
     """
 
-    config_fields: ClassVar[tuple[str, ...]] = (
-        "base_url", "model", "api_key_env", "timeout_s", "max_retries", "backoff_s",
-        "max_concurrency", "logprobs", "generation")
     supports_concurrency: ClassVar[bool] = True
+    volatile_fields: ClassVar[tuple[str, ...]] = (
+        *Generator.volatile_fields, "api_key_env", "timeout_s", "max_retries", "backoff_s",
+        "max_concurrency")
 
     def __init__(self, base_url: str, model: str = "default", *,
                  api_key_env: str | None = "OPENAI_API_KEY", timeout_s: float = 60.0,
@@ -74,10 +72,6 @@ class OpenAIGenerator(Generator):
         self.backoff_s = backoff_s
         self.max_concurrency = max(1, max_concurrency)
         self.logprobs = logprobs
-
-    @property
-    def model_id(self) -> str:
-        return f"openai:{self.base_url}:{self.model}"
 
     @property
     def url(self) -> str:

@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from nyx.ensemble.cache import DiskCache
-from nyx.ensemble.config import register
 from nyx.ensemble.generators.base import GenerationConfig, Generator, apply_stop
 from nyx.ensemble.generators.smollm2 import SMOLLM2_ALIASES, smollm2_model_dir
 from nyx.ensemble.types import Generation, Message, as_messages
@@ -20,7 +19,6 @@ __all__ = ["DEFAULT_MODEL", "TransformersGenerator"]
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
 
-@register("transformers")
 class TransformersGenerator(Generator):
     """Batched generation with a local ``AutoModelForCausalLM``.
 
@@ -33,9 +31,9 @@ class TransformersGenerator(Generator):
     turn). ``chat_template=False`` never applies the template (messages are joined).
     """
 
-    config_fields: ClassVar[tuple[str, ...]] = ("model", "device", "dtype", "batch_size",
-                                                 "chat_template", "num_threads", "generation")
     supports_mixture: ClassVar[bool] = True
+    volatile_fields: ClassVar[tuple[str, ...]] = (*Generator.volatile_fields, "device",
+                                                   "batch_size", "num_threads")
 
     def __init__(self, model: str = DEFAULT_MODEL, *, device: str = "cpu",
                  dtype: str = "float32", batch_size: int = 8, chat_template: bool | None = None,
@@ -54,12 +52,6 @@ class TransformersGenerator(Generator):
         self._model: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()  # one forward pass at a time: the model is not reentrant
-
-    @property
-    def model_id(self) -> str:
-        # chat_template changes how message prompts render, so it is part of the cache key
-        chat = "" if self.chat_template is None else f":chat={self.chat_template}"
-        return f"transformers:{self.model}:{self.dtype}{chat}"
 
     # -- loading ------------------------------------------------------------------------------
 

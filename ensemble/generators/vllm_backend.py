@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from nyx.ensemble.cache import DiskCache
-from nyx.ensemble.config import register
 from nyx.ensemble.generators.base import (
     GenerationConfig,
     Generator,
@@ -34,7 +33,6 @@ def import_vllm() -> Any:
     return vllm
 
 
-@register("vllm")
 class VLLMGenerator(Generator):
     """Batched generation with ``vllm.LLM``; the model loads on first use.
 
@@ -42,8 +40,8 @@ class VLLMGenerator(Generator):
     (see :func:`~nyx.ensemble.generators.base.entropy_from_top_logprobs`).
     """
 
-    config_fields: ClassVar[tuple[str, ...]] = ("model", "dtype", "gpu_memory_utilization",
-                                                 "max_model_len", "generation")
+    volatile_fields: ClassVar[tuple[str, ...]] = (*Generator.volatile_fields,
+                                                   "gpu_memory_utilization")
 
     def __init__(self, model: str, *, dtype: str = "auto", gpu_memory_utilization: float = 0.8,
                  max_model_len: int | None = None,
@@ -55,10 +53,6 @@ class VLLMGenerator(Generator):
         self.gpu_memory_utilization = gpu_memory_utilization
         self.max_model_len = max_model_len
         self._llm: Any = None
-
-    @property
-    def model_id(self) -> str:
-        return f"vllm:{self.model}:{self.dtype}"
 
     def load(self) -> Any:
         if self._llm is None:

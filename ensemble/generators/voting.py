@@ -17,7 +17,6 @@ from nyx.ensemble.aggregation.answers import (
     majority_vote,
 )
 from nyx.ensemble.cache import DiskCache
-from nyx.ensemble.config import register
 from nyx.ensemble.generators.base import GenerationConfig, Generator
 from nyx.ensemble.prompts import extract_answer
 from nyx.ensemble.types import Generation, Message
@@ -25,11 +24,9 @@ from nyx.ensemble.types import Generation, Message
 __all__ = ["VotingGenerator"]
 
 
-@register("voting")
 class VotingGenerator(Generator):
     """Generates with each member and keeps the generation whose answer wins the vote."""
 
-    config_fields: ClassVar[tuple[str, ...]] = ("method", "tau", "measure", "generation")
     component_fields: ClassVar[tuple[str, ...]] = ("generators",)
 
     def __init__(self, generators: Sequence[Generator], *, method: str = "majority",
@@ -47,11 +44,6 @@ class VotingGenerator(Generator):
         self.method = method
         self.tau = tau
         self.measure = measure
-
-    @property
-    def model_id(self) -> str:
-        members = ",".join(g.model_id for g in self.generators)
-        return f"voting:{self.method}:{self.tau}:{self.measure}:[{members}]"
 
     @property
     def supports_concurrency(self) -> bool:  # type: ignore[override]

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, ClassVar
+from typing import Any
 
-from nyx.ensemble.config import register
 from nyx.ensemble.pipelines.base import Pipeline
 from nyx.ensemble.prompts import extract_answer, truncate_words
 from nyx.ensemble.tools import SearchTool
@@ -41,13 +40,9 @@ _SEARCH = re.compile(r"<search>(.*?)(?:</search>|$)", re.DOTALL)
 _ANSWER = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL)
 
 
-@register("agentic")
 class AgenticPipeline(Pipeline):
     """The model drives retrieval through a :class:`~nyx.ensemble.tools.SearchTool`."""
 
-    config_fields: ClassVar[tuple[str, ...]] = (*Pipeline.config_fields, "max_calls",
-                                                 "force_first_search", "turn_tokens",
-                                                 "answer_from")
 
     def __init__(self, *args: Any, max_calls: int = 3, force_first_search: bool = True,
                  turn_tokens: int = 24, answer_from: str = "transcript", **kwargs: Any) -> None:

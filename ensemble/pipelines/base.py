@@ -59,9 +59,8 @@ class Pipeline(System):
     :func:`~nyx.ensemble.prompts.extract_answer`.
     """
 
-    config_fields: ClassVar[tuple[str, ...]] = ("name", "k", "max_words", "style", "few_shot",
-                                                 "max_new_tokens")
     component_fields: ClassVar[tuple[str, ...]] = ("generator", "retriever")
+    volatile_fields: ClassVar[tuple[str, ...]] = ("name",)
 
     def __init__(self, generator: Generator, retriever: RetrieverModule | None = None, *,
                  name: str | None = None, k: int = 3, max_words: int = 120,

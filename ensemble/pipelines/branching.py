@@ -15,11 +15,10 @@ lists, so candidates here are the answers from all passages and from each top pa
 from __future__ import annotations
 
 from itertools import combinations
-from typing import Any, ClassVar
+from typing import Any
 
 from nyx.answer_metrics import normalize_answer
 from nyx.ensemble.aggregation.answers import weighted_vote
-from nyx.ensemble.config import register
 from nyx.ensemble.pipelines.base import Pipeline, softmax
 from nyx.ensemble.prompts import extract_answer, format_documents
 from nyx.ensemble.types import Answer, Generation, Message, RetrievedDoc
@@ -27,11 +26,9 @@ from nyx.ensemble.types import Answer, Generation, Message, RetrievedDoc
 __all__ = ["ReplugPipeline", "SurePipeline"]
 
 
-@register("replug")
 class ReplugPipeline(Pipeline):
     """Mixture decoding over one prompt per passage (``temperature`` scales the scores)."""
 
-    config_fields: ClassVar[tuple[str, ...]] = (*Pipeline.config_fields, "temperature")
 
     def __init__(self, *args: Any, temperature: float = 1.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -60,12 +57,9 @@ class ReplugPipeline(Pipeline):
         return self.finish(answer, text, gen, docs)
 
 
-@register("sure")
 class SurePipeline(Pipeline):
     """Summarised retrieval: candidates, conditional summaries, validity + pairwise choice."""
 
-    config_fields: ClassVar[tuple[str, ...]] = (*Pipeline.config_fields, "n_candidates",
-                                                 "summary_tokens")
 
     def __init__(self, *args: Any, n_candidates: int = 2, summary_tokens: int = 40,
                  **kwargs: Any) -> None:

@@ -8,21 +8,17 @@ round that retrieves exactly the previous passages ends the loop early
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
-from nyx.ensemble.config import register
 from nyx.ensemble.pipelines.base import Pipeline
 from nyx.ensemble.types import Answer
 
 __all__ = ["IterRetGenPipeline"]
 
 
-@register("iter_retgen")
 class IterRetGenPipeline(Pipeline):
     """``rounds`` of retrieve-then-generate; the next query is question + last answer."""
 
-    config_fields: ClassVar[tuple[str, ...]] = (*Pipeline.config_fields, "rounds",
-                                                 "stop_when_stable")
 
     def __init__(self, *args: Any, rounds: int = 3, stop_when_stable: bool = True,
                  **kwargs: Any) -> None:

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, ClassVar
+from typing import Any
 
 from nyx.answer_metrics import normalize_answer
-from nyx.ensemble.config import register
 from nyx.ensemble.pipelines.base import Pipeline
 from nyx.ensemble.prompts import extract_answer, truncate_words
 from nyx.ensemble.types import Answer, Generation
@@ -28,12 +27,9 @@ from nyx.ensemble.types import Answer, Generation
 __all__ = ["FlarePipeline", "SelfRagPipeline", "masked_query"]
 
 
-@register("self_rag")
 class SelfRagPipeline(Pipeline):
     """Retrieve on demand, filter passages by judged relevance, pick the best supported answer."""
 
-    config_fields: ClassVar[tuple[str, ...]] = (*Pipeline.config_fields, "retrieve_threshold",
-                                                 "relevance_threshold", "always_retrieve")
 
     def __init__(self, *args: Any, retrieve_threshold: float = 0.5,
                  relevance_threshold: float = 0.5, always_retrieve: bool = False,
@@ -91,12 +87,9 @@ def masked_query(gen: Generation, threshold: float) -> str:
     return " ".join("".join(kept).split())
 
 
-@register("flare")
 class FlarePipeline(Pipeline):
     """Active retrieval: regenerate uncertain sentences after retrieving for them."""
 
-    config_fields: ClassVar[tuple[str, ...]] = (*Pipeline.config_fields, "threshold",
-                                                 "max_sentences", "initial_retrieval")
 
     def __init__(self, *args: Any, threshold: float = 0.4, max_sentences: int = 3,
                  initial_retrieval: bool = True, **kwargs: Any) -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from nyx.ensemble.config import register
 from nyx.ensemble.pipelines.base import Pipeline
 from nyx.ensemble.types import Answer
 
 __all__ = ["ClosedBookPipeline", "SequentialPipeline"]
 
 
-@register("sequential")
 class SequentialPipeline(Pipeline):
     """Retrieve ``k`` passages for the question and answer from them."""
 
@@ -20,7 +18,6 @@ class SequentialPipeline(Pipeline):
         return self.finish(answer, text, gen, docs)
 
 
-@register("closed_book")
 class ClosedBookPipeline(Pipeline):
     """No retrieval: the generator answers from its parameters (a baseline)."""
 

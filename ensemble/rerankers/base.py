@@ -14,11 +14,6 @@ __all__ = ["Reranker"]
 class Reranker(Configurable, ABC):
     """Returns the passages reordered (best first), each with its reranker score."""
 
-    @property
-    @abstractmethod
-    def cache_id(self) -> str:
-        """Identifies the reranker and its settings in cache keys."""
-
     @abstractmethod
     def rerank(self, query: str, docs: Sequence[RetrievedDoc]) -> list[RetrievedDoc]:
         """``docs`` reordered for ``query``; ``metadata["first_stage_score"]`` keeps the old

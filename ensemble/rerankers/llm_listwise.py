@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from nyx.ensemble.config import register
 from nyx.ensemble.generators.base import Generator
 from nyx.ensemble.prompts import truncate_words
 from nyx.ensemble.rerankers.base import Reranker
@@ -43,12 +42,9 @@ def parse_ranking(text: str, n: int) -> list[int]:
     return clean_ranking([int(m) - 1 for m in _NUMBER.findall(text)], n)
 
 
-@register("llm_listwise")
 class LLMListwiseReranker(Reranker):
     """Asks ``generator`` for a ranking of up to ``window`` passages (``max_words`` each)."""
 
-    config_fields: ClassVar[tuple[str, ...]] = ("window", "max_words", "max_new_tokens",
-                                                 "style")
     component_fields: ClassVar[tuple[str, ...]] = ("generator",)
 
     def __init__(self, generator: Generator, *, window: int = 10, max_words: int = 60,
@@ -60,10 +56,6 @@ class LLMListwiseReranker(Reranker):
         self.max_words = max_words
         self.max_new_tokens = max_new_tokens
         self.style = style
-
-    @property
-    def cache_id(self) -> str:
-        return f"llm_listwise:{self.generator.model_id}:{self.window}:{self.max_words}"
 
     def prompt(self, query: str, docs: Sequence[RetrievedDoc]) -> str | list[Message]:
         passages = "\n".join(f"[{n}] {truncate_words(d.text, self.max_words)}"

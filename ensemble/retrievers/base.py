@@ -20,11 +20,6 @@ class RetrieverModule(Configurable, ABC):
     def __init__(self, cache: DiskCache | None = None) -> None:
         self.cache = cache
 
-    @property
-    @abstractmethod
-    def cache_id(self) -> str:
-        """Identifies the module, its settings and its passages in cache keys."""
-
     def retrieve(self, query: str, k: int = 5, filter: dict[str, Any] | None = None
                  ) -> list[RetrievedDoc]:
         """The top-``k`` passages for ``query``, best first."""

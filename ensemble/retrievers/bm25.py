@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from nyx.ensemble.cache import DiskCache
-from nyx.ensemble.config import ConfigBuilder, register
+from nyx.ensemble.config import ConfigBuilder
 from nyx.ensemble.passages import Corpus
 from nyx.ensemble.retrievers.base import RetrieverModule
 from nyx.ensemble.types import RetrievedDoc
@@ -13,14 +13,12 @@ from nyx.ensemble.types import RetrievedDoc
 __all__ = ["BM25Retriever"]
 
 
-@register("bm25")
 class BM25Retriever(RetrieverModule):
     """Lexical retrieval with BM25 (``k1``, ``b``); the index is built on construction.
 
     A filter is an :class:`indexes.Filter` over the passage records' fields (``title``...).
     """
 
-    config_fields: ClassVar[tuple[str, ...]] = ("k1", "b")
     component_fields: ClassVar[tuple[str, ...]] = ("corpus",)
 
     def __init__(self, corpus: Corpus | Any, *, k1: float = 1.5, b: float = 0.75,
@@ -39,10 +37,6 @@ class BM25Retriever(RetrieverModule):
         config = dict(config)
         config["corpus"] = Corpus.resolve(config.get("corpus"), builder)
         return super().from_config(config, builder)  # type: ignore[return-value]
-
-    @property
-    def cache_id(self) -> str:
-        return f"bm25:k1={self.k1}:b={self.b}:{self.corpus.fingerprint}"
 
     def _retrieve(self, query: str, k: int, filter: dict[str, Any] | None
                   ) -> list[RetrievedDoc]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from nyx.ensemble.cache import DiskCache
-from nyx.ensemble.config import register
 from nyx.ensemble.retrievers.base import RetrieverModule
 from nyx.ensemble.types import RetrievedDoc
 from nyx.fusion import ENTROPY_CONFIDENCE, FUSION_METHODS, fuse
@@ -13,13 +12,10 @@ from nyx.fusion import ENTROPY_CONFIDENCE, FUSION_METHODS, fuse
 __all__ = ["FusedRetriever", "RerankedRetriever"]
 
 
-@register("fused")
 class FusedRetriever(RetrieverModule):
     """Fuses the top ``candidates`` of each retriever with RRF, CombSUM, CombMNZ or
     entropy-weighted fusion (:mod:`nyx.fusion`)."""
 
-    config_fields: ClassVar[tuple[str, ...]] = ("method", "candidates", "rrf_k", "tau",
-                                                 "weights")
     component_fields: ClassVar[tuple[str, ...]] = ("retrievers",)
 
     def __init__(self, retrievers: list[RetrieverModule], *, method: str = "rrf",
@@ -37,12 +33,9 @@ class FusedRetriever(RetrieverModule):
         self.tau = tau
         self.weights = weights
 
-    @property
-    def cache_id(self) -> str:
-        members = ",".join(r.cache_id for r in self.retrievers)
-        method = f"entropy[{ENTROPY_CONFIDENCE}]" if self.method == "entropy" else self.method
-        return f"fused:{method}:{self.candidates}:{self.rrf_k}:{self.tau}:{self.weights}:" \
-               f"[{members}]"
+    def data_identity(self) -> dict[str, Any]:
+        # how entropy fusion measures confidence changed once: older cached runs differ
+        return {"entropy_confidence": ENTROPY_CONFIDENCE} if self.method == "entropy" else {}
 
     def _retrieve(self, query: str, k: int, filter: dict[str, Any] | None
                   ) -> list[RetrievedDoc]:
@@ -62,11 +55,9 @@ class FusedRetriever(RetrieverModule):
         return next((d for r in self.retrievers if (d := r.fetch(doc_id)) is not None), None)
 
 
-@register("reranked")
 class RerankedRetriever(RetrieverModule):
     """Retrieves ``candidates`` passages and reorders them with a reranker."""
 
-    config_fields: ClassVar[tuple[str, ...]] = ("candidates",)
     component_fields: ClassVar[tuple[str, ...]] = ("retriever", "reranker")
 
     def __init__(self, retriever: RetrieverModule, reranker: Any, *, candidates: int = 20,
@@ -75,10 +66,6 @@ class RerankedRetriever(RetrieverModule):
         self.retriever = retriever
         self.reranker = reranker
         self.candidates = candidates
-
-    @property
-    def cache_id(self) -> str:
-        return f"reranked:{self.reranker.cache_id}:{self.candidates}:{self.retriever.cache_id}"
 
     def _retrieve(self, query: str, k: int, filter: dict[str, Any] | None
                   ) -> list[RetrievedDoc]:

@@ -7,7 +7,7 @@ import logging
 from typing import Any, ClassVar
 
 from nyx.ensemble.cache import DiskCache
-from nyx.ensemble.config import ConfigBuilder, register
+from nyx.ensemble.config import ConfigBuilder
 from nyx.ensemble.passages import Corpus
 from nyx.ensemble.retrievers.base import RetrieverModule
 from nyx.ensemble.types import RetrievedDoc
@@ -17,7 +17,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["NyxRetriever", "to_retrieved_doc"]
 
 
-@register("nyx")
 class NyxRetriever(RetrieverModule):
     """Wraps a Nyx ``Retriever``: a built one, a saved index folder, or a corpus to index.
 
@@ -26,8 +25,9 @@ class NyxRetriever(RetrieverModule):
     >>> NyxRetriever(corpus=Corpus({...}), encoder="nyx-lite", mode="hybrid")
     """
 
-    config_fields: ClassVar[tuple[str, ...]] = ("index", "encoder", "mode")
     component_fields: ClassVar[tuple[str, ...]] = ("corpus", "retriever")
+    #: a built Retriever is identified by its passages (data_identity), not as an object
+    volatile_fields: ClassVar[tuple[str, ...]] = ("retriever",)
 
     def __init__(self, retriever: Any = None, *, index: str | None = None,
                  corpus: Corpus | None = None, encoder: str = "nyx-lite", mode: str = "auto",
@@ -72,15 +72,16 @@ class NyxRetriever(RetrieverModule):
                          id=doc_id) for doc_id, rec in self.corpus.docs.items()])
         return self.retriever
 
-    @property
-    def cache_id(self) -> str:
+    def data_identity(self) -> dict[str, Any]:
+        """The passages: the corpus's fingerprint, else the indexed ids (the index folder's
+        path says nothing of what is in it)."""
         if self._fingerprint is None:
             if self.corpus is not None:
                 self._fingerprint = self.corpus.fingerprint
             else:
                 ids = sorted(self.load().store.ids())
                 self._fingerprint = hashlib.sha256("\0".join(ids).encode()).hexdigest()[:16]
-        return f"nyx:{self.encoder}:{self.mode}:{self._fingerprint}"
+        return {"passages": self._fingerprint}
 
     def _retrieve(self, query: str, k: int, filter: dict[str, Any] | None
                   ) -> list[RetrievedDoc]:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import yaml
 
-import tests.ensemble.scripted  # noqa: F401  (registers fixed_answer)
 from nyx.benchmarks import rag_eval
 from tests.benchmarks.test_rq_api import squad_slice  # noqa: F401  (registers rq-test-squad)
 
@@ -17,7 +16,7 @@ def _config(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump({
         "dataset": "rq-test-squad", "evaluate": ["fixed"],
-        "components": {"fixed": {"type": "fixed_answer", "name": "fixed",
+        "components": {"fixed": {"type": "tests.ensemble.scripted:FixedSystem", "name": "fixed",
                                  "text": "Denver Broncos"}}}))
     return path
 

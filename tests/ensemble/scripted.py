@@ -6,7 +6,6 @@ import math
 import threading
 import time
 
-from nyx.ensemble.config import register
 from nyx.ensemble.generators.base import Generator
 from nyx.ensemble.pipelines.base import System
 from nyx.ensemble.types import Answer, Generation
@@ -59,11 +58,11 @@ class PassageGenerator(Generator):
         return out
 
 
-@register("fixed_answer")
 class FixedSystem(System):
     """A system that always gives ``text`` with mean token entropy ``entropy``."""
 
-    config_fields = ("name", "text", "entropy", "delay_s", "concurrent_ok")
+    config_type = "fixed_answer"
+
 
     def __init__(self, name: str, text: str, entropy: float = 1.0, delay_s: float = 0.0,
                  concurrent_ok: bool = False):

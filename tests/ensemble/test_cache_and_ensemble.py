@@ -111,4 +111,4 @@ def test_config_round_trip_with_fixed_systems():
                                      "entropy": 1.0, "delay_s": 0.0, "concurrent_ok": False}],
                         "aggregator": {"type": "entropy_vote", "tau": 2.0,
                                        "measure": "entropy"}}}
-    assert to_config(build(doc)) == doc
+    assert to_config(build(doc, types=[FixedSystem])) == doc

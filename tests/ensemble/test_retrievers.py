@@ -52,7 +52,10 @@ def test_nyx_retriever_module(nyx_retriever):
         assert docs[0].metadata.get("dense_score") is not None
     nyx_retriever.mode = "auto"
     assert nyx_retriever.fetch("3-0").text.startswith("Nikola Tesla")
-    assert nyx_retriever.cache_id.startswith("nyx:nyx-lite:auto:")
+    assert nyx_retriever.cache_id.startswith("nyx:")
+    identity = nyx_retriever.identity()
+    assert identity["encoder"] == "nyx-lite" and identity["mode"] == "auto"
+    assert identity["passages"]  # what is indexed, not the Retriever object
     with pytest.raises(ValueError, match="exactly one of"):
         NyxRetriever()
 
@@ -101,5 +104,6 @@ def test_entropy_fusion_cache_key_names_its_confidence_measure(bm25):
     from nyx.fusion import ENTROPY_CONFIDENCE
 
     entropy = FusedRetriever([bm25, bm25], method="entropy")
-    assert ENTROPY_CONFIDENCE in entropy.cache_id  # results of the old measure are not reused
-    assert ENTROPY_CONFIDENCE not in FusedRetriever([bm25, bm25], method="rrf").cache_id
+    # results of the old measure are not reused
+    assert entropy.identity()["entropy_confidence"] == ENTROPY_CONFIDENCE
+    assert "entropy_confidence" not in FusedRetriever([bm25, bm25], method="rrf").identity()
