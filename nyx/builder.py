@@ -17,11 +17,12 @@ from tqdm.auto import tqdm
 
 from nyx.chunking import DEFAULT_MAX_WORDS
 from nyx.content import Item
-from nyx.corpus import Parsed, SourceError, SourceFile, parse_source, scan_corpus
+from nyx.corpus import SourceError, SourceFile, scan_corpus
 from nyx.embedding_cache import EmbeddingCache
 from nyx.encoders import Encoder, load_encoder
 from nyx.indexes import BM25Config, EncoderMismatchError, IndexDirectory, analyzer_id
 from nyx.paths import PathRefused
+from nyx.readers import Parsed, parse_source
 from nyx.retriever import Retriever
 
 logger = logging.getLogger(__name__)

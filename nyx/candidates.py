@@ -4,7 +4,7 @@ their fusion (:mod:`nyx.hybrid`), for :meth:`nyx.Retriever.search`."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -20,9 +20,9 @@ __all__ = ["best_chunks", "dense_many", "ids_with", "lexical_candidates", "rank"
 
 
 def rank(r: Retriever, text: str, mode: Mode, n: int, flt: Filter | None,
-          query_vector: np.ndarray | None, allowed: set[str] | None,
-          dense_hits: dict[str, float] | None = None,
-          lexical_ids: Iterable[str] | None = None
+         query_vector: np.ndarray | None, allowed: set[str] | None,
+         dense_hits: dict[str, float] | None = None,
+         lexical_ids: Iterable[str] | None = None
           ) -> tuple[list[tuple[str, float]], dict[str, float], dict[str, float]]:
     """The ``n`` best ``(id, score)`` pairs, with the dense and lexical scores seen."""
     dense: dict[str, float] = {}
@@ -50,16 +50,20 @@ def rank(r: Retriever, text: str, mode: Mode, n: int, flt: Filter | None,
         missing = [i for i in ids if i not in lexical]
         if missing and r.lexical is not None:
             lexical.update(zip(missing, r.lexical.get_scores(text, missing).tolist()))
+        textless = ids_with(r, "textless") if r.hybrid.textless else set()
         ranked = fuse_scores(ids, np.array([dense[i] for i in ids]),
                              np.array([lexical[i] for i in ids]), r.hybrid,
-                             in_dense=in_dense, in_lexical=in_lexical)
+                             in_dense=in_dense, in_lexical=in_lexical,
+                             has_text=np.array([i not in textless for i in ids], dtype=bool))
     return ranked, dense, lexical
 
-def ids_with(r: Retriever, modality: Modality) -> set[str]:
-    """Ids of the documents with an image (``"image"``) or with text (``"text"``); read
+
+def ids_with(r: Retriever, modality: Modality | Literal["textless"]) -> set[str]:
+    """Ids of the documents with an image (``"image"``), with text parts (``"text"``), or
+    with no searchable text at all (``"textless"``: an image nothing was read from); read
     from the store once and kept until the next add or delete."""
     if r._modalities is None:
-        kinds: dict[str, set[str]] = {"text": set(), "image": set()}
+        kinds: dict[str, set[str]] = {"text": set(), "image": set(), "textless": set()}
         for batch in r.store.iter_documents(2000):
             for doc in batch:
                 parts = doc.payload.get("parts") or []
@@ -67,15 +71,19 @@ def ids_with(r: Retriever, modality: Modality) -> set[str]:
                     kinds["image"].add(doc.id)
                 if any("text" in p for p in parts):
                     kinds["text"].add(doc.id)
+                if not str(doc.payload.get("text", "")).strip():
+                    kinds["textless"].add(doc.id)
         r._modalities = kinds
     return r._modalities[modality]
 
+
 def dense_one(r: Retriever, vector: np.ndarray, n: int, flt: Filter | None,
-           allowed: set[str] | None = None) -> dict[str, float]:
+              allowed: set[str] | None = None) -> dict[str, float]:
     return dense_many(r, vector[None, :], n, flt, allowed)[0]
 
+
 def dense_many(r: Retriever, vectors: np.ndarray, n: int, flt: Filter | None,
-                allowed: set[str] | None = None) -> list[dict[str, float]]:
+               allowed: set[str] | None = None) -> list[dict[str, float]]:
     """The ``n`` best documents for each query vector, by their best chunk's score.
 
     One index search serves every vector. A document with many chunks may fill a query's
@@ -94,8 +102,9 @@ def dense_many(r: Retriever, vectors: np.ndarray, n: int, flt: Filter | None,
         out.append(dict(sorted(best.items(), key=lambda kv: -kv[1])[:n]))
     return out
 
+
 def fill_dense(r: Retriever, dense: dict[str, float], ids: list[str],
-                vector: np.ndarray | None) -> None:
+               vector: np.ndarray | None) -> None:
     missing = [i for i in ids if i not in dense]
     if not missing or vector is None:
         return
@@ -104,8 +113,9 @@ def fill_dense(r: Retriever, dense: dict[str, float], ids: list[str],
         n = int(doc.payload.get("n_vectors", 1)) if doc else 1
         dense[doc_id] = float(np.max(r.index.get_vectors(vector_ids(doc_id, n)) @ vector))
 
+
 def lexical_candidates(r: Retriever, flt: Filter | None,
-                        allowed: set[str] | None) -> Iterable[str] | None:
+                       allowed: set[str] | None) -> Iterable[str] | None:
     """The documents BM25 may return (``None``: all): the filter's matches (a scan of the
     store's metadata, done once per search call), within ``allowed``."""
     if flt is None:
@@ -113,8 +123,9 @@ def lexical_candidates(r: Retriever, flt: Filter | None,
     matching = r.store.ids_matching(flt)
     return matching if allowed is None else [i for i in matching if i in allowed]
 
+
 def lexical_scores(r: Retriever, text: str, n: int,
-             candidates: Iterable[str] | None) -> dict[str, float]:
+                   candidates: Iterable[str] | None) -> dict[str, float]:
     assert r.lexical is not None
     hits = r.lexical.search([text], n, allowed_ids=candidates)[0]
     return {h.id: h.score for h in hits}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from nyx.content import Item
+
 #: all-MiniLM-L6-v2 truncates at 256 word pieces; ~200 tokens is about 150 English words.
 DEFAULT_MAX_WORDS = 150
 MAX_IMAGES_PER_CHUNK = 5
@@ -111,3 +113,11 @@ def _strip_markdown(text: str) -> str:
     text = re.sub(r"(\*\*|__|`)", "", text)
     # A heading line becomes its own sentence.
     return re.sub(r"(?m)^(.+[^.!?:\s])\s*$(?=\n\n)", r"\1.", text)
+
+
+def embedding_pieces(item: Item, max_words: int) -> list[Item]:
+    """What is embedded for ``item``: text-only documents longer than the encoder's window
+    are embedded in chunks of ``max_words``, anything else as one piece."""
+    if item.modality != "text" or len(item.text.split()) <= max_words:
+        return [item]
+    return [Item([c]) for c in chunk_text(item.text, max_words)]

@@ -28,8 +28,8 @@ import numpy as np
 
 from nyx.fusion import minmax, rrf_scores, zscore
 
-__all__ = ["DEFAULT_ALPHA", "DEFAULT_DENSE_WEIGHT", "FUSION_METHODS", "HybridConfig",
-           "confidence", "fuse_scores"]
+__all__ = ["DEFAULT_ALPHA", "DEFAULT_DENSE_WEIGHT", "DEFAULT_TEXTLESS", "FUSION_METHODS",
+           "HybridConfig", "confidence", "fuse_scores"]
 
 FUSION_METHODS: tuple[str, ...] = ("minmax", "adaptive", "zscore", "rrf")
 #: Chosen by ``nyx-bench fusion-domains`` (benchmarks/results/fusion-domains.md): of minmax,
@@ -40,6 +40,10 @@ DEFAULT_DENSE_WEIGHT = 0.45
 #: How far each ranking's confidence moves the weight (method ``adaptive``).
 DEFAULT_ALPHA = 0.25
 DEFAULT_METHOD = "adaptive"
+#: Chosen by ``python -m nyx.benchmarks.mixed_modality`` on SQuAD-dev passages + held-out
+#: OpenClipart drawings, as the largest share that cost text questions nothing there
+#: (image-intent nDCG@10 0.049 -> 0.084); checked on two other pairs (README).
+DEFAULT_TEXTLESS = 0.75
 
 
 @dataclass
@@ -55,6 +59,10 @@ class HybridConfig:
     rrf_k: int = 60
     #: ``adaptive`` only: how much each ranking's confidence shifts the weight
     alpha: float = DEFAULT_ALPHA
+    #: documents without any text (an image nothing was read from) cannot match a word, so a
+    #: lexical 0 is no evidence against them: this share of their lexical half is filled by
+    #: their dense score (0: none; 1: scored by the dense half alone)
+    textless: float = DEFAULT_TEXTLESS
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.dense_weight <= 1.0:
@@ -66,6 +74,8 @@ class HybridConfig:
             raise ValueError(f"candidates must be >= 1, got {self.candidates}")
         if self.alpha < 0:
             raise ValueError(f"alpha must be >= 0, got {self.alpha}")
+        if isinstance(self.textless, bool) or not 0.0 <= self.textless <= 1.0:
+            raise ValueError(f"textless must be within [0, 1], got {self.textless!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,13 +96,15 @@ def confidence(scores: np.ndarray) -> float:
 
 def fuse_scores(ids: Sequence[str], dense: np.ndarray, lexical: np.ndarray,
                 config: HybridConfig, *, in_dense: np.ndarray | None = None,
-                in_lexical: np.ndarray | None = None) -> list[tuple[str, float]]:
+                in_lexical: np.ndarray | None = None,
+                has_text: np.ndarray | None = None) -> list[tuple[str, float]]:
     """Fused ``(id, score)`` pairs, best first, for candidates with both scores known.
 
     ``in_dense`` / ``in_lexical`` mark which candidates each ranking retrieved itself (the
     others had their score looked up); by default every candidate is in the dense ranking and
-    those with a positive BM25 score in the lexical one. Ties break on the dense score, then
-    the id.
+    those with a positive BM25 score in the lexical one. ``has_text`` marks the candidates with
+    searchable text; the lexical half of the others is ``config.textless`` times their
+    normalised dense score. Ties break on the dense score, then the id.
     """
     dense = np.asarray(dense, dtype=np.float64)
     lexical = np.asarray(lexical, dtype=np.float64)
@@ -100,15 +112,21 @@ def fuse_scores(ids: Sequence[str], dense: np.ndarray, lexical: np.ndarray,
     in_lexical = lexical > 0 if in_lexical is None else np.asarray(in_lexical, bool) & (
         lexical > 0)
     w = config.dense_weight
+    textless = (np.zeros(len(ids), bool) if has_text is None or not config.textless
+                else ~np.asarray(has_text, bool))
+    share = config.textless
     if config.method == "rrf":
-        fused = (2 * w * rrf_scores(dense, in_dense, config.rrf_k)
-                 + 2 * (1.0 - w) * rrf_scores(lexical, in_lexical, config.rrf_k))
+        d, lx = rrf_scores(dense, in_dense, config.rrf_k), rrf_scores(lexical, in_lexical,
+                                                                      config.rrf_k)
+        fused = 2 * w * d + 2 * (1.0 - w) * np.where(textless, share * d, lx)
     elif config.method == "zscore":
-        fused = w * zscore(dense) + (1.0 - w) * zscore(lexical)
+        d = zscore(dense)
+        fused = w * d + (1.0 - w) * np.where(textless, share * d, zscore(lexical))
     else:
         if config.method == "adaptive" and len(ids):
             gap = confidence(dense[in_dense]) - confidence(lexical[in_lexical])
             w = min(1.0, max(0.0, w + config.alpha * gap))
-        fused = w * minmax(dense) + (1.0 - w) * minmax(lexical)
+        d = minmax(dense)
+        fused = w * d + (1.0 - w) * np.where(textless, share * d, minmax(lexical))
     order = sorted(range(len(ids)), key=lambda i: (-fused[i], -dense[i], ids[i]))
     return [(ids[i], float(fused[i])) for i in order]

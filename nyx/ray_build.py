@@ -28,13 +28,14 @@ from typing import Any
 import numpy as np
 
 from nyx.builder import CACHE_DIR, BuildOptions, BuildSummary, build_index, cache_key
+from nyx.chunking import embedding_pieces
 from nyx.content import Item
-from nyx.corpus import SourceError, SourceFile, parse_source, scan_corpus
+from nyx.corpus import SourceError, SourceFile, scan_corpus
 from nyx.embedding_cache import EmbeddingCache, cached_keys
 from nyx.encoders import DEFAULT_ENCODER, Encoder
 from nyx.indexes import IndexDirectory, Manifest
 from nyx.persistence import RETRIEVER_FILE
-from nyx.retriever import embedding_pieces
+from nyx.readers import parse_source
 
 logger = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from typing import Any, Literal, overload
 import numpy as np
 
 from nyx import candidates
-from nyx.chunking import DEFAULT_MAX_WORDS, chunk_text
+from nyx.chunking import DEFAULT_MAX_WORDS, embedding_pieces
 from nyx.content import Item, ItemLike, as_items
 from nyx.encoders import Encoder, load_encoder
-from nyx.encoders.registry import remote_reason
+from nyx.encoders.registry import check_local_encoder
 from nyx.hybrid import HybridConfig
 from nyx.ids import check_document_ids, default_ids, vector_ids
 from nyx.indexes import (
@@ -41,7 +41,7 @@ from nyx.results import Group, SearchResult, collapse, rerank_results
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Group", "Modality", "Mode", "Retriever", "SearchResult", "embedding_pieces"]
+__all__ = ["Group", "Modality", "Mode", "Retriever", "SearchResult"]
 
 Mode = Literal["auto", "dense", "lexical", "hybrid"]
 #: ``"image"``: documents with an image; ``"text"``: documents with text parts
@@ -380,7 +380,7 @@ class Retriever:
         enc = None
         if encoder is not None or encoder_options:
             if encoder is None:
-                _check_local_encoder(spec, trust_remote)
+                check_local_encoder(spec, trust_remote)
             enc = load_encoder(encoder or spec, **encoder_options)
             generation.manifest.check_encoder(enc.name, enc.version, enc.dim)
         # Without an encoder asked for, the one that built the index is loaded (and checked) on
@@ -430,7 +430,7 @@ class Retriever:
     def check_encoder_is_local(self) -> None:
         """Refuse to fetch the encoder an index folder names from a hub, unless trusted."""
         if self.manifest is not None:
-            _check_local_encoder(self._encoder_spec, self._trust_remote)
+            check_local_encoder(self._encoder_spec, self._trust_remote)
 
     def close(self) -> None:
         self.store.close()
@@ -447,20 +447,3 @@ class Retriever:
         name = self._encoder.name if self._encoder is not None else self._encoder_spec
         return (f"Retriever(encoder={name!r}, index={type(self.index).__name__}, "
                 f"documents={self.count()})")
-
-
-def embedding_pieces(item: Item, max_words: int) -> list[Item]:
-    """What is embedded for ``item``: text-only documents longer than the encoder's window
-    are embedded in chunks of ``max_words``, anything else as one piece."""
-    if item.modality != "text" or len(item.text.split()) <= max_words:
-        return [item]
-    return [Item([c]) for c in chunk_text(item.text, max_words)]
-
-
-def _check_local_encoder(spec: str, trust_remote: bool) -> None:
-    reason = None if trust_remote else remote_reason(spec)
-    if reason is not None:
-        raise ValueError(
-            f"this index names encoder {spec!r}: {reason}. An index folder "
-            "is not trusted to make Nyx download a model: pass the encoder yourself "
-            "(encoder=..., nyx-index --model) or trust_remote=True (--trust-remote)")

@@ -124,3 +124,13 @@ def _model_type(folder: Path) -> str | None:
 
 def _looks_like_file(source: str) -> bool:
     return source.endswith((".pt", ".pth", ".bin", ".safetensors")) or "/" in source
+
+
+def check_local_encoder(spec: str, trust_remote: bool) -> None:
+    """Refuse an encoder an index folder names that would be downloaded, unless trusted."""
+    reason = None if trust_remote else remote_reason(spec)
+    if reason is not None:
+        raise ValueError(
+            f"this index names encoder {spec!r}: {reason}. An index folder "
+            "is not trusted to make Nyx download a model: pass the encoder yourself "
+            "(encoder=..., nyx-index --model) or trust_remote=True (--trust-remote)")

@@ -110,3 +110,25 @@ def test_images_added_as_paths_are_named_by_their_file(lite, tmp_path):
         assert r.add([one, two]) == [one.as_posix(), two.as_posix()]
         assert r.add([Path(cup)]) == ["cup.png"] and r.count() == 3  # replaced, not added
         assert r.add(Item([cup], id="mine")) == ["mine"]
+
+
+def test_an_image_intent_query_is_not_buried_by_a_lexical_false_friend(lite):
+    """A picture nothing was read from cannot match "photo"; a note about printing photos
+    can. By default (textless=0.75) the cat photo wins "a photo of a cat" while the note still
+    wins "print a photo"; with textless=0 (before) the note won both."""
+    from nyx import Item, Retriever
+    from nyx.hybrid import HybridConfig
+
+    photos = sorted((Path(__file__).resolve().parents[2] / "nyx/data/demo_corpus/photos")
+                    .iterdir())
+    note = Item(["Photo printing: crop each photo and pick matte or glossy paper before you "
+                 "print a photo."], id="printing.md")
+    first = {}
+    for share in (0.0, HybridConfig().textless):
+        with Retriever(lite, hybrid=HybridConfig(textless=share)) as r:
+            r.add([note, *photos])
+            first[share] = [r.search(q, k=1)[0].id for q in ("a photo of a cat",
+                                                               "print a photo")]
+    assert HybridConfig().textless == 0.75
+    assert first[0.0] == ["printing.md", "printing.md"]
+    assert first[0.75] == ["chelsea-the-cat.jpg", "printing.md"]

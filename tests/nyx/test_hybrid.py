@@ -107,3 +107,24 @@ def test_batched_queries_equal_one_by_one(lite):
         single = [r.search(q, k=3) for q in queries]
         assert [[(h.id, round(h.score, 5)) for h in hits] for hits in batched] == \
             [[(h.id, round(h.score, 5)) for h in hits] for hits in single]
+
+
+@pytest.mark.parametrize("method", ["minmax", "adaptive", "zscore", "rrf"])
+def test_textless_documents_can_be_scored_by_their_dense_half(method):
+    """An image nothing was read from cannot match a word. With textless=1 its fused score
+    is its dense score's, instead of part of it against a lexical zero."""
+    ids = ["note", "picture", "other"]
+    dense = np.array([0.30, 0.60, 0.10])
+    lexical = np.array([4.0, 0.0, 1.0])
+    has_text = np.array([True, False, True])
+    zero = dict(fuse_scores(ids, dense, lexical, HybridConfig(method=method),
+                            has_text=has_text))
+    stand_in = dict(fuse_scores(ids, dense, lexical,
+                                HybridConfig(method=method, textless=1.0),
+                                has_text=has_text))
+    assert stand_in["picture"] > zero["picture"]
+    assert stand_in["note"] == pytest.approx(zero["note"])
+    assert stand_in["other"] == pytest.approx(zero["other"])
+    for bad in (-0.1, 1.5, True):
+        with pytest.raises(ValueError, match="textless"):
+            HybridConfig(textless=bad)

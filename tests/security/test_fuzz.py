@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from nyx.corpus import SourceError, SourceFile, parse_source
+from nyx.corpus import SourceError, SourceFile
 from nyx.paths import PathRefused
+from nyx.readers import parse_source
 
 schemathesis = pytest.importorskip("schemathesis")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import nyx.builder
-import nyx.corpus
+import nyx.readers
 from nyx.builder import build_index
 from nyx.chunking import chunk_text
 from nyx.cli.index import main
@@ -26,7 +26,7 @@ def test_control_characters_in_ids_are_escaped_when_printed(lite, tmp_path, caps
 
 
 def test_a_large_text_file_is_streamed_in_bounded_batches(lite, tmp_path, monkeypatch):
-    monkeypatch.setattr(nyx.corpus, "STREAM_BYTES", 4096)
+    monkeypatch.setattr(nyx.readers, "STREAM_BYTES", 4096)
     corpus, out = tmp_path / "corpus", tmp_path / "idx"
     corpus.mkdir()
     paragraph = ("Tides follow the moon and the sun. Sailors read them in tables. " * 6).strip()

@@ -44,7 +44,7 @@ def test_query_in_url_renders_results(page_server: ThreadedServer, tmp_path: Pat
     url = f"{page_server.url}/?q=a+cup+of+coffee"
     dom = chromium(url, "--dump-dom", home=tmp_path / "profile-dom").stdout
     assert 'data-id="notes/coffee.md#0"' in dom and 'data-id="photos/espresso.jpg"' in dom
-    assert dom.index('data-id="notes/coffee.md#0"') < dom.index('data-id="cat-card"')
+    assert dom.index('data-id="notes/coffee.md#0"') < dom.index('data-id="photos/espresso.jpg"')
     assert "5 result(s) for" in dom and "demo.nyx" in dom
 
     shot = tmp_path / "search-page.png"

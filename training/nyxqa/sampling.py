@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from nyx.content import Item
-from nyx.corpus import SourceError, parse_source, scan_corpus
+from nyx.corpus import SourceError, scan_corpus
+from nyx.readers import parse_source
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,313 @@
+"""Reading one source file of a corpus into items: text, Markdown, JSON(L) records, HTML, PDF
+and images; each problem becomes a note, not an abort (see :mod:`nyx.corpus` for the scan)."""
+
+from __future__ import annotations
+
+import codecs
+import itertools
+import json
+import logging
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+from nyx.chunking import DEFAULT_MAX_WORDS, chunk_markdown, chunk_text
+from nyx.content import ImagePart, Item
+from nyx.corpus import SourceError, SourceFile
+from nyx.images import MAX_PIXELS, MAX_SIDE, ImageLoadError
+from nyx.paths import PathRefused, open_regular, resolve_inside
+from nyx.records import RecordError, check_metadata
+
+logger = logging.getLogger(__name__)
+
+#: Text files larger than this are read and embedded block by block.
+STREAM_BYTES = 4 * 2**20
+#: Metadata keys the builder sets; a record cannot claim them.
+BUILDER_KEYS = ("source", "kind")
+
+
+@dataclass
+class Parsed:
+    """A file's items (a lazy iterator for large text files) and notes about it. Notes of a
+    streamed file are complete once its items have been consumed."""
+
+    items: Iterable[Item]
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_source(src: SourceFile, root: Path, max_words: int = DEFAULT_MAX_WORDS) -> Parsed:
+    """Turn one file into items with stable ids; raise :class:`SourceError` with a reason."""
+    if src.size == 0:
+        raise SourceError("empty file")
+    base = {"source": src.rel, "kind": src.kind}
+    if src.kind == "image":
+        return _parse_image(src, base)
+    if src.kind == "text" and src.size > STREAM_BYTES:
+        return _stream_text(src, base, max_words)
+    if src.kind == "pdf":
+        text, notes = _read_pdf(src.path), []
+    else:
+        text, notes = _read_text(src.path)
+    if src.kind in ("jsonl", "json"):
+        return _parse_records(src, text, root, base, notes)
+    if src.kind == "html":
+        text = _html_text(text)
+    if src.kind == "markdown":
+        chunks = chunk_markdown(text, max_words)
+        items = []
+        for i, chunk in enumerate(chunks):
+            parts: list[Any] = []
+            for kind, value, alt in chunk.parts:
+                if kind == "text":
+                    parts.append(value)
+                    continue
+                try:
+                    image = _corpus_image(root, value, src.path.parent)
+                except SourceError as exc:
+                    notes.append(f"image {exc}; kept its alt text")
+                    if alt:
+                        parts.append(alt)
+                    continue
+                parts.append(ImagePart(str(image), alt=alt))
+            if parts and any(isinstance(p, ImagePart) or p.strip() for p in parts):
+                items.append(Item(parts, {**base, "chunk": i}, f"{src.rel}#{i}"))
+    else:
+        items = [Item([c], {**base, "chunk": i}, f"{src.rel}#{i}")
+                 for i, c in enumerate(chunk_text(text, max_words))]
+    if not items:
+        raise SourceError("no text found")
+    return Parsed(items, notes)
+
+
+def _stream_text(src: SourceFile, base: dict[str, Any], max_words: int) -> Parsed:
+    """A large text file read in blocks of :data:`STREAM_BYTES`, cut at paragraph breaks and
+    chunked block by block: memory stays flat however large the file is."""
+    notes: list[str] = []
+    items = _text_items(src, base, max_words, notes)
+    first = next(items, None)
+    if first is None:
+        raise SourceError("no text found")
+    return Parsed(itertools.chain([first], items), notes)
+
+
+def _text_items(src: SourceFile, base: dict[str, Any], max_words: int,
+                notes: list[str]) -> Iterator[Item]:
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+    n, bad, rest = 0, 0, ""
+    with open_regular(src.path) as f:
+        while True:
+            block = f.read(STREAM_BYTES)
+            text = rest + decoder.decode(block, final=not block)
+            bad += text.count("\ufffd") - rest.count("\ufffd")
+            cut = text.rfind("\n\n") if block else len(text)
+            if block and cut <= 0:
+                cut = max(text.rfind(" "), 0) or len(text)
+            rest = text[cut:]
+            for chunk in chunk_text(text[:cut], max_words):
+                yield Item([chunk], {**base, "chunk": n}, f"{src.rel}#{n}")
+                n += 1
+            if not block:
+                break
+    if bad:
+        notes.append(f"not valid UTF-8; decoded with {bad} replacement character(s)")
+
+
+def _parse_image(src: SourceFile, base: dict[str, Any]) -> Parsed:
+    width, height = _check_image(src.path)
+    notes = []
+    if max(width, height) > MAX_SIDE:
+        notes.append(f"large image {width}x{height} downscaled to {MAX_SIDE} px for encoding")
+    return Parsed([Item([ImagePart(str(src.path))], dict(base), src.rel)], notes)
+
+
+def _corpus_image(root: Path, ref: Any, folder: Path) -> Path:
+    """An image a document refers to: a readable image file inside the corpus, or an error."""
+    if not isinstance(ref, str):
+        raise SourceError(f"{ref!r} is not a path (expected a string)")
+    try:
+        path = resolve_inside(root, ref, base=folder)
+    except PathRefused as exc:
+        raise SourceError(str(exc)) from None
+    try:
+        _check_image(path)
+    except SourceError as exc:
+        raise SourceError(f"{ref}: {exc}") from None
+    return path
+
+
+def _check_image(path: Path) -> tuple[int, int]:
+    """Open, size-check, verify and decode an image file; returns its size."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with open_regular(path) as f, warnings.catch_warnings():
+            # the pixel limit below is our own, clearer check
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(f) as im:
+                width, height = im.size
+                if width * height > MAX_PIXELS:
+                    raise SourceError(f"image too large: {width}x{height} pixels (limit "
+                                      f"{MAX_PIXELS:,}); downscale it to index it")
+                im.verify()
+    except SourceError:
+        raise
+    except PathRefused as exc:
+        raise SourceError(str(exc)) from None
+    except UnidentifiedImageError:
+        raise SourceError("corrupt or unreadable image: not a recognised image format") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise SourceError(f"corrupt or unreadable image: {exc}") from exc
+    try:
+        ImagePart(str(path)).load()
+    except ImageLoadError as exc:
+        raise SourceError(f"corrupt or unreadable image: {exc}") from exc
+    return width, height
+
+
+def _read_text(path: Path) -> tuple[str, list[str]]:
+    with open_regular(path) as f:
+        data = f.read()
+    try:
+        return data.decode("utf-8-sig"), []
+    except UnicodeDecodeError as exc:
+        text = data.decode("utf-8", errors="replace")
+        bad = text.count("\ufffd")
+        return text, [f"not valid UTF-8 (first bad byte at offset {exc.start}); decoded with "
+                      f"{bad} replacement character(s)"]
+
+
+def _parse_records(src: SourceFile, text: str, root: Path, base: dict[str, Any],
+                   notes: list[str]) -> Parsed:
+    items: list[Item] = []
+    seen: set[str] = set()
+    for line_no, record in _records(src, text):
+        if isinstance(record, _BadLine):
+            notes.append(f"line {line_no}: {record.reason}; skipped")
+            continue
+        try:
+            item = _record_item(src, root, base, line_no, record, notes)
+        except RecordError as exc:
+            notes.append(f"line {line_no}: {exc}; skipped")
+            continue
+        if item is None:
+            continue
+        if item.id in seen:
+            notes.append(f"line {line_no}: id {item.id!r} repeats an earlier record of this "
+                         "file; skipped (ids must be unique)")
+            continue
+        seen.add(str(item.id))
+        items.append(item)
+    if not items:
+        raise SourceError("no usable records")
+    return Parsed(items, notes)
+
+
+def _record_item(src: SourceFile, root: Path, base: dict[str, Any], line_no: int, record: Any,
+                 notes: list[str]) -> Item | None:
+    """One jsonl/json record as an item; raises :class:`RecordError` for a malformed one."""
+    if not isinstance(record, dict):
+        raise RecordError(f"expected an object, got {type(record).__name__}")
+    rid = record.get("id")
+    if rid is None or rid == "":
+        rid = f"{src.rel}:{line_no}"
+    elif isinstance(rid, bool) or not isinstance(rid, (str, int)):
+        raise RecordError(f"id must be a string, got {type(rid).__name__}")
+    rid = str(rid)
+    text = record.get("text")
+    if text is not None and not isinstance(text, str):
+        raise RecordError(f"record {rid!r}: text must be a string, got {type(text).__name__}")
+    refs = record.get("images")
+    if refs is None:
+        refs = []
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+        raise RecordError(f"record {rid!r}: images must be a list of paths (strings)")
+    meta = record.get("metadata")
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise RecordError(f"record {rid!r}: metadata must be an object, got "
+                          f"{type(meta).__name__}")
+    check_metadata(meta, f"record {rid!r}: metadata")
+    claimed = sorted(k for k in BUILDER_KEYS if k in meta and meta[k] != base.get(k))
+    if claimed:
+        notes.append(f"record {rid}: metadata {', '.join(claimed)} ignored (set by the "
+                     "builder from the file the record is in)")
+    parts: list[Any] = [text] if text and text.strip() else []
+    for ref in refs:
+        try:
+            parts.append(ImagePart(str(_corpus_image(root, ref, src.path.parent))))
+        except SourceError as exc:
+            notes.append(f"record {rid}: image {exc}; skipped that image")
+    if not parts:
+        notes.append(f"record {rid} (line {line_no}) has no text and no readable image; "
+                     "skipped")
+        return None
+    return Item(parts, {**meta, **base}, rid)
+
+
+def _records(src: SourceFile, text: str) -> Iterator[tuple[int, Any]]:
+    if src.kind == "json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SourceError(f"invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+        except RecursionError:
+            raise SourceError("JSON nested too deeply to read") from None
+        yield from enumerate(data if isinstance(data, list) else [data], 1)
+        return
+    for line_no, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield line_no, json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield line_no, _BadLine(f"invalid JSON ({exc.msg} at column {exc.colno})")
+        except RecursionError:
+            yield line_no, _BadLine("JSON nested too deeply to read")
+
+
+@dataclass
+class _BadLine:
+    reason: str
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag in ("p", "div", "br", "li", "h1", "h2", "h3", "h4", "tr"):
+            self.chunks.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.chunks.append(data)
+
+
+def _html_text(html: str) -> str:
+    parser = _TextExtractor()
+    parser.feed(html)
+    return "".join(parser.chunks)
+
+
+def _read_pdf(path: Path) -> str:
+    try:
+        from pypdf import PdfReader
+    except ImportError as exc:
+        raise SourceError("PDF support needs pypdf: pip install 'nyx-retrieval[pdf]'") from exc
+    try:
+        with open_regular(path) as f:
+            return "\n\n".join(page.extract_text() or "" for page in PdfReader(f).pages)
+    except Exception as exc:  # pypdf raises many error types for broken files
+        raise SourceError(f"unreadable PDF: {exc}") from exc
