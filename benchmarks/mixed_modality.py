@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from nyx.benchmarks.fusion_domains import bm25_matrix, document_pieces
+from nyx.benchmarks.domain_data import bm25_matrix, document_pieces, term_matrix
 from nyx.benchmarks.vector_cache import bench_cache_dir, cached_vectors
 from nyx.hybrid import HybridConfig, fuse_scores
 
@@ -92,11 +92,11 @@ def load_mixed(text_domain: str, image_source: str, text_queries: int, seed: int
     all_texts = doc_texts + image_texts
     doc_tokens = [tokenize(t) for t in all_texts]
     vocab = {t: i for i, t in enumerate(sorted({t for toks in doc_tokens for t in toks}))}
-    from nyx.benchmarks.fusion_domains import _term_matrix
+
 
     config = BM25Config()
-    lexical = bm25_matrix(_term_matrix(doc_tokens, vocab),
-                          _term_matrix([tokenize(q) for q in queries], vocab),
+    lexical = bm25_matrix(term_matrix(doc_tokens, vocab),
+                          term_matrix([tokenize(q) for q in queries], vocab),
                           config.k1, config.b)
     intent = np.array(["text"] * len(text_q) + ["image"] * len(captions))
     return MixedData(queries, intent, text_rel + image_rel, dense, lexical,

@@ -44,7 +44,7 @@ def build_domain_retriever(name: str, encoder: Any) -> tuple[Any, Any]:
     """A Retriever over one domain's corpus (vectors from the benchmark cache) and the set."""
     from nyx import Item, Retriever
     from nyx.benchmarks.datasets import load_dataset
-    from nyx.benchmarks.fusion_domains import document_pieces
+    from nyx.benchmarks.domain_data import document_pieces
     from nyx.benchmarks.retrieval import document_text
 
     dataset = load_dataset(name)

@@ -41,13 +41,8 @@ from typing import Any
 import numpy as np
 
 from .filters import Filter
-from .qdrant_index import (
-    ID_PAYLOAD_KEY,
-    SPARSE_VECTOR,
-    QdrantIndex,
-    point_id,
-    to_qdrant_filter,
-)
+from .qdrant_index import SPARSE_VECTOR, QdrantIndex
+from .qdrant_points import ID_PAYLOAD_KEY, point_id, to_qdrant_filter
 
 logger = logging.getLogger(__name__)
 

@@ -34,33 +34,17 @@ from .base import (
     read_index_config,
     remove_stale_files,
 )
-from .filters import AnyOf, Equals, Filter, FilterLike, Range
+from .filters import FilterLike
+from .qdrant_points import ID_PAYLOAD_KEY, _dense, _qdrant, point_id, to_qdrant_filter
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["ID_PAYLOAD_KEY", "SPARSE_VECTOR", "QdrantConfig", "QdrantIndex", "point_id"]
 
-ID_PAYLOAD_KEY = "_nyx_id"
 #: the sparse (BM25) vector of each document's first point
 SPARSE_VECTOR = "bm25"
-_ID_NAMESPACE = uuid.UUID("6f1c3a52-8d0e-5b7a-9c4f-2e8a1d7b3c60")
 _FORMAT_VERSION = 1
 _SCROLL_PAGE = 1024
-
-
-def _qdrant() -> Any:
-    try:
-        import qdrant_client
-    except ImportError as exc:
-        raise ImportError(
-            "the Qdrant backend needs qdrant-client: pip install 'nyx-retrieval[qdrant]'"
-        ) from exc
-    return qdrant_client
-
-
-def point_id(doc_id: str) -> str:
-    """The Qdrant point id (UUID5 string) that stands for a Nyx document id."""
-    return str(uuid.uuid5(_ID_NAMESPACE, doc_id))
 
 
 @dataclass
@@ -108,45 +92,6 @@ class QdrantConfig:
     @property
     def in_memory(self) -> bool:
         return self.location == ":memory:"
-
-
-def _dense(vector: Any) -> Any:
-    """The dense part of a stored vector (a dict when the point also has a sparse vector)."""
-    return vector.get("", vector) if isinstance(vector, dict) else vector
-
-
-def _key_of(condition_key: str) -> str:
-    if any(ch in condition_key for ch in ".[]") or condition_key == ID_PAYLOAD_KEY:
-        raise ValueError(
-            f"filter key {condition_key!r} cannot be used with Qdrant: '.', '[' and ']' are "
-            f"path syntax there and {ID_PAYLOAD_KEY!r} is reserved; rename the metadata key"
-        )
-    return condition_key
-
-
-def to_qdrant_filter(flt: Filter | None) -> Any:
-    """Translate a Nyx `Filter` into `qdrant_client.models.Filter` (None stays None)."""
-    if flt is None:
-        return None
-    models = _qdrant().models
-    must = []
-    for condition in flt.conditions:
-        key = _key_of(condition.key)
-        if isinstance(condition, Equals):
-            must.append(
-                models.FieldCondition(key=key, match=models.MatchValue(value=condition.value))
-            )
-        elif isinstance(condition, AnyOf):
-            match = models.MatchAny(any=list(condition.values))
-            must.append(models.FieldCondition(key=key, match=match))
-        elif isinstance(condition, Range):
-            bounds = models.Range(
-                gt=condition.gt, gte=condition.gte, lt=condition.lt, lte=condition.lte
-            )
-            must.append(models.FieldCondition(key=key, range=bounds))
-        else:  # pragma: no cover - Filter.parse only builds the three kinds above
-            raise TypeError(f"unsupported condition {condition!r}")
-    return models.Filter(must=must)
 
 
 class QdrantIndex(VectorIndex):

@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("qdrant_client")
 
 from nyx.indexes import QdrantIndex  # noqa: E402
-from nyx.indexes.qdrant_index import ID_PAYLOAD_KEY, point_id, to_qdrant_filter  # noqa: E402
+from nyx.indexes.qdrant_points import ID_PAYLOAD_KEY, point_id, to_qdrant_filter  # noqa: E402
 
 from .conftest import clustered_vectors  # noqa: E402
 
