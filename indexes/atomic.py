@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -19,7 +19,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "atomic_write_bytes",
+    "atomic_write_chunks",
     "atomic_write_json",
+    "atomic_write_stream",
     "atomic_write_text",
     "fsync_dir",
     "fsync_tree",
@@ -84,6 +86,22 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Atomically replace `path` with UTF-8 `text`."""
     with _atomic_file(path, "w") as handle:
         handle.write(text)
+
+
+def atomic_write_stream(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]
+                        ) -> None:
+    """Atomically replace `path` with what ``write(handle)`` writes to a binary handle (for
+    writers that stream, such as FAISS's, so that nothing is built whole in memory)."""
+    with _atomic_file(path, "wb") as handle:
+        write(handle)
+
+
+def atomic_write_chunks(path: str | os.PathLike[str], chunks: Iterable[str]) -> None:
+    """Atomically replace `path` with UTF-8 text written piece by piece (never whole in
+    memory)."""
+    with _atomic_file(path, "w") as handle:
+        for chunk in chunks:
+            handle.write(chunk)
 
 
 def atomic_write_json(path: str | os.PathLike[str], data: Any, *, indent: int | None = 2) -> None:

@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import faiss
 import numpy as np
 
-from .atomic import atomic_write_bytes, atomic_write_json
+from .atomic import atomic_write_json, atomic_write_stream
 from .base import (
     Hit,
     VectorIndex,
@@ -341,7 +341,9 @@ class FaissIndex(VectorIndex):
         token = uuid.uuid4().hex[:12]
         vectors_name, records_name = f"vectors-{token}.faiss", f"records-{token}.json"
         if self._index is not None:
-            atomic_write_bytes(folder / vectors_name, faiss.serialize_index(self._index).tobytes())
+            # streamed: serialize_index(...).tobytes() held the vectors twice more in memory
+            index = self._index
+            atomic_write_stream(folder / vectors_name, lambda handle: _write_faiss(index, handle))
         labels = list(self._id_of)
         atomic_write_json(
             folder / records_name,
@@ -410,3 +412,11 @@ class FaissIndex(VectorIndex):
 
     def __repr__(self) -> str:
         return f"FaissIndex(dim={self._dim}, kind={self._kind!r}, count={self.count()})"
+
+
+def _write_faiss(index: Any, handle: Any) -> None:
+    writer = faiss.PyCallbackIOWriter(handle.write)
+    try:
+        faiss.write_index(index, writer)
+    finally:
+        del writer  # flushes the writer's buffer into the handle

@@ -17,14 +17,13 @@ import logging
 import math
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_write_json
+from .atomic import atomic_write_chunks
 from .base import Hit, check_ids
 from .tokenize import Tokenizer, TokenizerConfig, analyzer_id
 
@@ -240,18 +239,23 @@ class LexicalIndex:
         """Write `lexical.json` into folder `path` atomically."""
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        docs = [
-            [doc_id, terms]
-            for doc_id, terms in zip(self._slot_ids, self._doc_terms)
-            if doc_id is not None
-        ]
-        state: dict[str, Any] = {
-            "format_version": _FORMAT_VERSION,
-            "config": dataclasses.asdict(self.config),
-            "documents": docs,
-        }
-        atomic_write_json(folder / LEXICAL_FILENAME, state, indent=None)
-        logger.info("saved lexical index (%d documents) to %s", len(docs), folder)
+        head = json.dumps({"format_version": _FORMAT_VERSION,
+                           "config": dataclasses.asdict(self.config)}, ensure_ascii=False)
+
+        def pieces() -> Iterator[str]:
+            # The same JSON as one json.dumps of the whole state, written a document at a time
+            # so that a large index is never held twice in memory as one string.
+            yield head[:-1] + ', "documents": ['
+            first = True
+            for doc_id, terms in zip(self._slot_ids, self._doc_terms):
+                if doc_id is None:
+                    continue
+                yield ("" if first else ", ") + json.dumps([doc_id, terms], ensure_ascii=False)
+                first = False
+            yield "]}\n"
+
+        atomic_write_chunks(folder / LEXICAL_FILENAME, pieces())
+        logger.info("saved lexical index (%d documents) to %s", self.count(), folder)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LexicalIndex:

@@ -166,3 +166,24 @@ def test_stemming_without_pystemmer_says_what_to_install():
     assert Tokenizer().config.stem is False  # "auto" resolved to no stemming
     with pytest.raises(ImportError, match="pip install PyStemmer"):
         Tokenizer(TokenizerConfig(stem=True))
+
+
+def test_save_streams_the_same_json_as_one_dump(tmp_path):
+    """The index is written a document at a time (a 50 MB corpus is never one string in
+    memory), byte for byte the file a single json.dumps of the whole state wrote."""
+    import dataclasses
+    import json
+
+    from nyx.indexes import lexical as module
+
+    index = LexicalIndex()
+    index.add(["a", "b", "c", "d"], ["Paris is in France", "naïve café, déjà vu", "", "x y"])
+    index.delete(["c"])
+    index.save(tmp_path)
+    docs = [[i, t] for i, t in zip(index._slot_ids, index._doc_terms) if i is not None]
+    whole = json.dumps({"format_version": module._FORMAT_VERSION,
+                        "config": dataclasses.asdict(index.config), "documents": docs},
+                       ensure_ascii=False) + "\n"
+    assert (tmp_path / "lexical.json").read_text(encoding="utf-8") == whole
+    again = LexicalIndex.load(tmp_path)
+    assert again.count() == 3 and again.search(["France"], 1)[0][0].id == "a"
