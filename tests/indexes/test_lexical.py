@@ -180,7 +180,7 @@ def test_save_streams_the_same_json_as_one_dump(tmp_path):
     index.add(["a", "b", "c", "d"], ["Paris is in France", "naïve café, déjà vu", "", "x y"])
     index.delete(["c"])
     index.save(tmp_path)
-    docs = [[i, t] for i, t in zip(index._slot_ids, index._doc_terms) if i is not None]
+    docs = [[i, c] for i, c in zip(["a", "b", "d"], index.term_counts(["a", "b", "d"]))]
     whole = json.dumps({"format_version": module._FORMAT_VERSION,
                         "config": dataclasses.asdict(index.config), "documents": docs},
                        ensure_ascii=False) + "\n"
