@@ -196,9 +196,11 @@ def _search(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"query image not found: {args.image}")
         parts.append(ImagePart(str(args.image)))
     flt = Filter.from_cli(args.filter) if args.filter else None
-    if not (args.json or args.no_server or args.rerank is not None or args.model
-            or args.qdrant_url):
+    if not (args.no_server or args.rerank is not None or args.model or args.qdrant_url):
         served = _search_running_server(args, flt)
+        if served is not None and args.json:
+            print(json.dumps(served, indent=2, ensure_ascii=False))
+            return 0
         if served is not None:
             _print_rows(served)
             return 0
@@ -224,7 +226,7 @@ def _search_running_server(args: argparse.Namespace,
                            flt: Filter | None) -> list[dict[str, Any]] | None:
     """The hits from a `nyx-index serve` already running on this index (models loaded), or
     None when there is none to ask."""
-    from nyx.running_server import find_server, search_server
+    from nyx.running_server import fetch_server_document, find_server, search_server
 
     url = find_server(args.index)
     if url is None:
@@ -248,6 +250,11 @@ def _search_running_server(args: argparse.Namespace,
                        matched_chunks=int(meta.get("matched_chunks", 1)))
         if meta.get("duplicates"):
             row["duplicates"] = list(meta["duplicates"])
+        if args.json:  # the whole text, as a local search prints it, not the snippet
+            document = fetch_server_document(url, hit["id"])
+            if document is None:
+                return None
+            row["text"] = str(document.get("text", ""))
         rows.append(row)
     return rows
 

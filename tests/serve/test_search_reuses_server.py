@@ -48,6 +48,14 @@ def test_search_asks_the_running_server(page_server: ThreadedServer, demo_index:
         seen, out, err = _search(demo_index, "--image", rocket, "-k", "2")  # uploaded
         assert seen == {"code": 0, "models": False}, err[-2000:]
         assert out.splitlines()[0].endswith("photos/rocket-launch.jpg")
+        # --json through the server: whole texts, not the 60-word snippets the API returns
+        seen, out, err = _search(demo_index, "a cup of coffee", "-k", "2", "--json")
+        assert seen == {"code": 0, "models": False}, err[-2000:]
+        rows = json.loads(out)
+        coffee = next(r for r in rows if r["id"] == "notes/coffee.md#0")
+        note = (DEMO_CORPUS / "notes" / "coffee.md").read_text()
+        assert len(coffee["text"].split()) > 60 and coffee["text"].split()[-1] in note
+        assert coffee["source"] == "notes/coffee.md" and coffee["chunk"] == 0
     assert not (demo_index / SERVER_NOTE).exists()  # the server's note goes with it
     assert find_server(demo_index) is None
 
