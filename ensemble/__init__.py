@@ -8,8 +8,7 @@ answers and rankings, and agent tools over a Nyx retriever.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from nyx.lazy import lazy_exports
 
 # Public names load on first use (PEP 562): importing one module of the package (the config
 # builder, say) imports no other component.
@@ -79,14 +78,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'nyx.ensemble' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_exports("nyx.ensemble", _HOMES, globals())

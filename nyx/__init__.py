@@ -6,8 +6,9 @@ The public names below load on first use (PEP 562), so that ``import nyx.indexes
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from nyx.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -46,14 +47,4 @@ if TYPE_CHECKING:
     from nyx.retriever import Retriever
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'nyx' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_exports("nyx", _HOMES, globals())

@@ -10,8 +10,7 @@ the modules that need them.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from nyx.lazy import lazy_exports
 
 __all__ = ["ServerSettings", "ToolCatalog", "ToolDescription", "build_tool", "create_app",
            "create_mcp_server", "load_tool_source", "run_http", "run_server", "run_stdio"]
@@ -22,7 +21,5 @@ _HOMES = {"ServerSettings": "settings", "create_app": "app", "ToolCatalog": "cat
           "build_tool": "runner", "run_server": "runner"}
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module 'nyx.serve' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"nyx.serve.{_HOMES[name]}"), name)
+__getattr__, __dir__ = lazy_exports(
+    "nyx.serve", {name: f"nyx.serve.{home}" for name, home in _HOMES.items()}, globals())
