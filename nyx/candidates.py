@@ -14,9 +14,30 @@ from nyx.indexes import Filter, Hit
 from nyx.served_hybrid import served_hybrid_search, serves_hybrid
 
 if TYPE_CHECKING:
+    from nyx.content import Item
+    from nyx.rerank import CrossEncoder
     from nyx.retriever import Modality, Mode, Retriever
 
-__all__ = ["best_chunks", "dense_many", "ids_with", "lexical_candidates", "rank"]
+__all__ = ["best_chunks", "dense_many", "depth", "ids_with", "lexical_candidates", "rank",
+           "resolve_mode"]
+
+
+def resolve_mode(r: Retriever, item: Item, mode: Mode) -> Mode:
+    """``auto`` -> hybrid for a query with text (when there is a lexical index), else dense;
+    lexical and hybrid need text."""
+    text = item.text
+    if mode == "auto":
+        return "hybrid" if text and r.lexical is not None else "dense"
+    if mode in ("lexical", "hybrid") and not text:
+        raise ValueError(f"{mode} search needs a query with text; search an image with "
+                         "mode dense (or auto)")
+    return mode
+
+
+def depth(r: Retriever, item: Item, k: int, mode: Mode, reranker: CrossEncoder | None) -> int:
+    """How many documents each ranking must deliver for this query."""
+    wanted = max(k, r.rerank_candidates) if reranker is not None and item.text else k
+    return max(wanted, r.hybrid.candidates) if mode == "hybrid" else wanted
 
 
 def rank(r: Retriever, text: str, mode: Mode, n: int, flt: Filter | None,

@@ -37,7 +37,7 @@ from nyx.indexes import (
 from nyx.media_store import MediaStore
 from nyx.persistence import Generation, open_generation, save_retriever, write_generation
 from nyx.rerank import DEFAULT_RERANK_CANDIDATES, CrossEncoder
-from nyx.results import Group, SearchResult, collapse, rerank_results
+from nyx.results import Group, SearchResult, check_search_options, collapse, rerank_results
 
 logger = logging.getLogger(__name__)
 
@@ -256,21 +256,11 @@ class Retriever:
         """
         single = isinstance(query, (str, Item, Path, bytes)) or not isinstance(query, Sequence)
         items = as_items(query)
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
-        if mode not in ("auto", "dense", "lexical", "hybrid"):
-            raise ValueError(f"unknown mode {mode!r}: use auto, dense, lexical or hybrid")
-        if group not in ("document", "chunk"):
-            raise ValueError(f"unknown group {group!r}: use document or chunk")
-        if modality not in ("any", "text", "image"):
-            raise ValueError(f"unknown modality {modality!r}: use any, text or image")
-        if min_score is not None and (isinstance(min_score, bool)
-                                      or not isinstance(min_score, (int, float))):
-            raise ValueError(f"min_score must be a number, got {min_score!r}")
+        check_search_options(k, mode, group, modality, min_score)
         flt = Filter.coerce(filter)
         if mode in ("lexical", "hybrid") and self.lexical is None:
             raise ValueError("this retriever has no lexical index (created with lexical=False)")
-        modes = [self._resolve_mode(item, mode) for item in items]
+        modes = [candidates.resolve_mode(self, item, mode) for item in items]
         need = [i for i, m in enumerate(modes) if m in ("dense", "hybrid")]
         vectors: dict[int, np.ndarray] = {}
         if need:
@@ -287,7 +277,7 @@ class Retriever:
         # looks among that modality's documents instead).
         dense_hits: dict[int, dict[str, float]] = {}
         if need and allowed is None:
-            depths = [self._depth(items[i], k, modes[i], reranker) for i in need]
+            depths = [candidates.depth(self, items[i], k, modes[i], reranker) for i in need]
             found = candidates.dense_many(self, np.stack([vectors[i] for i in need]),
                                           max(depths), flt)
             dense_hits = {i: dict(list(hits.items())[:d])
@@ -302,20 +292,6 @@ class Retriever:
             results = [[r for r in hits if r.score >= min_score] for hits in results]
         return results[0] if single else results
 
-    def _depth(self, item: Item, k: int, mode: Mode, reranker: CrossEncoder | None) -> int:
-        """How many documents each ranking must deliver for this query."""
-        depth = max(k, self.rerank_candidates) if reranker is not None and item.text else k
-        return max(depth, self.hybrid.candidates) if mode == "hybrid" else depth
-
-    def _resolve_mode(self, item: Item, mode: Mode) -> Mode:
-        text = item.text
-        if mode == "auto":
-            return "hybrid" if text and self.lexical is not None else "dense"
-        if mode in ("lexical", "hybrid") and not text:
-            raise ValueError(f"{mode} search needs a query with text; search an image with "
-                             "mode dense (or auto)")
-        return mode
-
     def _search_one(self, item: Item, k: int, flt: Filter | None, mode: Mode,
                     query_vector: np.ndarray | None, reranker: CrossEncoder | None = None,
                     dense_hits: dict[str, float] | None = None, *, group: Group = "chunk",
@@ -323,7 +299,7 @@ class Retriever:
                     lexical_ids: Iterable[str] | None = None) -> list[SearchResult]:
         text = item.text
         depth = max(k, self.rerank_candidates) if reranker is not None and text else k
-        n = self._depth(item, k, mode, reranker)
+        n = candidates.depth(self, item, k, mode, reranker)
         total = self.store.count()
         while True:
             ranked, dense, lexical = candidates.rank(self, text, mode, n, flt, query_vector,
