@@ -97,3 +97,28 @@ def test_a_built_qdrant_index_serves_hybrid_search_after_loading(lite, tmp_path)
             assert [h.id for h in local.search(query, k=5)] == \
                 [h.id for h in served.search(query, k=5)]
         assert not served._sparse_pending  # nothing rewritten: the build wrote the weights
+
+
+def test_textless_images_are_scored_alike_when_qdrant_serves_the_search(lite):
+    """Pictures nothing was read from get the same dense stand-in for their lexical half on
+    the Qdrant-served (exact) path as in the local hybrid search."""
+    from pathlib import Path
+
+    from nyx import Item
+
+    photos = sorted((Path(__file__).resolve().parents[2] / "nyx/data/demo_corpus/photos")
+                    .iterdir())
+    note = Item(["Photo printing: crop each photo and pick matte or glossy paper before you "
+                 "print a photo."], id="printing.md")
+    local, served = Retriever(lite), Retriever(lite, index="qdrant")
+    try:
+        for r in (local, served):
+            r.add([note, *photos])
+        for query in ("a photo of a cat", "print a photo"):
+            a, b = local.search(query, k=3), served.search(query, k=3)
+            assert [h.id for h in a] == [h.id for h in b]
+            np.testing.assert_allclose([h.score for h in a], [h.score for h in b], atol=1e-5)
+        assert served.search("a photo of a cat", k=1)[0].id == "chelsea-the-cat.jpg"
+    finally:
+        local.close()
+        served.close()
