@@ -43,8 +43,8 @@ class MixedData:
     n_text_docs: int
 
 
-def load_mixed(text_domain: str, image_source: str, text_queries: int, seed: int = 0
-               ) -> MixedData:
+def load_mixed(text_domain: str, image_source: str, text_queries: int, seed: int = 0,
+               bridge: str | None = None) -> MixedData:
     from nyx import Item, load_encoder
     from nyx.benchmarks.datasets import load_dataset
     from nyx.benchmarks.retrieval import document_text
@@ -52,7 +52,7 @@ def load_mixed(text_domain: str, image_source: str, text_queries: int, seed: int
     from nyx.indexes import BM25Config, Tokenizer
     from nyx.training.image_sources import load_sources
 
-    encoder = load_encoder("nyx-lite")
+    encoder = load_encoder("nyx-lite", **({"bridge": bridge} if bridge else {}))
     dataset = load_dataset(text_domain)
     doc_ids = list(dataset.corpus)
     doc_texts = [document_text(dataset.corpus[d]) for d in doc_ids]
@@ -154,12 +154,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", default="openclipart",
                         help="image source of nyx.training.image_sources (held-out split)")
     parser.add_argument("--text-queries", type=int, default=400)
+    parser.add_argument("--bridge", choices=["conse", "trained"], default=None,
+                        help="nyx-lite's image path (default: the shipped default, ConSE)")
     parser.add_argument("--out", type=Path, default=None, help="write the table as JSON here")
     parser.add_argument("--gaps", default="", help="also try these offsets on the dense score of "
                         "documents without text, e.g. 0.05,0.1 (the modality gap)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    data = load_mixed(args.text, args.images, args.text_queries)
+    data = load_mixed(args.text, args.images, args.text_queries, bridge=args.bridge)
     print(f"{args.text} ({data.n_text_docs} passages) + {args.images} "
           f"({len(data.has_text) - data.n_text_docs} images, "
           f"{int((~data.has_text[data.n_text_docs:]).sum())} without OCR text)")

@@ -14,8 +14,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_ENCODER = "nyx-lite"
 
 _HELP = (
-    "known encoders: 'nyx-lite' (offline default, trained image bridge; bridge='conse' for plain "
-    "ConSE; 'nyx-lite:PROJECTION.safetensors' uses a trained image projection), "
+    "known encoders: 'nyx-lite' (offline default, images through ConSE; bridge='trained' for "
+    "the image bridge shipped in the package; 'nyx-lite:PROJECTION.safetensors' uses a trained "
+    "image projection), "
     "'clip:ARCH[@PRETRAINED_TAG_OR_CHECKPOINT]' (pip install "
     "'nyx-retrieval[clip]'), 'vlm:MODEL_PATH_OR_HUB_ID' or a Qwen2-VL-family folder or hub id "
     "such as 'SnowNation/Nyx' (pip install 'nyx-retrieval[vlm]')"
