@@ -166,16 +166,15 @@ def main(argv: list[str] | None = None) -> None:
           f"({len(data.has_text) - data.n_text_docs} images, "
           f"{int((~data.has_text[data.n_text_docs:]).sum())} without OCR text)")
     results: dict[str, Any] = {}
-    settings = [("dense only", HybridConfig(dense_weight=1.0, method="minmax", textless=0.0)),
-                ("BM25 only", HybridConfig(dense_weight=0.0, method="minmax", textless=0.0))]
-    settings += [(f"hybrid, textless={share:g}", HybridConfig(textless=share))
+    settings = [("dense only", HybridConfig(dense_weight=1.0, method="minmax", textless=0.0), 0.0),
+                ("BM25 only", HybridConfig(dense_weight=0.0, method="minmax", textless=0.0), 0.0)]
+    settings += [(f"hybrid, textless={share:g}", HybridConfig(textless=share), 0.0)
                  for share in (0.0, 0.25, 0.5, 0.75, 1.0)]
     gaps = [float(g) for g in args.gaps.split(",")] if args.gaps else []
     print(f"{'setting':<44} {'text nDCG@10':>13} {'image nDCG@10':>14} {'image R@10':>11}")
-    settings += [(f"hybrid, textless={share:g}, gap={g:g}", HybridConfig(textless=share))
+    settings += [(f"hybrid, textless={share:g}, gap={g:g}", HybridConfig(textless=share), g)
                  for g in gaps for share in (0.75, 1.0)]
-    for label, config in settings:
-        gap = float(label.rpartition("gap=")[2]) if "gap=" in label else 0.0
+    for label, config, gap in settings:
         row = evaluate(data, config, gap)
         results[label] = row
         print(f"{label:<44} {row['text']['ndcg@10']:>13.3f} {row['image']['ndcg@10']:>14.3f} "

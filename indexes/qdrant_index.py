@@ -39,7 +39,7 @@ from .qdrant_points import ID_PAYLOAD_KEY, _dense, _qdrant, point_id, to_qdrant_
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ID_PAYLOAD_KEY", "SPARSE_VECTOR", "QdrantConfig", "QdrantIndex", "point_id"]
+__all__ = ["SPARSE_VECTOR", "QdrantConfig", "QdrantIndex"]
 
 #: the sparse (BM25) vector of each document's first point
 SPARSE_VECTOR = "bm25"

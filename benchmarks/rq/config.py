@@ -215,13 +215,9 @@ RQ_TYPES: dict[str, str] = {
 
 def rq_types() -> dict[str, type]:
     """:data:`RQ_TYPES` as classes (imported on use)."""
-    import importlib
+    from nyx.ensemble.registry import component_class
 
-    out = {}
-    for name, target in RQ_TYPES.items():
-        module, _, attr = target.partition(":")
-        out[name] = getattr(importlib.import_module(module), attr)
-    return out
+    return {name: component_class(target) for name, target in RQ_TYPES.items()}
 
 
 def registered_types() -> list[str]:
