@@ -40,6 +40,7 @@ from .base import (
 )
 from .faiss_config import FaissConfig, build_ivfpq, build_structure, gpu_available
 from .filters import Filter, FilterLike
+from .spill import VectorSpill
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,9 @@ class FaissIndex(VectorIndex):
         self._tombstones: set[int] = set()
         self._next_label = 0
         self._ivf_params: dict[str, int] = {}
-        self._index: Any = (
+        self._spill: VectorSpill | None = None  # see defer_adds
+        self._structure: Any = None
+        self._index = (
             None if self._kind == "ivfpq" else build_structure(self._kind, self._dim, self.config)
         )
         if self.config.use_gpu and not gpu_available():
@@ -89,6 +92,17 @@ class FaissIndex(VectorIndex):
         self._gpu: tuple[Any, Any, np.ndarray] | None = None  # (resources, index, labels)
 
     # Properties ------------------------------------------------------------------------
+
+    @property
+    def _index(self) -> Any:
+        """The faiss structure, with any spilled vectors added first (see `defer_adds`)."""
+        if self._spill is not None and len(self._spill):
+            self._flush_spill()
+        return self._structure
+
+    @_index.setter
+    def _index(self, structure: Any) -> None:
+        self._structure = structure
 
     @property
     def dim(self) -> int:
@@ -144,6 +158,39 @@ class FaissIndex(VectorIndex):
         self._index, self._kind = index, "hnsw"
         self._tombstones.clear()
 
+    def defer_adds(self, folder: str | os.PathLike[str]) -> None:
+        """Append new vectors to a spill file in `folder` until something reads the index.
+
+        For builds: the faiss structure is then built once, from the file, by the first
+        search, delete or `save`, so a build holds no vector twice (and "auto" goes straight
+        to HNSW when the total passes its threshold). A flat index comes out identical to one
+        added to directly; IVF-PQ trains on its first batch and never defers.
+        """
+        if self._kind == "ivfpq" or self._spill is not None:
+            return
+        self._spill = VectorSpill(Path(folder) / "vectors.f32", self._dim)
+
+    def end_deferred(self) -> None:
+        """Add what is spilled and stop deferring (the spill file is removed)."""
+        if self._spill is None:
+            return
+        self._index  # noqa: B018 - adds the spilled vectors
+        self._spill.close()
+        self._spill = None
+
+    def _flush_spill(self) -> None:
+        spill = self._spill
+        assert spill is not None
+        if self._should_switch_to_hnsw() and self._structure.ntotal == 0:
+            # nothing to carry over: build the graph directly, not a flat index first
+            self._structure, self._kind = build_structure("hnsw", self._dim, self.config), "hnsw"
+        logger.info("adding %d deferred vectors to the FAISS %s index", len(spill), self._kind)
+        for vectors, labels in spill.drain():
+            self._structure.add_with_ids(vectors, labels)
+        self._gpu = None
+        if self._should_switch_to_hnsw():
+            self._rebuild_hnsw(f"auto: more than {self.config.auto_threshold} vectors")
+
     # Mutation --------------------------------------------------------------------------
 
     def _remove_labels(self, labels: list[int]) -> None:
@@ -176,9 +223,14 @@ class FaissIndex(VectorIndex):
         self._remove_labels(replaced)
         labels = np.arange(self._next_label, self._next_label + len(ids), dtype=np.int64)
         self._next_label += len(ids)
-        self._index.add_with_ids(array, labels)
+        if self._spill is not None:
+            self._spill.append(array, labels)
+        else:
+            self._index.add_with_ids(array, labels)
         for label, doc_id, meta in zip(labels.tolist(), ids, metas):
             self._label_of[doc_id], self._id_of[label], self._metadata[label] = label, doc_id, meta
+        if self._spill is not None:
+            return  # the HNSW switch and compaction wait for the structure to be built
         self._gpu = None
         if self._should_switch_to_hnsw():
             self._rebuild_hnsw(f"auto: more than {self.config.auto_threshold} vectors")
@@ -409,6 +461,9 @@ class FaissIndex(VectorIndex):
 
     def close(self) -> None:
         self._gpu = None
+        if self._spill is not None:
+            self._spill.close()
+            self._spill = None
 
     def __repr__(self) -> str:
         return f"FaissIndex(dim={self._dim}, kind={self._kind!r}, count={self.count()})"

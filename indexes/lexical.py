@@ -31,6 +31,7 @@ import numpy as np
 
 from .atomic import atomic_write_chunks
 from .base import Hit, check_ids
+from .spill import DocumentSpill
 from .tokenize import Tokenizer, TokenizerConfig, analyzer_id
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,38 @@ class LexicalIndex:
         self._postings: dict[str, tuple[array, array]] = {}
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._length_array: np.ndarray | None = None
+        self._spill: DocumentSpill | None = None  # see defer_adds
+
+    def defer_adds(self, folder: str | os.PathLike[str]) -> None:
+        """Append new documents to a spill file in `folder` until something reads the index.
+
+        For builds: postings are then built once, by the first search or delete; `save`
+        streams spilled documents into ``lexical.json`` without building them at all. Scores
+        and the saved file are those of adding directly.
+        """
+        if self._spill is None:
+            self._spill = DocumentSpill(Path(folder) / "lexical.jsonl")
+
+    def end_deferred(self) -> None:
+        """Index what is spilled and stop deferring (the spill file is removed)."""
+        if self._spill is None:
+            return
+        self._build_postings()
+        self._spill.close()
+        self._spill = None
+
+    def close(self) -> None:
+        """Remove the spill file of `defer_adds`, if any: documents only spilled since the
+        last `save` are dropped with it."""
+        if self._spill is not None:
+            self._spill.close()
+            self._spill = None
+
+    def _build_postings(self) -> None:
+        if self._spill is not None and len(self._spill):
+            logger.info("indexing %d deferred documents for BM25", len(self._spill))
+            for doc_id, counts in self._spill.drain():
+                self._insert(doc_id, counts)
 
     # Mutation --------------------------------------------------------------------------
 
@@ -94,9 +127,14 @@ class LexicalIndex:
         ids = check_ids(ids)
         if len(tokens) != len(ids):
             raise ValueError(f"got {len(ids)} ids but {len(tokens)} token lists")
+        if self._spill is not None and any(i in self._spill for i in ids):
+            self._build_postings()  # a spilled document is replaced: index the spill first
         self._remove(ids)
         for doc_id, doc_tokens in zip(ids, tokens):
-            self._insert(doc_id, dict(Counter(doc_tokens)))
+            if self._spill is not None:
+                self._spill.append(doc_id, dict(Counter(doc_tokens)))
+            else:
+                self._insert(doc_id, dict(Counter(doc_tokens)))
 
     def _insert(self, doc_id: str, counts: dict[str, int]) -> None:
         slot = len(self._slot_ids)
@@ -124,6 +162,8 @@ class LexicalIndex:
         return removed
 
     def _remove(self, ids: Sequence[str]) -> int:
+        if self._spill is not None and any(i in self._spill for i in ids):
+            self._build_postings()
         removed = 0
         for doc_id in ids:
             slot = self._slot_of.pop(doc_id, None)
@@ -159,19 +199,21 @@ class LexicalIndex:
     # Reading ---------------------------------------------------------------------------
 
     def count(self) -> int:
-        return len(self._slot_of)
+        return len(self._slot_of) + (len(self._spill) if self._spill is not None else 0)
 
     def __len__(self) -> int:
-        return len(self._slot_of)
+        return self.count()
 
     def __contains__(self, id: object) -> bool:
-        return id in self._slot_of
+        return id in self._slot_of or (self._spill is not None and id in self._spill)
 
     def ids(self) -> list[str]:
-        return sorted(self._slot_of)
+        spilled = list(self._spill.lengths) if self._spill is not None else []
+        return sorted([*self._slot_of, *spilled])
 
     def term_counts(self, ids: Sequence[str]) -> list[dict[str, int]]:
         """Each document's token counts (empty for unknown ids), e.g. to export BM25 weights."""
+        self._build_postings()
         out = []
         for doc_id in ids:
             slot = self._slot_of.get(doc_id)
@@ -181,6 +223,7 @@ class LexicalIndex:
 
     def average_length(self) -> float:
         """The mean document length in tokens (BM25's avgdl); 0 for an empty index."""
+        self._build_postings()
         return self._total_length / len(self._slot_of) if self._slot_of else 0.0
 
     def _term_arrays(self, term: str) -> tuple[np.ndarray, np.ndarray]:
@@ -193,6 +236,7 @@ class LexicalIndex:
 
     def _score(self, tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """BM25 scores of every document containing a query token: (slots, scores)."""
+        self._build_postings()
         n_docs = len(self._slot_of)
         if self._length_array is None:
             self._length_array = np.asarray(self._lengths, dtype=np.float64)
@@ -225,6 +269,7 @@ class LexicalIndex:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         allowed: np.ndarray | None = None
+        self._build_postings()
         if allowed_ids is not None:
             allowed_slots = [self._slot_of[i] for i in allowed_ids if i in self._slot_of]
             allowed = np.asarray(sorted(allowed_slots), dtype=np.int64)
@@ -269,6 +314,9 @@ class LexicalIndex:
                 counts = dict(zip(*terms))
                 yield ("" if first else ", ") + json.dumps([doc_id, counts], ensure_ascii=False)
                 first = False
+            for line in self._spill.lines() if self._spill is not None else ():
+                yield ("" if first else ", ") + line  # spilled documents: already this JSON
+                first = False
             yield "]}\n"
 
         atomic_write_chunks(folder / LEXICAL_FILENAME, pieces())
@@ -298,4 +346,5 @@ class LexicalIndex:
         return analyzer_id(self.config.tokenizer)
 
     def __repr__(self) -> str:
+        self._build_postings()
         return f"LexicalIndex(documents={self.count()}, terms={len(self._postings)})"

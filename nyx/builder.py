@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import resource
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -28,6 +29,8 @@ from nyx.retriever import Retriever
 logger = logging.getLogger(__name__)
 
 CACHE_DIR = ".embedding-cache"
+#: scratch files of the vectors and BM25 documents added since the build began (indexes/spill.py)
+SPILL_DIR = ".build-spill"
 
 
 @dataclass
@@ -94,6 +97,11 @@ def build_index(corpus: str | Path, output: str | Path,
     summary = BuildSummary(index=str(out), corpus=str(root))
     with directory.lock():
         retriever = _open_retriever(directory, out, options, summary)
+        spill = out / SPILL_DIR
+        shutil.rmtree(spill, ignore_errors=True)  # left by a killed build: scratch only
+        retriever.index.defer_adds(spill)  # the index structures are built once, at the save
+        if retriever.lexical is not None:
+            retriever.lexical.defer_adds(spill)
         try:
             new_sources = _update(retriever, root, out, options, summary)
             summary.documents = retriever.count()
@@ -110,9 +118,11 @@ def build_index(corpus: str | Path, output: str | Path,
                 generation = retriever.save(out, sources=sources, corpus_root=str(root),
                                             lock=False)
                 summary.generation = generation.name
-            EmbeddingCache(out / CACHE_DIR, retriever.encoder.version).clear()
+            # load=False: reading every shard only to delete them held all vectors once more
+            EmbeddingCache(out / CACHE_DIR, retriever.encoder.version, load=False).clear()
         finally:
             retriever.close()
+            shutil.rmtree(spill, ignore_errors=True)
     summary.seconds = time.perf_counter() - start
     summary.peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return summary

@@ -411,6 +411,8 @@ class Retriever:
     def close(self) -> None:
         self.store.close()
         self.index.close()
+        if self.lexical is not None:
+            self.lexical.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     def __enter__(self) -> Retriever:

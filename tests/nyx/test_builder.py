@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from nyx import load_encoder
-from nyx.builder import CACHE_DIR, BuildOptions, build_index
+from nyx.builder import CACHE_DIR, SPILL_DIR, BuildOptions, build_index
+from nyx.embedding_cache import EmbeddingCache
 from nyx.indexes import EncoderMismatchError, IndexLockedError
 from nyx.retriever import Retriever
 from nyx.verify import verify_index
@@ -158,6 +159,7 @@ def test_sigkill_mid_build_keeps_old_index_and_rerun_completes(lite, tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert len(list(cache.glob("shard-*.npz"))) >= 3
+    assert (out / SPILL_DIR).is_dir()  # the killed build's scratch files
 
     with Retriever.load(out, encoder=lite) as r:  # the previous generation, intact
         assert r.count() == 5
@@ -165,8 +167,22 @@ def test_sigkill_mid_build_keeps_old_index_and_rerun_completes(lite, tmp_path):
 
     s = build_index(corpus, out, options(lite))
     assert s.reused_from_cache >= 24 and s.embedded + s.reused_from_cache == 300
-    assert s.documents == 305 and not cache.exists()
+    assert s.documents == 305 and not cache.exists() and not (out / SPILL_DIR).exists()
     assert verify_index(out).ok
+
+
+def test_a_build_never_reads_back_the_vectors_it_cached(lite, tmp_path, monkeypatch):
+    """Shards are read only to resume a killed build: deleting the cache after a build read
+    every shard first, holding all its vectors in memory once more at the build's end."""
+    corpus, out = tmp_path / "corpus", tmp_path / "idx"
+    write_corpus(corpus, 40)
+    read: list[Path] = []
+    original = EmbeddingCache._load
+    monkeypatch.setattr(EmbeddingCache, "_load",
+                        lambda self, shard: (read.append(shard), original(self, shard)))
+    s = build_index(corpus, out, options(lite, shard_size=8))
+    assert s.embedded == 40 and not (out / CACHE_DIR).exists()
+    assert read == []
 
 
 def test_an_index_built_with_another_analyzer_is_reanalysed_with_a_note(lite, tmp_path):

@@ -14,7 +14,8 @@ it checks, in every mode (dense, lexical, hybrid, auto):
   (ties aside) on exact backends (FAISS flat, Qdrant local) and reaches a recall floor on FAISS
   HNSW built with a deliberately weak graph; hybrid results carry the reference's dense and BM25
   scores and follow :func:`nyx.hybrid.fuse_scores` over the reference's candidates;
-* a saved and loaded retriever answers every probe query exactly as before.
+* a saved and loaded retriever answers every probe query exactly as before;
+* all of this holds too once adds are deferred to spill files (as ``nyx-index build`` does).
 
 The real nyx-lite text model (MiniLM) embeds everything; it is loaded once. Budget and the long
 profile: see ``tests/properties.py``.
@@ -184,6 +185,7 @@ class RetrieverMachine(RuleBasedStateMachine):
         self.ref = Reference()
         self.gone: set[str] = set()  # deleted and not added again
         self.saves = 0
+        self.deferring = False  # adds go to spill files, as in nyx-index build
         self.recall_hits = 0
         self.recall_total = 0
 
@@ -228,6 +230,16 @@ class RetrieverMachine(RuleBasedStateMachine):
         """Documents with one text and different metadata: equal scores, and a filter that
         keeps few of them must still find those few."""
         self._add([(doc_id, text, meta) for doc_id, meta in copies], precomputed=True)
+
+    @precondition(lambda self: not self.deferring)
+    @rule()
+    def defer_adds(self) -> None:
+        """From now on adds go to spill files (as in a build) until something reads them."""
+        spill = self.folder / f"spill-{self.saves}"
+        self.retriever.index.defer_adds(spill)
+        if self.retriever.lexical is not None:
+            self.retriever.lexical.defer_adds(spill)
+        self.deferring = True
 
     @precondition(lambda self: bool(self.ref.text))
     @rule(data=st.data(), unknown=st.lists(ids, max_size=2))
@@ -348,6 +360,7 @@ class RetrieverMachine(RuleBasedStateMachine):
         self.retriever.save(path)
         self.retriever.close()
         self.retriever = Retriever.load(path, encoder=encoder())
+        self.deferring = False
         after = self._answers(self.retriever)
         again = [(h.id, h.score) for h in
                  self.retriever.search("tower", k=4, mode="hybrid", filter=flt)]
