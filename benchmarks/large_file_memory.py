@@ -9,8 +9,12 @@ is that build's own. ``--model hashing`` replaces MiniLM with a feature-hashing 
 batch and does not depend on the file's size, while everything else (reading, chunking,
 batching, the embedding cache, FAISS, BM25 and the document store) is the real pipeline.
 The text is SQuAD-dev paragraphs repeated to the size asked (real English, so chunking and
-BM25 see real sentence and vocabulary shapes). A file is read and embedded block by block, so
-the 50 MB build should peak within 1.2x of the 1 MB one.
+BM25 see real sentence and vocabulary shapes). A file is read and embedded block by block, and
+the build spills new vectors and BM25 documents to disk (``nyx/indexes/spill.py``) until the
+save, which builds the FAISS structure once and streams BM25 into its file. What still grows
+with the file: the FAISS index itself at the save (vectors plus, above 50,000 vectors, the
+HNSW graph: the same memory a search of the index needs) and a few dicts per vector (ids,
+metadata).
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Embeddings written to disk in shards as they are computed, so a killed build loses nothing.
 
 A shard is an ``.npz`` holding keys, offsets and vectors (one item may own several vectors when
-its text is chunked). Shards are written atomically; a re-run loads them and embeds only what
-is missing. The builder deletes the cache once its generation is committed.
+its text is chunked). Shards are written atomically; a re-run reads their keys and embeds only
+what is missing, reading a shard's vectors when the build reaches its items (shards are read
+in the order they were written, so a resumed build holds one shard at a time, not the whole
+cache). The builder deletes the cache once its generation is committed.
 
 Many processes may write into one cache folder at once (the Ray build's encoder actors): each
 gives a distinct ``writer`` name, which goes into its shard file names, and opens the cache with
@@ -15,11 +17,15 @@ import hashlib
 import logging
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 logger = logging.getLogger(__name__)
+
+#: what reading a damaged .npz raises
+_UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
 class EmbeddingCache:
@@ -31,7 +37,9 @@ class EmbeddingCache:
         self.encoder_version = encoder_version
         self.writer = writer
         self._prefix = f"shard-{writer}-" if writer else "shard-"
-        self._loaded: dict[str, np.ndarray] = {}
+        #: key -> (shard, row) of every readable cached item; vectors are read on demand
+        self._where: dict[str, tuple[Path, int]] = {}
+        self._open: tuple[Path, np.ndarray, np.ndarray] | None = None  # the shard last read
         self._next = 0
         if self.folder.is_dir():
             for shard in sorted(self.folder.glob("shard-*.npz")):
@@ -45,23 +53,39 @@ class EmbeddingCache:
         return hashlib.sha256(f"{self.encoder_version}|{extra}|{content_hash}".encode()).hexdigest()
 
     def _load(self, shard: Path) -> None:
+        """Index ``shard``'s keys (its vectors stay on disk until asked for)."""
         try:
             with np.load(shard, allow_pickle=False) as data:
-                keys, offsets, vectors = data["keys"], data["offsets"], data["vectors"]
-        except (OSError, ValueError, KeyError) as exc:  # a torn write from an old crash
+                keys = data["keys"]
+        except _UNREADABLE as exc:  # a torn write from an old crash
             logger.warning("ignoring unreadable embedding shard %s: %s", shard, exc)
             return
-        for i, key in enumerate(keys.tolist()):
-            self._loaded[key] = vectors[offsets[i]:offsets[i + 1]]
+        for row, key in enumerate(keys.tolist()):
+            self._where[key] = (shard, row)
+
+    def _vectors(self, shard: Path, row: int) -> np.ndarray | None:
+        if self._open is None or self._open[0] != shard:
+            try:
+                with np.load(shard, allow_pickle=False) as data:
+                    self._open = (shard, data["offsets"], data["vectors"])
+            except _UNREADABLE as exc:
+                logger.warning("ignoring unreadable embedding shard %s: %s", shard, exc)
+                self._where = {k: v for k, v in self._where.items() if v[0] != shard}
+                return None
+        _, offsets, vectors = self._open
+        return vectors[offsets[row]:offsets[row + 1]].copy()
 
     def __len__(self) -> int:
-        return len(self._loaded)
+        return len(self._where)
 
     def get(self, key: str) -> np.ndarray | None:
-        return self._loaded.get(key)
+        where = self._where.get(key)
+        return None if where is None else self._vectors(*where)
 
     def pop(self, key: str) -> np.ndarray | None:
-        return self._loaded.pop(key, None)
+        vectors = self.get(key)
+        self._where.pop(key, None)
+        return vectors
 
     def put_many(self, entries: list[tuple[str, np.ndarray]]) -> None:
         """Write one shard with these entries (atomically: temp file, fsync, rename)."""
@@ -82,10 +106,11 @@ class EmbeddingCache:
         self._next += 1
 
     def __contains__(self, key: object) -> bool:
-        return key in self._loaded
+        return key in self._where
 
     def clear(self) -> None:
-        self._loaded.clear()
+        self._where.clear()
+        self._open = None
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -96,6 +121,6 @@ def cached_keys(folder: str | os.PathLike[str]) -> set[str]:
         try:
             with np.load(shard, allow_pickle=False) as data:
                 keys.update(data["keys"].tolist())
-        except (OSError, ValueError, KeyError) as exc:
+        except _UNREADABLE as exc:
             logger.warning("ignoring unreadable embedding shard %s: %s", shard, exc)
     return keys
