@@ -2,9 +2,10 @@
 
 A shard is an ``.npz`` holding keys, offsets and vectors (one item may own several vectors when
 its text is chunked). Shards are written atomically; a re-run reads their keys and embeds only
-what is missing, reading a shard's vectors when the build reaches its items (shards are read
-in the order they were written, so a resumed build holds one shard at a time, not the whole
-cache). The builder deletes the cache once its generation is committed.
+what is missing, reading a shard's vectors when the build reaches its items and keeping the
+last few shards read (items come back in about the order they were written, so a resumed build
+holds a handful of shards, not the whole cache). The builder deletes the cache once its
+generation is committed.
 
 Many processes may write into one cache folder at once (the Ray build's encoder actors): each
 gives a distinct ``writer`` name, which goes into its shard file names, and opens the cache with
@@ -18,12 +19,15 @@ import logging
 import os
 import shutil
 import zipfile
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 
 logger = logging.getLogger(__name__)
 
+#: shards whose vectors are kept in memory (several writers' shards interleave in a Ray build)
+OPEN_SHARDS = 16
 #: what reading a damaged .npz raises
 _UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
@@ -39,7 +43,8 @@ class EmbeddingCache:
         self._prefix = f"shard-{writer}-" if writer else "shard-"
         #: key -> (shard, row) of every readable cached item; vectors are read on demand
         self._where: dict[str, tuple[Path, int]] = {}
-        self._open: tuple[Path, np.ndarray, np.ndarray] | None = None  # the shard last read
+        #: the shards last read: path -> (offsets, vectors)
+        self._open: OrderedDict[Path, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._next = 0
         if self.folder.is_dir():
             for shard in sorted(self.folder.glob("shard-*.npz")):
@@ -64,15 +69,18 @@ class EmbeddingCache:
             self._where[key] = (shard, row)
 
     def _vectors(self, shard: Path, row: int) -> np.ndarray | None:
-        if self._open is None or self._open[0] != shard:
+        if shard not in self._open:
             try:
                 with np.load(shard, allow_pickle=False) as data:
-                    self._open = (shard, data["offsets"], data["vectors"])
+                    self._open[shard] = (data["offsets"], data["vectors"])
             except _UNREADABLE as exc:
                 logger.warning("ignoring unreadable embedding shard %s: %s", shard, exc)
                 self._where = {k: v for k, v in self._where.items() if v[0] != shard}
                 return None
-        _, offsets, vectors = self._open
+            if len(self._open) > OPEN_SHARDS:
+                self._open.popitem(last=False)
+        self._open.move_to_end(shard)
+        offsets, vectors = self._open[shard]
         return vectors[offsets[row]:offsets[row + 1]].copy()
 
     def __len__(self) -> int:
@@ -110,7 +118,7 @@ class EmbeddingCache:
 
     def clear(self) -> None:
         self._where.clear()
-        self._open = None
+        self._open.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
