@@ -2,9 +2,9 @@
 
 For every image of every source (:mod:`nyx.training.image_sources`): EfficientNet-Lite0's pooled
 features and ImageNet probabilities (:class:`~nyx.training.features.FeatureCache`, one folder per
-source). For every caption: its frozen MiniLM vector (one ``.npz`` per source). A
-:class:`SourceArrays` then holds a source's matrices, so that training and the leave-one-source-out
-evaluation never run a network again.
+source and image tower: ``features`` for Lite0, ``features-lite2`` for Lite2). For every caption:
+its frozen MiniLM vector (one ``.npz`` per source). A :class:`SourceArrays` then holds a source's
+matrices, so that training and the leave-one-source-out evaluation never run a network again.
 """
 
 from __future__ import annotations
@@ -29,6 +29,11 @@ TextEncodeFn = Callable[[list[str]], np.ndarray]
 
 def default_cache_root() -> Path:
     return cache_dir() / "training" / "bridge"
+
+
+def features_folder(tower: str = "lite0") -> str:
+    """Name of a source's feature-cache folder for an image tower (Lite0 keeps ``features``)."""
+    return "features" if tower == "lite0" else f"features-{tower}"
 
 
 @dataclass
@@ -86,10 +91,10 @@ class TextVectorCache:
 
 def featurise_source(name: str, items: list[CaptionedImage], load_tower: Callable,
                      encode: TextEncodeFn, root: Path | None = None,
-                     show_progress: bool = True) -> SourceArrays:
+                     show_progress: bool = True, tower: str = "lite0") -> SourceArrays:
     """Image features and caption vectors of one source (computed only where not cached)."""
     root = root or default_cache_root()
-    cache = FeatureCache(root / name / "features")
+    cache = FeatureCache(root / name / features_folder(tower))
     parts = [ImagePart(item.image) for item in items]
     keys = [image_key(p) for p in parts]
     cache.build(parts, load_tower, keys=keys, show_progress=show_progress)
@@ -112,17 +117,32 @@ def featurise_source(name: str, items: list[CaptionedImage], load_tower: Callabl
 
 
 def load_source_arrays(names: list[str] | None = None, root: Path | None = None,
-                       show_progress: bool = True) -> tuple[list[SourceArrays], object]:
-    """Every available source's arrays and the ``NyxLite`` (plain ConSE) that made them."""
+                       show_progress: bool = True,
+                       tower: str = "lite0") -> tuple[list[SourceArrays], object]:
+    """Every available source's arrays and the ``NyxLite`` (plain ConSE) that made them.
+
+    ``tower`` picks the image tower (:data:`nyx.encoders.towers.IMAGE_TOWERS`); the returned
+    ``NyxLite`` still holds Lite0, but its ConSE (class-name vectors) serves every tower.
+    """
     from nyx.encoders.lite import NyxLite
+    from nyx.encoders.towers import IMAGE_TOWERS, ImageTower
     from nyx.training.image_sources import load_sources
 
+    if tower not in IMAGE_TOWERS:
+        raise ValueError(f"unknown image tower {tower!r}: one of {sorted(IMAGE_TOWERS)}")
     lite = NyxLite(device="cpu", ocr=False, bridge="conse")
+    towers: dict[str, ImageTower] = {}
+
+    def load_tower() -> Callable:
+        if tower == "lite0":
+            return lite.image_tower.run
+        if tower not in towers:  # loaded once, only if some source has uncached images
+            towers[tower] = ImageTower.load("cpu", tower)
+        return towers[tower].run
 
     def encode(texts: list[str]) -> np.ndarray:
         return lite.encode_texts(texts, batch_size=64, show_progress=show_progress)
 
-    arrays = [featurise_source(name, items, lambda: lite.image_tower.run, encode, root,
-                               show_progress)
+    arrays = [featurise_source(name, items, load_tower, encode, root, show_progress, tower)
               for name, items in load_sources(names)]
     return arrays, lite

