@@ -64,11 +64,11 @@ class HashingEncoder(Encoder):
         return out
 
 
-def _child(corpus: str, out: str, model: str) -> None:
+def _child(corpus: str, out: str, model: str, progress: str = "0") -> None:
     from nyx.builder import BuildOptions, build_index
 
     encoder = HashingEncoder() if model == "hashing" else model
-    s = build_index(corpus, out, BuildOptions(model=encoder, show_progress=False))
+    s = build_index(corpus, out, BuildOptions(model=encoder, show_progress=progress == "1"))
     print(json.dumps(s.to_dict()))
 
 
@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes-mb", default="1,50")
     parser.add_argument("--model", default="nyx-lite", help="nyx-lite or hashing")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bars from the builds (they go to stderr)")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         _child(*args.child)
@@ -89,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
             write_text(corpus / "big.txt", mb)
             out = subprocess.run(
                 [sys.executable, "-m", "nyx.benchmarks.large_file_memory", "--child", str(corpus),
-                 str(Path(tmp) / f"i{mb:g}"), args.model], capture_output=True, text=True,
-                check=True)
+                 str(Path(tmp) / f"i{mb:g}"), args.model, "0" if args.no_progress else "1"],
+                stdout=subprocess.PIPE, text=True, check=True)  # stderr: the build's progress
             s = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append({"megabytes": mb, "model": args.model, "documents": s["documents"],
                          "seconds": round(s["seconds"], 1),
