@@ -138,6 +138,3 @@ def _check_bm25(data: DomainData, doc_ids: list[str], doc_texts: list[str]) -> N
         for hit in index.search([text], 5)[0]:
             if not math.isclose(hit.score, matrix[q, position[hit.id]], rel_tol=1e-6):
                 raise AssertionError(f"BM25 matrix disagrees with LexicalIndex on {data.name}")
-
-
-# -- fusion on candidate sets ---------------------------------------------------------------

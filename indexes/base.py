@@ -174,9 +174,6 @@ class VectorIndex(abc.ABC):
         """Let upserts go to scratch files in `folder` until the index is next read (see
         `FaissIndex.defer_adds`); backends that build nothing in memory ignore it."""
 
-    def end_deferred(self) -> None:  # noqa: B027 - optional hook, see defer_adds
-        """Apply what `defer_adds` put aside and stop deferring."""
-
     def __contains__(self, id: object) -> bool:
         return isinstance(id, str) and self.get_metadata([id])[0] is not None
 

@@ -170,14 +170,6 @@ class FaissIndex(VectorIndex):
             return
         self._spill = VectorSpill(Path(folder) / "vectors.f32", self._dim)
 
-    def end_deferred(self) -> None:
-        """Add what is spilled and stop deferring (the spill file is removed)."""
-        if self._spill is None:
-            return
-        self._index  # noqa: B018 - adds the spilled vectors
-        self._spill.close()
-        self._spill = None
-
     def _flush_spill(self) -> None:
         spill = self._spill
         assert spill is not None

@@ -15,6 +15,7 @@ dicts of dicts took ten times that, so a 50 MB text file's index fits in a few h
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import json
 import logging
@@ -88,14 +89,6 @@ class LexicalIndex:
         if self._spill is None:
             self._spill = DocumentSpill(Path(folder) / "lexical.jsonl")
 
-    def end_deferred(self) -> None:
-        """Index what is spilled and stop deferring (the spill file is removed)."""
-        if self._spill is None:
-            return
-        self._build_postings()
-        self._spill.close()
-        self._spill = None
-
     def close(self) -> None:
         """Remove the spill file of `defer_adds`, if any: documents only spilled since the
         last `save` are dropped with it."""
@@ -127,9 +120,7 @@ class LexicalIndex:
         ids = check_ids(ids)
         if len(tokens) != len(ids):
             raise ValueError(f"got {len(ids)} ids but {len(tokens)} token lists")
-        if self._spill is not None and any(i in self._spill for i in ids):
-            self._build_postings()  # a spilled document is replaced: index the spill first
-        self._remove(ids)
+        self._remove(ids)  # a replaced spilled document: the spill is indexed first
         for doc_id, doc_tokens in zip(ids, tokens):
             if self._spill is not None:
                 self._spill.append(doc_id, dict(Counter(doc_tokens)))
@@ -172,7 +163,7 @@ class LexicalIndex:
             terms = self._doc_terms[slot]
             for term in terms[0] if terms else ():
                 slots, tfs = self._postings[term]
-                at = slots.index(slot)
+                at = bisect.bisect_left(slots, slot)  # slots ascend: _insert appends new ones
                 del slots[at], tfs[at]
                 if not slots:
                     del self._postings[term]
@@ -208,7 +199,7 @@ class LexicalIndex:
         return id in self._slot_of or (self._spill is not None and id in self._spill)
 
     def ids(self) -> list[str]:
-        spilled = list(self._spill.lengths) if self._spill is not None else []
+        spilled = self._spill.ids if self._spill is not None else set()
         return sorted([*self._slot_of, *spilled])
 
     def term_counts(self, ids: Sequence[str]) -> list[dict[str, int]]:
@@ -345,6 +336,6 @@ class LexicalIndex:
         """The analyzer's name (see :func:`nyx.indexes.tokenize.analyzer_id`)."""
         return analyzer_id(self.config.tokenizer)
 
-    def __repr__(self) -> str:
-        self._build_postings()
-        return f"LexicalIndex(documents={self.count()}, terms={len(self._postings)})"
+    def __repr__(self) -> str:  # builds nothing: postings of spilled documents are not counted
+        spilled = f", spilled={len(self._spill)}" if self._spill is not None else ""
+        return f"LexicalIndex(documents={self.count()}, terms={len(self._postings)}{spilled})"

@@ -60,7 +60,7 @@ class VectorSpill:
 
 
 class DocumentSpill:
-    """BM25 documents as JSON lines ``[id, {term: count}]``, with each one's length.
+    """BM25 documents as JSON lines ``[id, {term: count}]``, and the set of their ids.
 
     A line is exactly how ``lexical.json`` writes the document, so a save streams the lines
     into the file without building postings.
@@ -69,22 +69,18 @@ class DocumentSpill:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        #: id -> length in tokens, in append order
-        self.lengths: dict[str, int] = {}
-        self.total_length = 0
+        self.ids: set[str] = set()
         self._file = self.path.open("w+", encoding="utf-8")
 
     def __len__(self) -> int:
-        return len(self.lengths)
+        return len(self.ids)
 
     def __contains__(self, doc_id: object) -> bool:
-        return doc_id in self.lengths
+        return doc_id in self.ids
 
     def append(self, doc_id: str, counts: dict[str, int]) -> None:
-        length = sum(counts.values())
         self._file.write(json.dumps([doc_id, counts], ensure_ascii=False) + "\n")
-        self.lengths[doc_id] = length
-        self.total_length += length
+        self.ids.add(doc_id)
 
     def lines(self) -> Iterator[str]:
         """Each spilled document's JSON (no newline), in append order; the spill is kept."""
@@ -101,7 +97,7 @@ class DocumentSpill:
             yield doc_id, counts
         self._file.seek(0)
         self._file.truncate()
-        self.lengths, self.total_length = {}, 0
+        self.ids = set()
 
     def close(self) -> None:
         self._file.close()

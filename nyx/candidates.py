@@ -71,12 +71,19 @@ def rank(r: Retriever, text: str, mode: Mode, n: int, flt: Filter | None,
         missing = [i for i in ids if i not in lexical]
         if missing and r.lexical is not None:
             lexical.update(zip(missing, r.lexical.get_scores(text, missing).tolist()))
-        textless = ids_with(r, "textless") if r.hybrid.textless else set()
         ranked = fuse_scores(ids, np.array([dense[i] for i in ids]),
                              np.array([lexical[i] for i in ids]), r.hybrid,
                              in_dense=in_dense, in_lexical=in_lexical,
-                             has_text=np.array([i not in textless for i in ids], dtype=bool))
+                             has_text=has_text(r, ids) if r.hybrid.textless else None)
     return ranked, dense, lexical
+
+
+def has_text(r: Retriever, ids: list[str]) -> np.ndarray:
+    """Whether each document has searchable text (unknown ids count as having it): read for
+    these candidates only, not by scanning the store as :func:`ids_with` does."""
+    docs = r.store.get_many(ids)  # None where an id is unknown
+    return np.array([doc is None or bool(str(doc.payload.get("text", "")).strip())
+                     for doc in docs], dtype=bool)
 
 
 def ids_with(r: Retriever, modality: Modality | Literal["textless"]) -> set[str]:

@@ -124,11 +124,4 @@ class EmbeddingCache:
 
 def cached_keys(folder: str | os.PathLike[str]) -> set[str]:
     """The keys held by every readable shard in ``folder``, without reading their vectors."""
-    keys: set[str] = set()
-    for shard in sorted(Path(folder).glob("shard-*.npz")):
-        try:
-            with np.load(shard, allow_pickle=False) as data:
-                keys.update(data["keys"].tolist())
-        except _UNREADABLE as exc:
-            logger.warning("ignoring unreadable embedding shard %s: %s", shard, exc)
-    return keys
+    return set(EmbeddingCache(folder, encoder_version="")._where)

@@ -107,11 +107,10 @@ def served_hybrid_search(retriever: Retriever, text: str, vector: np.ndarray, n:
                                              [i for i in ids if i not in lexical])
     dense.update(more_dense)
     lexical.update(more_lexical)
-    from nyx.candidates import ids_with
+    from nyx.candidates import has_text
 
-    textless = ids_with(retriever, "textless") if config.textless else set()
     ranked = fuse_scores(ids, np.array([dense.get(i, 0.0) for i in ids]),
                          np.array([lexical[i] for i in ids]), config,
                          in_dense=in_dense, in_lexical=in_lexical,
-                         has_text=np.array([i not in textless for i in ids], dtype=bool))
+                         has_text=has_text(retriever, ids) if config.textless else None)
     return ranked, dense, lexical
