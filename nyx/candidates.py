@@ -4,7 +4,7 @@ their fusion (:mod:`nyx.hybrid`), for :meth:`nyx.Retriever.search`."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from nyx.rerank import CrossEncoder
     from nyx.retriever import Modality, Mode, Retriever
 
-__all__ = ["best_chunks", "dense_many", "depth", "ids_with", "lexical_candidates", "rank",
-           "resolve_mode"]
+__all__ = ["best_chunks", "dense_many", "depth", "has_text", "ids_with", "lexical_candidates",
+           "rank", "resolve_mode"]
 
 
 def resolve_mode(r: Retriever, item: Item, mode: Mode) -> Mode:
@@ -80,18 +80,17 @@ def rank(r: Retriever, text: str, mode: Mode, n: int, flt: Filter | None,
 
 def has_text(r: Retriever, ids: list[str]) -> np.ndarray:
     """Whether each document has searchable text (unknown ids count as having it): read for
-    these candidates only, not by scanning the store as :func:`ids_with` does."""
+    these candidates only, not by scanning the whole store."""
     docs = r.store.get_many(ids)  # None where an id is unknown
     return np.array([doc is None or bool(str(doc.payload.get("text", "")).strip())
                      for doc in docs], dtype=bool)
 
 
-def ids_with(r: Retriever, modality: Modality | Literal["textless"]) -> set[str]:
-    """Ids of the documents with an image (``"image"``), with text parts (``"text"``), or
-    with no searchable text at all (``"textless"``: an image nothing was read from); read
+def ids_with(r: Retriever, modality: Modality) -> set[str]:
+    """Ids of the documents with an image (``"image"``) or with text parts (``"text"``); read
     from the store once and kept until the next add or delete."""
     if r._modalities is None:
-        kinds: dict[str, set[str]] = {"text": set(), "image": set(), "textless": set()}
+        kinds: dict[str, set[str]] = {"text": set(), "image": set()}
         for batch in r.store.iter_documents(2000):
             for doc in batch:
                 parts = doc.payload.get("parts") or []
@@ -99,8 +98,6 @@ def ids_with(r: Retriever, modality: Modality | Literal["textless"]) -> set[str]
                     kinds["image"].add(doc.id)
                 if any("text" in p for p in parts):
                     kinds["text"].add(doc.id)
-                if not str(doc.payload.get("text", "")).strip():
-                    kinds["textless"].add(doc.id)
         r._modalities = kinds
     return r._modalities[modality]
 
