@@ -1,7 +1,7 @@
 """``nyx-bench``: run a benchmark and write its Markdown report, JSON and PNG plots.
 
     nyx-bench retrieval --dataset squad-dev [--limit N] [--out reports/squad-dev]
-    nyx-bench retrieval --dataset squad-shifts-amazon|squad-shifts-new-wiki|coqa
+    nyx-bench retrieval --dataset squad-shifts-amazon|squad-shifts-new-wiki
     nyx-bench retrieval --dataset fashion-mnist|easy-vqa|beir:DIR
     nyx-bench fusion-domains [--queries 2000] [--out reports/fusion-domains]
     nyx-bench rerank [--domains squad-dev,...] [--depths 5,10,20] [--out reports/rerank]
@@ -9,6 +9,9 @@
     nyx-bench tune-hybrid [--out reports/tune-hybrid]
     nyx-bench speed [--sizes 100000,1000000] [--out reports/speed]
     nyx-bench rq RQ1 [RQ2 ...] | all [--limit N] [--out reports/rq]
+
+Every subcommand takes ``--data-dir DIR``: a folder laid out like ``../shared/data`` holding the
+real data files (default ``$NYX_DATA_DIR``; see :mod:`nyx.benchmarks.datasets.sources`).
 
 Each subcommand lives in its own module, which provides ``add_arguments(parser)`` and
 ``run(args) -> int``; :data:`COMMANDS` maps names to modules (:func:`register_command` adds
@@ -76,13 +79,17 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType | None
     parser = argparse.ArgumentParser(prog="nyx-bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="folder holding the real data files, laid out like ../shared/data "
+                             "(default: $NYX_DATA_DIR, then the cache, then the files' sources)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     modules: dict[str, ModuleType | None] = {}
     for name, command in COMMANDS.items():
         module = _load(command)
         modules[name] = module
         help_text = command.help if module else f"{command.help} [not installed yet]"
-        child = sub.add_parser(name, help=help_text, description=help_text)
+        child = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
         if module is not None:
             module.add_arguments(child)
         else:
@@ -103,7 +110,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nyx-bench {args.command}: {COMMANDS[args.command].module} does not exist yet "
               "or defines no add_arguments(parser) and run(args)", file=sys.stderr)
         return 2
-    return int(module.run(args))
+    from nyx.benchmarks.datasets import DatasetUnavailableError
+    from nyx.benchmarks.datasets.sources import DATA_DIR_ENV
+
+    if args.data_dir:
+        os.environ[DATA_DIR_ENV] = os.path.abspath(args.data_dir)
+    try:
+        return int(module.run(args))
+    except DatasetUnavailableError as error:
+        print(f"nyx-bench {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -34,8 +34,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["DOMAIN_NAMES", "FusionSettings", "add_arguments", "run"]
 
-DOMAIN_NAMES: tuple[str, ...] = ("squad-dev", "squad-shifts-amazon", "squad-shifts-new-wiki",
-                                 "coqa")
+DOMAIN_NAMES: tuple[str, ...] = ("squad-dev", "squad-shifts-amazon", "squad-shifts-new-wiki")
 K1S = (0.6, 0.9, 1.2, 1.5, 2.0)
 BS = (0.3, 0.5, 0.75, 0.9)
 WEIGHTS = tuple(round(0.05 * i, 2) for i in range(21))

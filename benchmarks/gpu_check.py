@@ -1,6 +1,6 @@
 """The CUDA paths on a GPU: VLM embedder congruence, 3B-scale embedding speed, LoRA training steps.
 
-    python -m nyx.benchmarks.gpu_check --squad squaddev_v1.1.json --out reports/gpu
+    python -m nyx.benchmarks.gpu_check --squad ../shared/data/squad/dev-v1.1.json --out reports/gpu
 
 1. ``congruence``: a tiny random Qwen2-VL and Qwen2.5-VL embed the same queries and documents
    (text, image, interleaved) through ``VLMEncoder`` on CPU fp32, CUDA fp32 and CUDA bf16.

@@ -9,7 +9,7 @@ text (an image's is what OCR read in it), fused per query over the top ``candida
 ranking with :func:`nyx.hybrid.fuse_scores`. Each fusion setting is scored on both query sets.
 
     python -m nyx.benchmarks.mixed_modality --text squad-dev --images openclipart     # tuning
-    python -m nyx.benchmarks.mixed_modality --text coqa --images fashion-mnist        # report
+    python -m nyx.benchmarks.mixed_modality --text squad-shifts-new-wiki --images fashion-mnist
 """
 
 from __future__ import annotations

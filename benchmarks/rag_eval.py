@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,7 @@ from tqdm.auto import tqdm
 
 from nyx.answer_metrics import answer_contains, exact_match, token_f1
 from nyx.benchmarks.datasets import load_dataset
+from nyx.benchmarks.datasets.sources import DATA_DIR_ENV
 from nyx.ensemble.cache import DiskCache
 from nyx.ensemble.config import ConfigBuilder, load_config
 from nyx.ensemble.passages import Corpus
@@ -167,7 +169,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--systems", default=None,
                         help="comma-separated component names (default: the config's evaluate)")
     parser.add_argument("--cache", default=None, help="cache file (default: the config's)")
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="folder holding the real data files, laid out like ../shared/data "
+                             "(default: $NYX_DATA_DIR, then the cache, then the files' sources)")
     args = parser.parse_args(argv)
+    if args.data_dir:
+        os.environ[DATA_DIR_ENV] = os.path.abspath(args.data_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     out = summary_path(args.out, args.config)
     report = run_config(args.config, args.limit, out,

@@ -30,8 +30,7 @@ __all__ = ["RerankSettings", "add_arguments", "build_domain_retriever", "run"]
 
 @dataclass
 class RerankSettings:
-    domains: tuple[str, ...] = ("squad-dev", "squad-shifts-amazon", "squad-shifts-new-wiki",
-                                "coqa")
+    domains: tuple[str, ...] = ("squad-dev", "squad-shifts-amazon", "squad-shifts-new-wiki")
     queries: int = 200
     depths: tuple[int, ...] = (5, 10, 20, 30)
     timed: int = 40

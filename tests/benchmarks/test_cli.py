@@ -150,14 +150,8 @@ def test_bandwidth_floor_is_sane() -> None:
     assert timings["faiss_single"]["count"] == 5 and timings["faiss_batch_qps"] > 0
 
 
+@pytest.mark.data
 def test_images_on_the_first_fashion_mnist_images(tmp_path: Path) -> None:
-    pytest.importorskip("timm")
-    try:
-        from nyx.benchmarks.datasets.fashion_mnist import load_fashion_mnist_arrays
-
-        load_fashion_mnist_arrays()
-    except Exception as error:  # noqa: BLE001 - any missing-data error skips
-        pytest.skip(f"Fashion-MNIST unavailable: {error}")
     out = tmp_path / "fm"
     assert cli.main(["retrieval", "--dataset", "fashion-mnist", "--limit", "30", "--out",
                      str(out), "--no-progress"]) == 0

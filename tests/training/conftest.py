@@ -29,17 +29,6 @@ def tiny_vlm() -> tuple[Any, Any]:
     return processor, tiny_model(processor)
 
 
-@pytest.fixture(scope="session")
-def clipart_pairs() -> list[Any]:
-    """Real OpenClipart PNG/caption pairs (Debian openclipart-png + openclipart-svg)."""
-    if not (OPENCLIPART / "png").is_dir() or not (OPENCLIPART / "svg").is_dir():
-        pytest.skip("OpenClipart is not installed: apt-get install openclipart-png "
-                    "openclipart-svg")
-    from nyx.training.evidence.openclipart_data import find_pairs
-
-    return find_pairs(OPENCLIPART)
-
-
 def images_with_cached_features(folder: Path, names: list[str]) -> Path:
     """Tiny PNGs ``folder/<name>.png`` whose (random) features are already in a feature cache at
     ``folder/features``, so projection training never runs the CNN. Returns the cache folder."""

@@ -21,6 +21,7 @@ from nyx.training.bridge import (
 )
 from nyx.training.bridge_data import SourceArrays
 from nyx.training.image_sources import ICON_ROOT, icon_caption, icon_theme
+from tests.helpers import require_installed_data
 
 
 def synthetic_source(name: str, n: int, seed: int, mixing: np.ndarray,
@@ -106,9 +107,9 @@ def test_icon_names_become_captions() -> None:
     assert icon_caption("x-office-document") == "office document"
 
 
+@pytest.mark.data
 def test_adwaita_icons_are_split_by_caption() -> None:
-    if not (ICON_ROOT / "Adwaita" / "48x48").is_dir():
-        pytest.skip("adwaita-icon-theme is not installed")
+    require_installed_data(ICON_ROOT / "Adwaita" / "48x48", "adwaita-icon-theme")
     items = icon_theme("adwaita", max_train=50, max_eval=20)
     train = {i.caption for i in items if i.split == "train"}
     held_out = {i.caption for i in items if i.split == "eval"}

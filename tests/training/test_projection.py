@@ -16,19 +16,19 @@ from nyx.training.evaluation import evaluate_embedder
 from nyx.training.evidence.openclipart_data import find_pairs, split_by_title, write_splits
 from nyx.training.jsonl import read_jsonl
 from nyx.training.trainer import ContrastiveTrainer
+from tests.helpers import require_installed_data
 from tests.training.conftest import OPENCLIPART, small_config
 
 
 @pytest.fixture(scope="module")
 def splits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    if not (OPENCLIPART / "svg").is_dir():
-        pytest.skip("OpenClipart is not installed: apt-get install openclipart-png "
-                    "openclipart-svg")
+    require_installed_data(OPENCLIPART / "svg", "openclipart-png openclipart-svg")
     pairs = find_pairs(OPENCLIPART, categories=["animals", "food"])[::6]  # ~100 images
     parts = split_by_title(pairs, {"train": 0.65, "test": 0.35}, seed=0)
     return write_splits(parts, tmp_path_factory.mktemp("clipart"))
 
 
+@pytest.mark.data
 def test_trained_projection_beats_random_init(splits: dict[str, Path], tmp_path: Path,
                                               lite_no_ocr: Any) -> None:
     from nyx.training.data import load_pairs

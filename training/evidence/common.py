@@ -11,8 +11,19 @@ from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
 CACHE = Path.home() / ".cache" / "nyx" / "training"
-SQUAD_CANDIDATES = [Path.home() / ".cache/nyx/datasets/squad-dev/squaddev_v1.1.json",
-                    Path("/tmp/nyxcache/squad-dev/squaddev_v1.1.json")]
+#: where SQuAD v1.1 dev lies relative to a data folder ($NYX_DATA_DIR) or the data set cache, as
+#: nyx.benchmarks.datasets.sources declares it (a test checks the two agree)
+SQUAD_RELATIVE = "squad/dev-v1.1.json"
+
+
+def squad_candidates() -> list[Path]:
+    """$NYX_DATA_DIR's copy, then the data set cache's ($NYX_CACHE/datasets or ~/.cache/nyx)."""
+    found = []
+    if os.environ.get("NYX_DATA_DIR"):
+        found.append(Path(os.environ["NYX_DATA_DIR"]).expanduser() / SQUAD_RELATIVE)
+    cache = os.environ.get("NYX_CACHE")
+    root = Path(cache).expanduser() if cache else Path.home() / ".cache" / "nyx"
+    return [*found, root / "datasets" / SQUAD_RELATIVE]
 
 
 def evidence_parser(doc: str | None, name: str) -> argparse.ArgumentParser:
@@ -35,11 +46,11 @@ def start(args: argparse.Namespace) -> None:
 
 
 def find_squad(path: Path | None) -> Path:
-    found = path or next((p for p in SQUAD_CANDIDATES if p.is_file()), None)
+    found = path or next((p for p in squad_candidates() if p.is_file()), None)
     if found is None or not found.is_file():
-        raise SystemExit("SQuAD v1.1 dev JSON not found: pass --squad PATH (fetch it once with "
-                         "nyx.benchmarks.datasets.load_dataset('squad-dev'), which caches it under "
-                         "~/.cache/nyx/datasets/squad-dev/)")
+        raise SystemExit(f"SQuAD v1.1 dev JSON not found: pass --squad PATH or set NYX_DATA_DIR "
+                         f"to a folder holding {SQUAD_RELATIVE} (or fetch it into the cache "
+                         "once with nyx.benchmarks.datasets.load_dataset('squad-dev'))")
     return found
 
 

@@ -1,6 +1,6 @@
 """Evidence: feedback labels from SmolLM2 on a SQuAD v1.1 dev slice, against SQuAD's positives.
 
-    python -m nyx.training.evidence.feedback_squad --squad PATH/squaddev_v1.1.json [-n 30] [-k 5]
+    python -m nyx.training.evidence.feedback_squad [--squad PATH/dev-v1.1.json] [-n 30] [-k 5]
 
 The corpus is every SQuAD-dev paragraph; ``-n`` questions (seeded sample) are the queries and
 their own paragraph is the original positive. nyx-lite (dense) retrieves the top ``k``, and
@@ -8,8 +8,8 @@ SmolLM2-135M-Instruct answers once per retrieved paragraph; a paragraph whose an
 token-F1 0.5 against a gold answer is a positive, the rest are hard negatives. Reported: how
 often the gold paragraph is retrieved and judged positive, how many extra positives appear,
 and how many of those contain a gold answer string (plausibly true positives SQuAD does not
-label). SQuAD-dev JSON: ``python -m nyx.benchmarks.cli`` caches it (``load_dataset("squad-dev")``)
-under ``~/.cache/nyx/datasets/squad-dev/``; this script reads the file, not the benchmarks code.
+label). SQuAD-dev JSON: ``$NYX_DATA_DIR/squad/dev-v1.1.json`` or the data set cache
+(``load_dataset("squad-dev")`` puts it there); this script reads the file, not the benchmarks code.
 """
 
 from __future__ import annotations

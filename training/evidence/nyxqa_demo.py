@@ -1,6 +1,6 @@
 """Evidence: the NyxQA pipeline with the real offline generator on a small mixed corpus.
 
-    python -m nyx.training.evidence.nyxqa_demo --squad PATH/squaddev_v1.1.json [--chunks 12]
+    python -m nyx.training.evidence.nyxqa_demo [--squad PATH/dev-v1.1.json] [--chunks 12]
 
 The corpus folder holds SQuAD-dev paragraphs as ``.txt`` files, markdown pages that embed
 OpenClipart drawings with their titles as alt text (interleaved chunks), and a few bare clip-art
