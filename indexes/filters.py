@@ -114,7 +114,24 @@ class Range:
 Condition: TypeAlias = "Equals | AnyOf | Range"
 
 
+#: integers a filter may hold: what SQLite, Qdrant and float comparisons all represent
+INT_LIMIT = 2**63
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
+def _check_int_range(key: str, value: Any, what: str) -> None:
+    if isinstance(value, int) and not isinstance(value, bool) and not (
+            -INT_LIMIT <= value < INT_LIMIT):
+        raise ValueError(f"filter key {key!r}: {what} {_short(value)} is outside the 64-bit "
+                         "integer range; use a smaller number")
+
+
 def _check_scalar(key: str, value: Any, what: str) -> Scalar:
+    _check_int_range(key, value, what)
     if isinstance(value, (str, bool, int)):
         return value
     raise ValueError(
@@ -149,11 +166,14 @@ def _parse_range(key: str, spec: Mapping[str, Any]) -> Range:
                 f"filter key {key!r}: unknown operator {op!r}; use 'any' or range operators "
                 f"{', '.join(_RANGE_OPS)}"
             )
-        if not _is_number(bound) or math.isnan(bound):
+        if not _is_number(bound):
             raise ValueError(
-                f"filter key {key!r}: bound {op}={bound!r} is not a number; "
+                f"filter key {key!r}: bound {op}={_short(bound)} is not a number; "
                 "range bounds must be int or float"
             )
+        _check_int_range(key, bound, f"bound {op}=")
+        if math.isnan(bound):
+            raise ValueError(f"filter key {key!r}: bound {op}=NaN never matches; remove it")
         bounds[op] = bound
     if not bounds:
         raise ValueError(f"filter key {key!r}: empty condition {{}}; give 'any' or a bound")

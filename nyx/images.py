@@ -19,6 +19,17 @@ MAX_PIXELS = 64_000_000
 MAX_SIDE = 1024
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+#: The only decoders Pillow may use, whatever a file's name or first bytes claim. Others can run
+#: external programs (EPS and PostScript hand the file to Ghostscript) or are rarely audited.
+ALLOWED_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
+
+
+def open_image(source: str | Path | io.BytesIO | object) -> Image.Image:
+    """``Image.open`` restricted to :data:`ALLOWED_FORMATS` (a path or a binary file object).
+
+    Raises ``PIL.UnidentifiedImageError`` for anything else, e.g. PostScript inside a ``.png``.
+    """
+    return Image.open(source, formats=ALLOWED_FORMATS)  # type: ignore[arg-type]
 
 
 class ImageLoadError(ValueError):
@@ -45,9 +56,9 @@ def _open(source: ImageSource) -> Image.Image:
             raise ImageLoadError(f"image file not found: {path}")
         if not path.is_file():
             raise ImageLoadError(f"image path is not a file: {path}")
-        return Image.open(path)
+        return open_image(path)
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return Image.open(io.BytesIO(bytes(source)))
+        return open_image(io.BytesIO(bytes(source)))
     raise TypeError(
         f"unsupported image type {type(source).__name__}: pass a file path, bytes or a PIL image"
     )
@@ -81,7 +92,8 @@ def load_image(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageLoadError(f"image {name} refused as a decompression bomb: {exc}") from exc
     except UnidentifiedImageError as exc:
-        raise ImageLoadError(f"cannot identify image {name}: not an image or corrupt") from exc
+        raise ImageLoadError(f"cannot identify image {name}: not an image, corrupt, or not one "
+                             f"of the formats read ({', '.join(ALLOWED_FORMATS)})") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageLoadError(f"cannot read image {name}: {exc}") from exc
     if image.mode != "RGB":

@@ -17,7 +17,7 @@ from typing import Any
 from nyx.chunking import DEFAULT_MAX_WORDS, chunk_markdown, chunk_text
 from nyx.content import ImagePart, Item
 from nyx.corpus import SourceError, SourceFile
-from nyx.images import MAX_PIXELS, MAX_SIDE, ImageLoadError
+from nyx.images import ALLOWED_FORMATS, MAX_PIXELS, MAX_SIDE, ImageLoadError, open_image
 from nyx.paths import PathRefused, open_regular, resolve_inside
 from nyx.records import RecordError, check_metadata
 
@@ -146,7 +146,7 @@ def _check_image(path: Path) -> tuple[int, int]:
         with open_regular(path) as f, warnings.catch_warnings():
             # the pixel limit below is our own, clearer check
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(f) as im:
+            with open_image(f) as im:
                 width, height = im.size
                 if width * height > MAX_PIXELS:
                     raise SourceError(f"image too large: {width}x{height} pixels (limit "
@@ -157,7 +157,8 @@ def _check_image(path: Path) -> tuple[int, int]:
     except PathRefused as exc:
         raise SourceError(str(exc)) from None
     except UnidentifiedImageError:
-        raise SourceError("corrupt or unreadable image: not a recognised image format") from None
+        raise SourceError("corrupt or unreadable image: not one of the image formats read "
+                          f"({', '.join(ALLOWED_FORMATS)})") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise SourceError(f"corrupt or unreadable image: {exc}") from exc
     try:

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 
 from nyx.ensemble.tools import MAX_IMAGE_BYTES, SearchTool, ToolCallError
 from nyx.serve.routes import router, version
-from nyx.serve.security import ApiKeyMiddleware, BodyLimitMiddleware
+from nyx.serve.security import ApiKeyMiddleware, BodyLimitMiddleware, HostCheckMiddleware
 from nyx.serve.settings import ServerSettings
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ def create_app(tool: SearchTool | None, settings: ServerSettings | None = None) 
         app.router.routes.extend(routes)
     app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key, public_paths=PUBLIC_PATHS)
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES, skip_paths=("/mcp",))
+    app.add_middleware(HostCheckMiddleware, bound_host=settings.host)  # outermost: runs first
     _add_error_handlers(app)
     app.state.settings = settings
     app.include_router(router)

@@ -1,4 +1,5 @@
-"""ASGI guards shared by the HTTP API and the MCP endpoint: an API key and a body-size cap."""
+"""ASGI guards shared by the HTTP API and the MCP endpoint: an API key, a body-size cap, and a
+``Host`` check on loopback servers (DNS rebinding)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["API_KEY_ENV", "ApiKeyMiddleware", "BodyLimitMiddleware", "resolve_api_key"]
+__all__ = ["API_KEY_ENV", "ApiKeyMiddleware", "BodyLimitMiddleware", "HostCheckMiddleware",
+           "resolve_api_key"]
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 API_KEY_ENV = "NYX_API_KEY"
 
@@ -37,6 +41,40 @@ async def send_json(send: Send, status: int, body: dict[str, Any],
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(data)).encode()), *headers]})
     await send({"type": "http.response.body", "body": data})
+
+
+def _host_name(value: str) -> str:
+    """``Host`` header -> host name (``[::1]:8765`` -> ``::1``, ``localhost:80`` -> localhost)."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class HostCheckMiddleware:
+    """On a server bound to a loopback address, answer only requests whose ``Host`` names a
+    loopback host (421 otherwise), as the MCP endpoint does: a web page on another site cannot
+    reach a keyless local server by pointing its own DNS name at 127.0.0.1 (DNS rebinding).
+    A server bound elsewhere (``--host 0.0.0.0``) is reached by names this cannot know."""
+
+    def __init__(self, app: ASGIApp, bound_host: str) -> None:
+        self.app = app
+        self.active = _host_name(bound_host) in LOOPBACK_HOSTS
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.active or scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        hosts = [v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"host"]
+        if len(hosts) == 1 and _host_name(hosts[0]) in LOOPBACK_HOSTS:
+            await self.app(scope, receive, send)
+            return
+        logger.info("refused %s %s: Host header %r is not a loopback name",
+                    scope.get("method"), scope["path"], hosts[:1])
+        await send_json(send, 421, {
+            "error": "this server answers only requests addressed to 127.0.0.1, localhost or "
+                     "[::1] (Host header); start it with --host to serve other names",
+            "code": "misdirected_request"})
 
 
 class ApiKeyMiddleware:

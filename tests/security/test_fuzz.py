@@ -60,7 +60,9 @@ schema = schemathesis.openapi.from_dict(_spec())
 @schema.parametrize()
 @FUZZ
 def test_http_api_has_no_server_errors(case, api_app):
-    response = case.call(app=api_app)
+    # addressed to the loopback name the server is bound to (other Host names get 421)
+    response = case.call(app=api_app, base_url="http://127.0.0.1")
+    assert response.status_code != 421, response.text[:300]
     # 501: a feature this server was started without (answering, a tool catalogue)
     not_configured = response.status_code == 501 and '"not_configured"' in response.text
     assert response.status_code < 500 or not_configured, (

@@ -19,7 +19,7 @@ from tests.security.conftest import options
 
 def _client(out: Path) -> TestClient:
     tool = SearchTool(NyxRetriever(index=str(out)), media_url=media_url)
-    return TestClient(create_app(tool, ServerSettings(mcp=False)))
+    return TestClient(create_app(tool, ServerSettings(mcp=False)), base_url="http://127.0.0.1")
 
 
 def test_media_is_the_indexed_copy_even_after_the_corpus_file_is_swapped(lite, tmp_path,
