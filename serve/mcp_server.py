@@ -112,14 +112,82 @@ def _thumbnails(types: Any, tool: SearchTool, result: dict[str, Any]) -> list[An
     return content
 
 
+def stdio_problem(line: str) -> Any | None:
+    """The JSON-RPC error reply a malformed stdin line gets, or None for a well-formed message.
+
+    Invalid JSON is a parse error (-32700, id null); JSON that is not a JSON-RPC message (e.g.
+    ``"params": "str"``) is an invalid request (-32600) carrying the request's id when it has one.
+    The SDK's own reader drops both without a reply, so the client waits forever.
+    """
+    import json
+
+    import mcp_types as types
+    from pydantic import ValidationError
+
+    try:
+        payload = json.loads(line)
+    except ValueError as error:
+        return types.JSONRPCError(jsonrpc="2.0", id=None, error=types.ErrorData(
+            code=types.PARSE_ERROR, message=f"Parse error: {error}"))
+    try:
+        types.jsonrpc_message_adapter.validate_python(payload, by_name=False)
+    except ValidationError as error:
+        raw_id = payload.get("id") if isinstance(payload, dict) else None
+        request_id = raw_id if isinstance(raw_id, (str, int)) and not isinstance(
+            raw_id, bool) else None
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "message"
+        return types.JSONRPCError(jsonrpc="2.0", id=request_id, error=types.ErrorData(
+            code=types.INVALID_REQUEST,
+            message=f"Invalid Request: {where}: {first.get('msg', 'not a JSON-RPC message')}"))
+    return None
+
+
 def run_stdio(server: Any) -> None:
-    """Serve one client over stdin/stdout until it disconnects (logs go to stderr)."""
+    """Serve one client over stdin/stdout until it disconnects (logs go to stderr). Every
+    malformed line is answered with a JSON-RPC error (:func:`stdio_problem`)."""
+    import io
+    import sys
+
     import anyio
     from mcp.server.stdio import stdio_server
+    from mcp.shared.message import SessionMessage
+
+    problems_send, problems_recv = anyio.create_memory_object_stream[Any](16)
+
+    class CheckedLines:
+        """stdin's lines, with malformed ones turned into error replies instead."""
+
+        def __init__(self, lines: Any) -> None:
+            self.lines = lines
+
+        async def __aiter__(self) -> Any:
+            async for line in self.lines:
+                if not line.strip():
+                    continue
+                problem = stdio_problem(line)
+                if problem is None:
+                    yield line
+                else:
+                    await problems_send.send(problem)
+            problems_send.close()
+
+    stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
 
     async def serve() -> None:
-        async with stdio_server() as (read_stream, write_stream):
-            await server.run(read_stream, write_stream, server.create_initialization_options())
+        lines = CheckedLines(anyio.wrap_file(stdin))
+        async with stdio_server(stdin=lines) as (read_stream, write_stream):  # type: ignore[arg-type]
+
+            async def reply_to_problems() -> None:
+                async with problems_recv:
+                    async for problem in problems_recv:
+                        await write_stream.send(SessionMessage(problem))
+
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(reply_to_problems)
+                await server.run(read_stream, write_stream,
+                                 server.create_initialization_options())
+                tasks.cancel_scope.cancel()
 
     logger.info("MCP server on stdio")
     anyio.run(serve)
