@@ -80,6 +80,10 @@ def scan_corpus(root: str | Path) -> ScanResult:
                 continue
             path = here / entry.name
             rel = _rel(path, root)
+            if not is_utf8(rel):
+                result.skipped.append((printable_name(rel), "the name is not valid UTF-8: rename "
+                                       "it to index it"))
+                continue
             try:
                 if entry.is_symlink():
                     result.skipped.append((rel, _symlink_reason(path, root)))
@@ -99,6 +103,20 @@ def scan_corpus(root: str | Path) -> ScanResult:
         stack.extend((d, depth + 1) for d in reversed(subdirs))
     result.files.sort(key=lambda f: f.rel)
     return result
+
+
+def is_utf8(text: str) -> bool:
+    """False for a name holding undecodable bytes (``os`` gives them as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable_name(text: str) -> str:
+    """A name with its undecodable bytes shown as ``\\xff`` escapes."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _add_file(result: ScanResult, path: Path, rel: str, entry: os.DirEntry[str]) -> None:

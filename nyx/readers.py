@@ -19,7 +19,7 @@ from nyx.content import ImagePart, Item
 from nyx.corpus import SourceError, SourceFile
 from nyx.images import ALLOWED_FORMATS, MAX_PIXELS, MAX_SIDE, ImageLoadError, open_image
 from nyx.paths import PathRefused, open_regular, resolve_inside
-from nyx.records import RecordError, check_metadata
+from nyx.records import RecordError, check_metadata, check_unicode
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ def _parse_records(src: SourceFile, text: str, root: Path, base: dict[str, Any],
         seen.add(str(item.id))
         items.append(item)
     if not items:
-        raise SourceError("no usable records")
+        raise SourceError(f"no usable records ({notes[0]})" if notes else "no usable records")
     return Parsed(items, notes)
 
 
@@ -211,6 +211,7 @@ def _record_item(src: SourceFile, root: Path, base: dict[str, Any], line_no: int
     """One jsonl/json record as an item; raises :class:`RecordError` for a malformed one."""
     if not isinstance(record, dict):
         raise RecordError(f"expected an object, got {type(record).__name__}")
+    check_unicode(record, "the record")
     rid = record.get("id")
     if rid is None or rid == "":
         rid = f"{src.rel}:{line_no}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["MAX_METADATA_DEPTH", "RecordError", "check_metadata"]
+__all__ = ["MAX_METADATA_DEPTH", "RecordError", "check_metadata", "check_unicode"]
 
 #: Metadata nested deeper than this is refused (it is stored as JSON and filtered on).
 MAX_METADATA_DEPTH = 32
@@ -13,6 +13,36 @@ MAX_METADATA_DEPTH = 32
 
 class RecordError(ValueError):
     """A record cannot be indexed; the message names the record and the field."""
+
+
+def _valid(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_unicode(value: Any, where: str = "record") -> None:
+    """Raise :class:`RecordError` naming the first key or string of ``value`` that is not valid
+    Unicode text (JSON's ``"\\ud800"`` escapes decode to lone surrogates, which no UTF-8 store
+    can hold). Iterative; depth is :func:`check_metadata`'s concern."""
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str) and not _valid(node):
+            shown = node.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+            raise RecordError(f"{path} holds text that is not valid Unicode ({shown[:60]!s}: a "
+                              "lone surrogate); fix the record")
+        if isinstance(node, dict):
+            for key, child in node.items():
+                if isinstance(key, str) and not _valid(key):
+                    shown = key.encode("utf-8", "backslashreplace").decode("ascii")
+                    raise RecordError(f"{path} has a key that is not valid Unicode "
+                                      f"({shown[:60]}: a lone surrogate); fix the record")
+                stack.append((child, f"{path}.{key}"))
+        elif isinstance(node, list) and len(stack) < 100_000:
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(node))
 
 
 def check_metadata(value: Any, where: str = "metadata") -> None:
