@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 CACHE_DIR = ".embedding-cache"
 #: scratch files of the vectors and BM25 documents added since the build began (indexes/spill.py)
 SPILL_DIR = ".build-spill"
+#: Prefix of a manifest source hash whose file lost an id collision: some of its documents are
+#: not indexed because another file holds their ids. It is read again whenever the corpus
+#: changes (the holder may be gone) and reported at every build until the collision ends.
+COLLIDED = "collided:"
 
 
 @dataclass
@@ -54,6 +58,8 @@ class BuildSummary:
     generation: str = ""
     #: the BM25 index was rebuilt from stored text (another analyzer or BM25 setting)
     reanalyzed: bool = False
+    #: files some of whose documents were left out because another file holds their ids
+    collided: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -228,7 +234,9 @@ def _update(retriever: Retriever, root: Path, out: Path, options: BuildOptions,
     summary.skipped.extend(scan.skipped)
     # The index folder may sit inside the corpus; never index it.
     files = [f for f in scan.files if out.resolve() not in f.path.resolve().parents]
-    old = dict(retriever.manifest.sources) if retriever.manifest else {}
+    recorded = dict(retriever.manifest.sources) if retriever.manifest else {}
+    collided = {rel for rel, digest in recorded.items() if digest.startswith(COLLIDED)}
+    old = {rel: digest.removeprefix(COLLIDED) for rel, digest in recorded.items()}
     for f in tqdm(files, desc="hashing", unit="file", disable=not options.show_progress,
                   leave=False):
         f.compute_hash()
@@ -236,12 +244,22 @@ def _update(retriever: Retriever, root: Path, out: Path, options: BuildOptions,
     summary.removed = sorted(set(old) - set(current))
     changed = [f for f in files if f.rel in old and old[f.rel] != f.content_hash]
     added = [f for f in files if f.rel not in old]
+    if collided and (summary.removed or changed or added):
+        # an id's holder may have gone or changed: the files that lost a collision claim again
+        changed += [f for f in files if f.rel in collided and f not in changed]
+    else:
+        for rel in sorted(collided & set(current)):
+            summary.collided.append(rel)
+            summary.notes.append((rel, "some documents of this file are still left out: "
+                                       "another file holds their ids (ids must be unique "
+                                       "across the corpus)"))
     summary.unchanged = len(files) - len(changed) - len(added)
     for rel in summary.removed + [f.rel for f in changed + added]:
         # an added file may have documents left from a partial delete through the API
         retriever.delete(retriever.store.ids_for_source(rel))
     # Unchanged sources carry over; changed ones re-enter only if they parse again.
-    new_sources = {f.rel: f.content_hash for f in files if old.get(f.rel) == f.content_hash}
+    new_sources = {f.rel: recorded[f.rel] for f in files
+                   if old.get(f.rel) == f.content_hash and f not in changed}
     todo = changed + added
     cache = EmbeddingCache(out / CACHE_DIR, retriever.encoder.version)
     with tqdm(total=len(todo), desc="indexing", unit="file",
@@ -254,7 +272,8 @@ def _update(retriever: Retriever, root: Path, out: Path, options: BuildOptions,
             bar.set_postfix_str(f"{summary.embedded + summary.reused_from_cache} documents")
         for rel, f in seen.items():
             if rel in indexed:
-                new_sources[rel] = f.content_hash
+                lost = rel in summary.collided
+                new_sources[rel] = f"{COLLIDED}{f.content_hash}" if lost else f.content_hash
             else:
                 summary.skipped.append((rel, "no document of this file could be indexed (see "
                                              "its notes)"))
@@ -362,6 +381,8 @@ def _unique_ids(retriever: Retriever, batch: list[tuple[SourceFile, list[Item]]]
             doc_id = str(item.stable_id())
             owner = owners.get(doc_id)
             if owner is not None and owner != f.rel:
+                if f.rel not in summary.collided:
+                    summary.collided.append(f.rel)
                 summary.notes.append((f.rel, f"id {doc_id!r} is already used by {owner}; "
                                              "this document was skipped (ids must be unique "
                                              "across the corpus)"))

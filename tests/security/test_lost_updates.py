@@ -47,3 +47,27 @@ def test_build_restores_files_whose_documents_were_deleted(lite, tmp_path):
     assert summary.added == ["a.txt"] and summary.documents == 2
     with Retriever.load(out) as r:
         assert r.get(["a.txt#0"])[0] is not None
+
+
+def test_an_id_collision_is_resolved_when_its_holder_goes_away(lite, tmp_path):
+    """a.jsonl {X}, b.jsonl {X, Y}: a holds X. Remove a.jsonl: the next build indexes b's X."""
+    import json
+
+    corpus, out = tmp_path / "corpus", tmp_path / "idx"
+    corpus.mkdir()
+    (corpus / "a.jsonl").write_text(json.dumps({"id": "X", "text": "X from a"}) + "\n")
+    (corpus / "b.jsonl").write_text(json.dumps({"id": "X", "text": "X from b"}) + "\n"
+                                    + json.dumps({"id": "Y", "text": "Y from b"}) + "\n")
+    first = build_index(corpus, out, options(lite))
+    assert first.collided == ["b.jsonl"]
+    assert any(rel == "b.jsonl" and "already used by a.jsonl" in n for rel, n in first.notes)
+    again = build_index(corpus, out, options(lite))  # nothing changed: still reported
+    assert again.collided == ["b.jsonl"] and any(rel == "b.jsonl" for rel, _ in again.notes)
+    (corpus / "a.jsonl").unlink()
+    after = build_index(corpus, out, options(lite))
+    assert after.collided == [] and after.removed == ["a.jsonl"]
+    with Retriever.load(out, encoder=lite) as retriever:
+        assert set(retriever.store.ids()) == {"X", "Y"}
+        assert "X from b" in json.dumps(retriever.store.get("X").payload)
+        assert retriever.store.get("X").source == "b.jsonl"
+    assert build_index(corpus, out, options(lite)).collided == []
