@@ -1,16 +1,20 @@
-"""A running ``nyx-index serve`` announces itself in its index folder, so that
-``nyx-index search`` on the same index can ask it instead of loading the models again.
+"""A running ``nyx-index serve`` announces itself, so that ``nyx-index search`` on the same index
+can ask it instead of loading the models again.
 
-The note (``serving.json`` beside ``CURRENT``) holds the URL, the process id and the live
-generation the server loaded. It is trusted only when that process is alive, the generation is
-still live, the server needs no API key and answers ``/health`` on a loopback address.
+The note holds the URL, the process id, the index and the live generation the server loaded.
+It lives in the user's runtime folder (``$NYX_RUNTIME_DIR``, default ``~/.cache/nyx/run``: owned
+by the user, not writable by others), keyed by the index's real path; never in the index folder,
+which may come from someone else. It is trusted only when that process is alive, the generation
+is still live, the server needs no API key and answers ``/health`` on a loopback address.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import stat
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,31 +27,66 @@ from nyx.indexes import IndexDirectory
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SERVER_NOTE", "announce", "find_server", "search_server"]
+__all__ = ["RUNTIME_ENV", "announce", "find_server", "note_path", "search_server"]
 
-SERVER_NOTE = "serving.json"
+RUNTIME_ENV = "NYX_RUNTIME_DIR"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 #: how long a search waits for a server before loading the models itself
 TIMEOUT_S = 2.0
+
+
+def runtime_dir(create: bool = False) -> Path | None:
+    """The user's runtime folder for server notes, or None when it is not safe to trust: not a
+    real folder, owned by someone else, or writable by group or others."""
+    folder = Path(os.environ.get(RUNTIME_ENV) or Path.home() / ".cache" / "nyx" / "run")
+    try:
+        if create:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        info = folder.lstat()
+    except OSError:
+        return None
+    if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid()
+            or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):
+        logger.info("not using %s for server notes: it must be a folder of yours that only "
+                    "you can write", folder)
+        return None
+    return folder
+
+
+def _real(index: str | os.PathLike[str]) -> str:
+    return str(Path(index).resolve())
+
+
+def note_path(index: str | os.PathLike[str], create: bool = False) -> Path | None:
+    """Where the note of a server for ``index`` lives (None without a trusted runtime folder)."""
+    folder = runtime_dir(create)
+    if folder is None:
+        return None
+    key = hashlib.sha256(os.fsencode(_real(index))).hexdigest()[:32]
+    return folder / f"serving-{key}.json"
 
 
 @contextmanager
 def announce(index: str | os.PathLike[str], url: str, *, auth: bool) -> Iterator[None]:
     """Write the note while the block runs (a server's lifetime); remove it afterwards."""
     current = IndexDirectory(index).current()
-    note = Path(index) / SERVER_NOTE
-    data = {"url": url.rstrip("/"), "pid": os.getpid(), "auth": auth,
+    note = note_path(index, create=True)
+    data = {"url": url.rstrip("/"), "pid": os.getpid(), "auth": auth, "index": _real(index),
             "generation": current.name if current else None}
-    try:
-        note.write_text(json.dumps(data), encoding="utf-8")
-    except OSError as error:  # a read-only index still serves; searches load models then
-        logger.info("cannot write %s (%s); nyx-index search will not use this server",
-                    note, error)
+    if note is not None:
+        try:
+            tmp = note.with_name(f".{note.name}.{os.getpid()}")
+            tmp.write_text(json.dumps(data), encoding="utf-8")
+            os.replace(tmp, note)
+        except OSError as error:  # the server still serves; searches load models then
+            logger.info("cannot write %s (%s); nyx-index search will not use this server",
+                        note, error)
     try:
         yield
     finally:
         try:
-            if json.loads(note.read_text(encoding="utf-8")).get("pid") == os.getpid():
+            if note is not None and json.loads(
+                    note.read_text(encoding="utf-8")).get("pid") == os.getpid():
                 note.unlink()
         except (OSError, ValueError):
             pass
@@ -55,13 +94,17 @@ def announce(index: str | os.PathLike[str], url: str, *, auth: bool) -> Iterator
 
 def find_server(index: str | os.PathLike[str]) -> str | None:
     """The URL of a live keyless server on this machine serving the index's live generation."""
+    note = note_path(index)
+    if note is None:
+        return None
     try:
-        data = json.loads((Path(index) / SERVER_NOTE).read_text(encoding="utf-8"))
+        data = json.loads(note.read_text(encoding="utf-8"))
         url, pid, generation = str(data["url"]), int(data["pid"]), data.get("generation")
     except (OSError, ValueError, KeyError, TypeError):
         return None
     current = IndexDirectory(index).current()
-    if data.get("auth") or current is None or current.name != generation:
+    if (data.get("auth") or data.get("index") != _real(index) or current is None
+            or current.name != generation):
         return None
     if urllib.parse.urlsplit(url).hostname not in LOOPBACK or not _alive(pid):
         return None

@@ -1,5 +1,5 @@
 """``nyx-index search`` asks a keyless ``nyx-index serve`` already running on the same index
-(announced in the index folder) instead of loading the models: a fresh process answers
+(announced in the user's runtime folder) instead of loading the models: a fresh process answers
 without importing sentence-transformers, and says which server answered."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from nyx.running_server import SERVER_NOTE, announce, find_server
+from nyx.running_server import announce, find_server, note_path
 from tests.serve.test_server_support import DEMO_CORPUS, ThreadedServer
 
 pytest_plugins = ("tests.serve.test_server_support",)
@@ -38,6 +38,9 @@ def _search(index: Path, *args: str) -> tuple[dict[str, Any], str, str]:
 def test_search_asks_the_running_server(page_server: ThreadedServer, demo_index: Path) -> None:
     with announce(demo_index, page_server.url, auth=False):
         assert find_server(demo_index) == page_server.url
+        server_note = note_path(demo_index)
+        assert server_note is not None and server_note.is_file()
+        assert Path(demo_index).resolve() not in server_note.parents
         seen, out, err = _search(demo_index, "a cup of coffee", "-k", "3")
         assert seen == {"code": 0, "models": False}, err[-2000:]
         assert f"answered by nyx-index serve at {page_server.url}" in err
@@ -56,7 +59,7 @@ def test_search_asks_the_running_server(page_server: ThreadedServer, demo_index:
         note = (DEMO_CORPUS / "notes" / "coffee.md").read_text()
         assert len(coffee["text"].split()) > 60 and coffee["text"].split()[-1] in note
         assert coffee["source"] == "notes/coffee.md" and coffee["chunk"] == 0
-    assert not (demo_index / SERVER_NOTE).exists()  # the server's note goes with it
+    assert not server_note.exists()  # the server's note goes with it
     assert find_server(demo_index) is None
 
 
