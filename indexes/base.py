@@ -262,6 +262,30 @@ def merge_overrides(
     return {**saved, **overrides}
 
 
+def named_data_file(folder: Path, name: Any, pattern: str) -> Path:
+    """The data file ``name`` that an ``index.json`` in ``folder`` names, checked before use: a
+    plain file name matching ``pattern`` (``vectors-*.faiss``), a regular file inside the folder
+    (no symlink, device or FIFO). A config naming anything else is damage, reported without
+    reading the file it names."""
+    import fnmatch
+    import stat
+
+    if (not isinstance(name, str) or not fnmatch.fnmatchcase(name, pattern)
+            or "/" in name or "\\" in name or name in (".", "..")):
+        raise ValueError(f"{config_path(folder)} names {str(name)[:80]!r} as a data file; "
+                         f"expected a file name like {pattern!r} inside the folder: the index "
+                         "is damaged or was tampered with (rebuild it)")
+    path = folder / name
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing: the index is damaged (rebuild it)") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"{path} is not a regular file: the index is damaged or was tampered "
+                         "with (rebuild it)")
+    return path
+
+
 def remove_stale_files(folder: Path, patterns: Sequence[str], keep: set[str]) -> None:
     """Delete files matching `patterns` in `folder` except those named in `keep`."""
     for pattern in patterns:

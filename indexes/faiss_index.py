@@ -35,6 +35,7 @@ from .base import (
     check_vectors,
     config_path,
     merge_overrides,
+    named_data_file,
     read_index_config,
     remove_stale_files,
 )
@@ -434,13 +435,15 @@ class FaissIndex(VectorIndex):
         index._next_label = int(state["next_label"])
         files = state["files"]
         if files["vectors"] is not None:
-            data = np.frombuffer((folder / files["vectors"]).read_bytes(), dtype=np.uint8)
+            vectors = named_data_file(folder, files["vectors"], "vectors-*.faiss")
+            data = np.frombuffer(vectors.read_bytes(), dtype=np.uint8)
             index._index = faiss.deserialize_index(data)
             if index._kind == "ivfpq":
                 index._index.nprobe = index.config.nprobe
         else:
             index._index = None
-        records = json.loads((folder / files["records"]).read_text(encoding="utf-8"))
+        records = json.loads(named_data_file(folder, files["records"], "records-*.json")
+                             .read_text(encoding="utf-8"))
         for label, doc_id, meta in zip(records["labels"], records["ids"], records["metadata"]):
             index._label_of[doc_id], index._id_of[label], index._metadata[label] = (
                 label,

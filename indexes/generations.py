@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -186,20 +187,61 @@ class IndexDirectory:
             shutil.rmtree(generation, ignore_errors=True)
 
 
-def _digests(folder: Path) -> dict[str, dict[str, Any]]:
+def _digests(folder: Path, expected: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Size and SHA-256 of every regular file under ``folder``. Anything else (a symlink, a
+    FIFO, a device) is recorded by its kind and never opened, so a planted ``/dev/zero`` link
+    or a FIFO cannot make a check read forever; a file whose size differs from ``expected``
+    is not read either."""
     files: dict[str, dict[str, Any]] = {}
-    for dirpath, _dirnames, filenames in os.walk(folder):
-        for name in filenames:
-            path = Path(dirpath) / name
+    for dirpath, dirnames, filenames in os.walk(folder):
+        here = Path(dirpath)
+        for name in [*filenames, *(d for d in dirnames if (here / d).is_symlink())]:
+            path = here / name
             relative = path.relative_to(folder).as_posix()
             if relative == CHECKSUMS_FILENAME:
                 continue
+            info = path.lstat()
+            if not stat.S_ISREG(info.st_mode):
+                files[relative] = {"kind": kind_name(info.st_mode)}
+                continue
+            known = (expected or {}).get(relative)
+            if isinstance(known, dict) and known.get("size") != info.st_size:
+                files[relative] = {"size": info.st_size, "sha256": "(not read: size differs)"}
+                continue
             digest = hashlib.sha256()
-            with path.open("rb") as f:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped since the lstat
+                os.close(fd)
+                files[relative] = {"kind": "special file"}
+                continue
+            with os.fdopen(fd, "rb") as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     digest.update(block)
-            files[relative] = {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+            files[relative] = {"size": info.st_size, "sha256": digest.hexdigest()}
     return files
+
+
+def special_files(folder: str | os.PathLike[str]) -> list[str]:
+    """``"name (kind)"`` for every entry under ``folder`` that is not a regular file or a real
+    folder (symlinks, FIFOs, devices, sockets); none of them is opened."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        here = Path(dirpath)
+        for name in [*filenames, *dirnames]:
+            mode = (here / name).lstat().st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                found.append(f"{(here / name).relative_to(folder).as_posix()} "
+                             f"({kind_name(mode)})")
+    return sorted(found)
+
+
+def kind_name(mode: int) -> str:
+    for test, name in ((stat.S_ISLNK, "symlink"), (stat.S_ISFIFO, "FIFO"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                       (stat.S_ISSOCK, "socket"), (stat.S_ISDIR, "folder")):
+        if test(mode):
+            return name
+    return "special file"
 
 
 def write_checksums(folder: str | os.PathLike[str]) -> None:
@@ -222,8 +264,12 @@ def check_checksums(folder: str | os.PathLike[str]) -> list[str]:
                 "releases lack it; rebuild or re-save the index to add it)"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return [f"{folder.name}/{CHECKSUMS_FILENAME} is damaged ({exc})"]
-    actual = _digests(folder)
-    problems = [f"{folder.name}/{name} is missing" for name in sorted(set(expected) - set(actual))]
+    actual = _digests(folder, expected)
+    problems = [f"{folder.name}/{name} is not a regular file ({entry['kind']}); it was never "
+                "opened" for name, entry in sorted(actual.items()) if "kind" in entry]
+    actual = {name: entry for name, entry in actual.items() if "kind" not in entry}
+    problems += [f"{folder.name}/{name} is missing"
+                 for name in sorted(set(expected) - set(actual))]
     problems += [f"{folder.name}/{name} was added after the commit"
                  for name in sorted(set(actual) - set(expected))]
     problems += [f"{folder.name}/{name} changed since the commit (checksum differs)"

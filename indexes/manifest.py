@@ -71,6 +71,9 @@ class Manifest:
     created: str = field(default_factory=_now)
     updated: str = field(default_factory=_now)
     format_version: int = FORMAT_VERSION
+    #: the generation was committed with ``checksums.json`` (every commit since it was added);
+    #: False for manifests written before, which verify cannot check file by file
+    checksums: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

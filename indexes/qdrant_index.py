@@ -31,6 +31,7 @@ from .base import (
     check_dim,
     config_path,
     merge_overrides,
+    named_data_file,
     read_index_config,
     remove_stale_files,
 )
@@ -382,8 +383,10 @@ class QdrantIndex(VectorIndex):
         index.sparse_avgdl = state.get("sparse_avgdl")
         snapshot = state.get("snapshot")
         if snapshot and index.count() == 0:
-            vectors = np.load(folder / snapshot["vectors"], allow_pickle=False)
-            payloads = json.loads((folder / snapshot["records"]).read_text(encoding="utf-8"))
+            vectors = np.load(named_data_file(folder, snapshot["vectors"], "points-*.npy"),
+                              allow_pickle=False)
+            payloads = json.loads(named_data_file(folder, snapshot["records"], "points-*.json")
+                                  .read_text(encoding="utf-8"))
             ids = [p.pop(ID_PAYLOAD_KEY) for p in payloads]
             index.upsert(ids, vectors, payloads)
         logger.info("loaded Qdrant index (%d vectors) from %s", index.count(), folder)

@@ -167,6 +167,7 @@ def write_generation(retriever: Retriever, folder: Path, *,
         counts={"documents": r.store.count(), "vectors": r.index.count(),
                 "lexical": r.lexical.count() if r.lexical else 0},
         analyzer=r.lexical.analyzer_id() if r.lexical else None,
+        checksums=True,  # the commit writes checksums.json
     )
     if previous is not None:
         manifest.created = previous.created

@@ -11,7 +11,7 @@ import numpy as np
 
 from nyx.encoders.registry import remote_reason
 from nyx.indexes import IndexDirectory, Manifest
-from nyx.indexes.generations import CHECKSUMS_FILENAME, check_checksums
+from nyx.indexes.generations import CHECKSUMS_FILENAME, check_checksums, special_files
 from nyx.persistence import RETRIEVER_FILE, remote_vectors
 
 
@@ -46,11 +46,21 @@ def verify_index(path: str | Path, *, sample: int = 200) -> VerifyReport:
         report.problems.append(f"no committed generation in {path} (CURRENT missing)")
         return report
     report.generation = folder.name
+    odd = special_files(folder)
+    if odd:  # never opened: a FIFO or a /dev/zero link would make the checks below hang
+        report.problems += [f"{folder.name}/{entry} is not a regular file; an index holds "
+                            "only regular files (the index was tampered with: rebuild it)"
+                            for entry in odd]
+        return report
     for name in ("manifest.json", RETRIEVER_FILE, "docs.sqlite", "vectors"):
         if not (folder / name).exists():
             report.problems.append(f"{folder.name}/{name} is missing")
     if (folder / CHECKSUMS_FILENAME).exists():
         report.problems.extend(check_checksums(folder))
+    elif _committed_with_checksums(folder):
+        report.problems.append(f"{folder.name}/{CHECKSUMS_FILENAME} is missing, but this "
+                               "generation was committed with one: the index is damaged or "
+                               "was tampered with (rebuild it)")
     else:
         report.notes.append(f"{folder.name} has no {CHECKSUMS_FILENAME} (committed by an older "
                             "release): file contents are not checked; re-save to add one")
@@ -72,6 +82,15 @@ def verify_index(path: str | Path, *, sample: int = 200) -> VerifyReport:
     except Exception as exc:  # a damaged file may fail in any library: report, never raise
         report.problems.append(f"cannot open {folder.name}: {type(exc).__name__}: {exc}")
     return report
+
+
+def _committed_with_checksums(folder: Path) -> bool:
+    """Whether the manifest says the commit wrote checksums.json (unreadable: assume so)."""
+    try:
+        return bool(json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+                    .get("checksums", False))
+    except (OSError, ValueError, AttributeError):
+        return True
 
 
 def _schema(report: VerifyReport, folder: Path) -> Manifest | None:

@@ -193,6 +193,10 @@ def test_batched_option_scores_equal_one_row_at_a_time_in_float32():
     for prompt, row in zip(prompts, batched):
         assert row == pytest.approx(llm.option_logprobs([prompt], ["1", "2", "yes"])[0],
                                     abs=1e-4)
+    # options of several tokens: prompt+option rows of different lengths in one padded batch
+    mixed = llm.option_logprobs(prompts[:1], [" 1856", " in the year 1856", "2"])[0]
+    alone = llm.option_logprobs(prompts[:1], [" in the year 1856"])[0]
+    assert mixed[" in the year 1856"] == pytest.approx(alone[" in the year 1856"], abs=1e-4)
     llm.close()
 
 

@@ -150,3 +150,60 @@ def test_a_hub_encoder_named_by_the_folder_is_not_fetched(pristine, tmp_path):
         assert r.search("owls", k=1, mode="lexical")  # lexical search needs no model
         with pytest.raises(ValueError, match="not trusted to make Nyx download a model"):
             r.search("owls", k=1, mode="dense")
+
+
+# --- an index folder names only its own plain data files; verify opens only regular files ----
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "/etc/passwd", "../../../etc/passwd",
+                                    "records-x.json/../../manifest.json"])
+def test_index_json_cannot_name_a_file_outside_the_generation(pristine, tmp_path, capsys,
+                                                              target):
+    index = _copy(pristine, tmp_path)
+    live = _live(index)
+    key = "vectors" if target == "/dev/zero" else "records"
+    _edit_json(live / "vectors" / "index.json", lambda d: d["files"].update({key: target}))
+    write_checksums(live)  # a forger who also rewrites the checksums
+    with pytest.raises(ValueError, match="names .* as a data file"):
+        Retriever.load(index)
+    assert main(["search", str(index), "owls", "--mode", "dense"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "root:" not in err  # /etc/passwd's bytes are not echoed
+
+
+def test_a_data_file_swapped_for_a_symlink_is_refused(pristine, tmp_path):
+    index = _copy(pristine, tmp_path)
+    records = next((_live(index) / "vectors").glob("records-*.json"))
+    records.unlink()
+    records.symlink_to("/etc/passwd")
+    with pytest.raises(ValueError, match="not a regular file"):
+        Retriever.load(index)
+
+
+@pytest.mark.parametrize("plant", ["fifo", "dev-zero"])
+def test_verify_never_opens_a_fifo_or_a_device_link(pristine, tmp_path, capsys, plant):
+    import os
+
+    index = _copy(pristine, tmp_path)
+    live = _live(index)
+    docs = live / "docs.sqlite"
+    docs.unlink()
+    if plant == "fifo":
+        os.mkfifo(docs)
+    else:
+        docs.symlink_to("/dev/zero")
+    assert main(["verify", str(index)]) == 2  # returns at once instead of hanging
+    out = capsys.readouterr().out
+    assert "docs.sqlite" in out and "not a regular file" in out
+
+
+def test_verify_treats_a_deleted_checksums_file_as_damage(pristine, tmp_path, capsys):
+    index = _copy(pristine, tmp_path)
+    live = _live(index)
+    conn = sqlite3.connect(live / "docs.sqlite")
+    conn.execute("update documents set payload = replace(payload, 'Owls', 'Cats')")
+    conn.commit()
+    conn.close()
+    (live / "checksums.json").unlink()
+    assert main(["verify", str(index)]) == 2
+    assert "checksums.json is missing" in capsys.readouterr().out
