@@ -113,8 +113,14 @@ def save_retriever(retriever: Retriever, path: str | Path, *,
     try:
         _check_not_stale(retriever, directory)
         staging = directory.begin(copy_current=False)
-        write_generation(retriever, staging, sources=sources, corpus_root=corpus_root)
-        committed = directory.commit(staging)
+        try:
+            write_generation(retriever, staging, sources=sources, corpus_root=corpus_root)
+            committed = directory.commit(staging)
+        except BaseException:
+            # a failed save (a full disk, an error, Ctrl-C) leaves no staging folder behind
+            if directory.current_name() != staging.name:
+                directory.abort(staging)
+            raise
         retriever.loaded_from = (Path(path).resolve(), committed.name)
         return committed
     finally:

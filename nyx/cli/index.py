@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -108,7 +109,19 @@ def main(argv: list[str] | None = None) -> int:
     handler = getattr(args, "handler", None) or {
         "build": _build, "search": _search, "info": _info, "verify": _verify}[args.command]
     try:
-        return int(handler(args))
+        try:
+            return int(handler(args))
+        except Exception as exc:
+            if not is_disk_full(exc):
+                raise
+            corpus = getattr(args, "corpus", None)
+            where = (getattr(args, "output", None) or getattr(args, "index", None)
+                     or (corpus.with_name(corpus.name + ".nyx") if corpus else "the index"))
+            print(f"nyx-index {args.command}: error: no space left on the device holding "
+                  f"{printable(str(where))}; free some space and run it again (the live "
+                  "generation is unchanged; a build resumes from what it embedded)",
+                  file=sys.stderr)
+            return 2
     except BrokenPipeError:
         # the reader went away (``nyx-index search ... --json | head``): stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -124,6 +137,18 @@ def main(argv: list[str] | None = None) -> int:
               "(the index may be damaged: run nyx-index verify; -v shows details)",
               file=sys.stderr)
         return 2
+
+
+def is_disk_full(error: BaseException | None) -> bool:
+    """Whether ``error`` (or what caused it) is a full disk: ENOSPC, or SQLite's 'disk is full'."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "disk is full" in str(error) or "No space left on device" in str(error):
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
 
 
 def printable(text: str) -> str:
