@@ -78,6 +78,8 @@ class BuildOptions:
     shard_size: int = 64
     #: let an existing index folder name a model to download or a Qdrant server to connect to
     trust_remote: bool = False
+    #: index files with more than one name (hard links); off: another name may lie outside
+    allow_hardlinks: bool = False
 
 
 def cache_key(cache: EmbeddingCache, item: Item, max_words: int) -> str:
@@ -230,7 +232,7 @@ def _new_retriever(encoder: Encoder | str | None, options: BuildOptions) -> Retr
 def _update(retriever: Retriever, root: Path, out: Path, options: BuildOptions,
             summary: BuildSummary) -> dict[str, str]:
     """Apply the corpus's changes to ``retriever``; returns every indexed source's hash."""
-    scan = scan_corpus(root)
+    scan = scan_corpus(root, allow_hardlinks=options.allow_hardlinks)
     summary.skipped.extend(scan.skipped)
     # The index folder may sit inside the corpus; never index it.
     files = [f for f in scan.files if out.resolve() not in f.path.resolve().parents]

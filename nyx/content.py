@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
@@ -128,17 +129,22 @@ class Item:
         return self.id if self.id is not None else self.content_hash()[:16]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form. Images must be file paths (bytes and PIL images are not serialisable)."""
+        """JSON-safe form: images as file paths, or encoded bytes as base64 (``image_b64``).
+        PIL images are not serialisable."""
         parts: list[dict[str, str]] = []
         for p in self.parts:
             if isinstance(p, str):
                 parts.append({"text": p})
             else:
-                if p.path is None:
+                if isinstance(p.source, bytes):
+                    entry = {"image_b64": base64.b64encode(p.source).decode("ascii")}
+                elif p.path is None:
                     raise ValueError(
-                        "only file-path images can be serialised; save the image first"
+                        "only file-path images and encoded bytes can be serialised; save the "
+                        "image first"
                     )
-                entry = {"image": str(p.path)}
+                else:
+                    entry = {"image": str(p.path)}
                 if p.alt:
                     entry["alt"] = p.alt
                 parts.append(entry)
@@ -152,6 +158,9 @@ class Item:
                 parts.append(entry["text"])
             elif "image" in entry:
                 parts.append(ImagePart(entry["image"], alt=entry.get("alt", "")))
+            elif "image_b64" in entry:
+                parts.append(ImagePart(base64.b64decode(entry["image_b64"]),
+                                       alt=entry.get("alt", "")))
             else:
                 raise ValueError(
                     f"unknown part {json.dumps(entry)[:80]}: expected 'text' or 'image'"

@@ -9,8 +9,9 @@ import mimetypes
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
-from nyx.paths import kind_of, open_regular
+from nyx.paths import FileIdentity, kind_of, open_beneath, open_regular
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +37,21 @@ class SourceFile:
     size: int
     mtime: float
     content_hash: str = ""
+    #: the corpus root the scan started from, and the file's (device, inode) as it saw it:
+    #: reads then open the file beneath the root without following any symlink and refuse a
+    #: file swapped since the scan
+    root: Path | None = None
+    identity: FileIdentity | None = None
+
+    def open(self) -> BinaryIO:
+        """The file for reading: the very file the scan listed, or :class:`PathRefused`."""
+        if self.root is None:
+            return open_regular(self.path)
+        return open_beneath(self.root, self.rel, identity=self.identity)
 
     def compute_hash(self) -> str:
         h = hashlib.sha256()
-        with open_regular(self.path) as f:
+        with self.open() as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
         self.content_hash = h.hexdigest()
@@ -52,8 +64,11 @@ class ScanResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason)
 
 
-def scan_corpus(root: str | Path) -> ScanResult:
+def scan_corpus(root: str | Path, *, allow_hardlinks: bool = False) -> ScanResult:
     """List indexable files under ``root`` (sorted); hidden entries are ignored.
+
+    A file with more than one name (a hard link) is skipped unless ``allow_hardlinks``: its
+    other name may lie outside the corpus, where the user never pointed.
 
     The walk is iterative (any depth, bounded by :data:`MAX_DEPTH`) and never follows a
     symlink: each one is skipped with the reason (outside the corpus, a loop, or inside it,
@@ -93,7 +108,7 @@ def scan_corpus(root: str | Path) -> ScanResult:
                     mode = entry.stat(follow_symlinks=False).st_mode
                     result.skipped.append((rel, f"not a regular file ({kind_of(mode)})"))
                 else:
-                    _add_file(result, path, rel, entry)
+                    _add_file(result, root, path, rel, entry, allow_hardlinks)
             except OSError as exc:
                 result.skipped.append((rel, f"unreadable: {exc.strerror or exc}"))
         if subdirs and depth >= MAX_DEPTH:
@@ -119,30 +134,38 @@ def printable_name(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def _add_file(result: ScanResult, path: Path, rel: str, entry: os.DirEntry[str]) -> None:
+def _add_file(result: ScanResult, root: Path, path: Path, rel: str, entry: os.DirEntry[str],
+              allow_hardlinks: bool) -> None:
     suffix = path.suffix.lower()
     kind = TEXT_SUFFIXES.get(suffix) or ("image" if suffix in CORPUS_IMAGE_SUFFIXES
-                                          else sniff_text(path))
+                                          else sniff_text(path, root=root, rel=rel))
     if kind is None:
         result.skipped.append((rel, f"unsupported file type {suffix or '(none)'}"))
         return
     stat = entry.stat(follow_symlinks=False)
+    if stat.st_nlink > 1 and not allow_hardlinks:
+        result.skipped.append((rel, f"a hard link ({stat.st_nlink} names for one file; another "
+                                    "may lie outside the corpus): pass --allow-hardlinks to "
+                                    "index it"))
+        return
     if not os.access(path, os.R_OK):
         result.skipped.append((rel, "unreadable: permission denied"))
         return
-    result.files.append(SourceFile(rel, path, kind, stat.st_size, stat.st_mtime))
+    result.files.append(SourceFile(rel, path, kind, stat.st_size, stat.st_mtime, root=root,
+                                   identity=(stat.st_dev, stat.st_ino)))
 
 
-def sniff_text(path: Path) -> str | None:
+def sniff_text(path: Path, *, root: Path | None = None, rel: str | None = None) -> str | None:
     """``"text"`` for a file whose name does not say its type (``README``, ``NEWS.Debian``,
     ``copyright``) when its start reads as UTF-8 text; ``None`` otherwise. Files of a known
     other type (``.py``, ``.csv``, ``.bin``, ...) are left alone."""
     if any(mimetypes.guess_type(path.name)):  # a known type, or compressed
         return None
     try:
-        with path.open("rb") as f:
+        with (open_beneath(root, rel) if root is not None and rel is not None
+              else open_regular(path)) as f:
             head = f.read(SNIFF_BYTES)
-    except OSError:
+    except (OSError, ValueError):  # PathRefused is a ValueError
         return None
     if not head or b"\0" in head:
         return None

@@ -22,6 +22,22 @@ from nyx.indexes import Document
 
 __all__ = ["MEDIA_PREFIX", "MediaStore"]
 
+_SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp",
+             "TIFF": ".tif"}
+
+
+def _suffix(data: bytes) -> str:
+    """The file suffix of encoded image bytes (only the allowed decoders are asked)."""
+    import io
+
+    from nyx.images import open_image
+
+    try:
+        with open_image(io.BytesIO(data)) as image:
+            return _SUFFIXES.get(str(image.format), ".img")
+    except Exception:  # noqa: BLE001 - unreadable bytes are stored under a neutral suffix
+        return ".img"
+
 MEDIA_PREFIX = "nyx-media:"
 
 
@@ -39,7 +55,11 @@ class MediaStore:
             return item
         parts: list[Any] = []
         for part in item.parts:
-            if isinstance(part, ImagePart) and part.path is None:
+            if isinstance(part, ImagePart) and isinstance(part.source, bytes):
+                # encoded bytes (a corpus image read once, where it was checked): kept as is
+                part = ImagePart(str(self._store(part.source, _suffix(part.source))),
+                                 alt=part.alt)
+            elif isinstance(part, ImagePart) and part.path is None:
                 target = self.writable / f"{part.digest()[:24]}.png"
                 if not target.exists():
                     self.writable.mkdir(parents=True, exist_ok=True)
@@ -57,7 +77,9 @@ class MediaStore:
         # file, read once: hashed and copied.
         with open_regular(path.resolve()) as f:
             data = f.read()
-        suffix = path.suffix.lower() if is_image_path(path) else ".img"
+        return self._store(data, path.suffix.lower() if is_image_path(path) else ".img")
+
+    def _store(self, data: bytes, suffix: str) -> Path:
         target = self.writable / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
         if not target.exists():
             self.writable.mkdir(parents=True, exist_ok=True)

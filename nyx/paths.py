@@ -14,7 +14,11 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["PathRefused", "kind_of", "open_regular", "resolve_inside"]
+__all__ = ["FileIdentity", "PathRefused", "kind_of", "open_beneath", "open_regular",
+           "resolve_inside"]
+
+#: (st_dev, st_ino) of a file as the scan saw it
+FileIdentity = tuple[int, int]
 
 
 class PathRefused(ValueError):
@@ -78,6 +82,52 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
         os.close(fd)
         raise PathRefused(f"{path}: not a regular file ({kind_of(mode)})")
     return os.fdopen(fd, "rb")
+
+
+def open_beneath(root: str | os.PathLike[str], relative: str | os.PathLike[str], *,
+                 identity: FileIdentity | None = None) -> BinaryIO:
+    """Open the regular file ``root/relative`` without following a symlink anywhere below
+    ``root``: each folder is opened relative to the one above it (``openat`` with
+    ``O_NOFOLLOW``), so a folder swapped for a symlink after the scan is refused, not followed.
+    With ``identity``, the opened file must still be the one the scan saw (same device and
+    inode). ``root`` itself is the user's choice and may be reached through symlinks.
+    """
+    parts = Path(relative).parts
+    if not parts or Path(relative).is_absolute() or ".." in parts:
+        raise PathRefused(f"{relative}: not a path inside the corpus")
+    cloexec = getattr(os, "O_CLOEXEC", 0)
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | cloexec)
+    except OSError as exc:
+        raise PathRefused(f"{root}: cannot be opened ({exc.strerror or exc})") from None
+    try:
+        for name in parts[:-1]:
+            try:
+                child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | nofollow | cloexec,
+                                dir_fd=fd)
+            except OSError as exc:
+                raise PathRefused(f"{relative}: folder {name!r} is not a plain folder any more "
+                                  f"({exc.strerror or exc}; a symlink is never followed)"
+                                  ) from None
+            os.close(fd)
+            fd = child
+        try:
+            leaf = os.open(parts[-1], os.O_RDONLY | nofollow | cloexec
+                           | getattr(os, "O_NONBLOCK", 0), dir_fd=fd)
+        except OSError as exc:
+            raise PathRefused(f"{relative}: cannot be opened ({exc.strerror or exc}; a symlink "
+                              "is refused here)") from None
+    finally:
+        os.close(fd)
+    info = os.fstat(leaf)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(leaf)
+        raise PathRefused(f"{relative}: not a regular file ({kind_of(info.st_mode)})")
+    if identity is not None and (info.st_dev, info.st_ino) != tuple(identity):
+        os.close(leaf)
+        raise PathRefused(f"{relative}: replaced by another file since the scan (not read)")
+    return os.fdopen(leaf, "rb")
 
 
 def kind_of(mode: int) -> str:

@@ -99,7 +99,7 @@ def build_index_ray(corpus: str | Path, output: str | Path,
         started = True
     try:
         with directory.lock():
-            files = _files_to_embed(root, out, directory)
+            files = _files_to_embed(root, out, directory, options.allow_hardlinks)
             embedded = _embed_on_ray(ray, files, root, out, spec, spec_options, options,
                                      ray_options)
     finally:
@@ -134,9 +134,10 @@ def _encoder_spec(directory: IndexDirectory,
     return DEFAULT_ENCODER, {}
 
 
-def _files_to_embed(root: Path, out: Path, directory: IndexDirectory) -> list[SourceFile]:
+def _files_to_embed(root: Path, out: Path, directory: IndexDirectory,
+                    allow_hardlinks: bool = False) -> list[SourceFile]:
     """New and changed files (the ones the builder will embed), inside the corpus only."""
-    scan = scan_corpus(root)
+    scan = scan_corpus(root, allow_hardlinks=allow_hardlinks)
     current = directory.current()
     old = Manifest.load(current).sources if current is not None else {}
     files = [f for f in scan.files if out not in f.path.resolve().parents]
@@ -154,7 +155,8 @@ def _embed_on_ray(ray: Any, files: list[SourceFile], root: Path, out: Path, spec
     folder = out / CACHE_DIR
     done = cached_keys(folder)
     rows = [{"rel": f.rel, "path": str(f.path), "kind": f.kind, "size": f.size,
-             "mtime": f.mtime, "hash": f.content_hash} for f in files]
+             "mtime": f.mtime, "hash": f.content_hash, "dev": (f.identity or (0, 0))[0],
+             "ino": (f.identity or (0, 0))[1]} for f in files]
     workers = max(1, ray_options.workers)
     blocks = max(1, min(len(rows), workers * 4))
     dataset = ray.data.from_items(rows, override_num_blocks=blocks)
@@ -187,7 +189,8 @@ def _parse_file(row: dict[str, Any], root: str, max_words: int) -> Iterator[dict
     """Ray task body: one corpus file into its items (as JSON), the same items the builder
     parses; a file that cannot be parsed yields nothing (the builder reports it)."""
     src = SourceFile(row["rel"], Path(row["path"]), row["kind"], int(row["size"]),
-                     float(row["mtime"]), row["hash"])
+                     float(row["mtime"]), row["hash"], root=Path(root),
+                     identity=(int(row["dev"]), int(row["ino"])) if row["ino"] else None)
     try:
         parsed = parse_source(src, Path(root), max_words)
     except (SourceError, OSError):

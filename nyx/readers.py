@@ -4,6 +4,7 @@ and images; each problem becomes a note, not an abort (see :mod:`nyx.corpus` for
 from __future__ import annotations
 
 import codecs
+import io
 import itertools
 import json
 import logging
@@ -18,13 +19,15 @@ from nyx.chunking import DEFAULT_MAX_WORDS, chunk_markdown, chunk_text
 from nyx.content import ImagePart, Item
 from nyx.corpus import SourceError, SourceFile
 from nyx.images import ALLOWED_FORMATS, MAX_PIXELS, MAX_SIDE, ImageLoadError, open_image
-from nyx.paths import PathRefused, open_regular, resolve_inside
+from nyx.paths import PathRefused, open_beneath, resolve_inside
 from nyx.records import RecordError, check_metadata, check_unicode
 
 logger = logging.getLogger(__name__)
 
 #: Text files larger than this are read and embedded block by block.
 STREAM_BYTES = 4 * 2**20
+#: image files larger than this are refused (they are read into memory once, then decoded)
+MAX_IMAGE_FILE_BYTES = 64 * 2**20
 #: Metadata keys the builder sets; a record cannot claim them.
 BUILDER_KEYS = ("source", "kind")
 
@@ -48,9 +51,9 @@ def parse_source(src: SourceFile, root: Path, max_words: int = DEFAULT_MAX_WORDS
     if src.kind == "text" and src.size > STREAM_BYTES:
         return _stream_text(src, base, max_words)
     if src.kind == "pdf":
-        text, notes = _read_pdf(src.path), []
+        text, notes = _read_pdf(src), []
     else:
-        text, notes = _read_text(src.path)
+        text, notes = _read_text(src)
     if src.kind in ("jsonl", "json"):
         return _parse_records(src, text, root, base, notes)
     if src.kind == "html":
@@ -71,7 +74,7 @@ def parse_source(src: SourceFile, root: Path, max_words: int = DEFAULT_MAX_WORDS
                     if alt:
                         parts.append(alt)
                     continue
-                parts.append(ImagePart(str(image), alt=alt))
+                parts.append(ImagePart(image, alt=alt))
             if parts and any(isinstance(p, ImagePart) or p.strip() for p in parts):
                 items.append(Item(parts, {**base, "chunk": i}, f"{src.rel}#{i}"))
     else:
@@ -97,7 +100,7 @@ def _text_items(src: SourceFile, base: dict[str, Any], max_words: int,
                 notes: list[str]) -> Iterator[Item]:
     decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
     n, bad, rest = 0, 0, ""
-    with open_regular(src.path) as f:
+    with src.open() as f:
         while True:
             block = f.read(STREAM_BYTES)
             text = rest + decoder.decode(block, final=not block)
@@ -116,37 +119,53 @@ def _text_items(src: SourceFile, base: dict[str, Any], max_words: int,
 
 
 def _parse_image(src: SourceFile, base: dict[str, Any]) -> Parsed:
-    width, height = _check_image(src.path)
+    with src.open() as f:
+        data = _read_image_bytes(f)
+    width, height = _check_image(data)
     notes = []
     if max(width, height) > MAX_SIDE:
         notes.append(f"large image {width}x{height} downscaled to {MAX_SIDE} px for encoding")
-    return Parsed([Item([ImagePart(str(src.path))], dict(base), src.rel)], notes)
+    return Parsed([Item([ImagePart(data)], dict(base), src.rel)], notes)
 
 
-def _corpus_image(root: Path, ref: Any, folder: Path) -> Path:
-    """An image a document refers to: a readable image file inside the corpus, or an error."""
+def _corpus_image(root: Path, ref: Any, folder: Path) -> bytes:
+    """The bytes of an image a document refers to: a readable image file inside the corpus,
+    read once, beneath the root and without following a symlink swapped in after the path
+    was resolved; or an error. The index embeds and stores exactly these bytes."""
     if not isinstance(ref, str):
         raise SourceError(f"{ref!r} is not a path (expected a string)")
     try:
         path = resolve_inside(root, ref, base=folder)
+        with open_beneath(root.resolve(), path.relative_to(root.resolve())) as f:
+            data = _read_image_bytes(f)
     except PathRefused as exc:
         raise SourceError(str(exc)) from None
+    except OSError as exc:
+        raise SourceError(f"{ref}: unreadable ({exc.strerror or exc})") from None
     try:
-        _check_image(path)
+        _check_image(data)
     except SourceError as exc:
         raise SourceError(f"{ref}: {exc}") from None
-    return path
+    return data
 
 
-def _check_image(path: Path) -> tuple[int, int]:
-    """Open, size-check, verify and decode an image file; returns its size."""
+def _read_image_bytes(handle: Any) -> bytes:
+    data = handle.read(MAX_IMAGE_FILE_BYTES + 1)
+    if len(data) > MAX_IMAGE_FILE_BYTES:
+        raise SourceError(f"image file larger than {MAX_IMAGE_FILE_BYTES // 2**20} MB; "
+                          "downscale or recompress it to index it")
+    return bytes(data)
+
+
+def _check_image(data: bytes) -> tuple[int, int]:
+    """Size-check, verify and decode an image's bytes; returns its size."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with open_regular(path) as f, warnings.catch_warnings():
+        with warnings.catch_warnings():
             # the pixel limit below is our own, clearer check
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with open_image(f) as im:
+            with open_image(io.BytesIO(data)) as im:
                 width, height = im.size
                 if width * height > MAX_PIXELS:
                     raise SourceError(f"image too large: {width}x{height} pixels (limit "
@@ -154,22 +173,20 @@ def _check_image(path: Path) -> tuple[int, int]:
                 im.verify()
     except SourceError:
         raise
-    except PathRefused as exc:
-        raise SourceError(str(exc)) from None
     except UnidentifiedImageError:
         raise SourceError("corrupt or unreadable image: not one of the image formats read "
                           f"({', '.join(ALLOWED_FORMATS)})") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise SourceError(f"corrupt or unreadable image: {exc}") from exc
     try:
-        ImagePart(str(path)).load()
+        ImagePart(data).load()
     except ImageLoadError as exc:
         raise SourceError(f"corrupt or unreadable image: {exc}") from exc
     return width, height
 
 
-def _read_text(path: Path) -> tuple[str, list[str]]:
-    with open_regular(path) as f:
+def _read_text(src: SourceFile) -> tuple[str, list[str]]:
+    with src.open() as f:
         data = f.read()
     try:
         return data.decode("utf-8-sig"), []
@@ -240,7 +257,7 @@ def _record_item(src: SourceFile, root: Path, base: dict[str, Any], line_no: int
     parts: list[Any] = [text] if text and text.strip() else []
     for ref in refs:
         try:
-            parts.append(ImagePart(str(_corpus_image(root, ref, src.path.parent))))
+            parts.append(ImagePart(_corpus_image(root, ref, src.path.parent)))
         except SourceError as exc:
             notes.append(f"record {rid}: image {exc}; skipped that image")
     if not parts:
@@ -303,13 +320,13 @@ def _html_text(html: str) -> str:
     return "".join(parser.chunks)
 
 
-def _read_pdf(path: Path) -> str:
+def _read_pdf(src: SourceFile) -> str:
     try:
         from pypdf import PdfReader
     except ImportError as exc:
         raise SourceError("PDF support needs pypdf: pip install 'nyx-retrieval[pdf]'") from exc
     try:
-        with open_regular(path) as f:
+        with src.open() as f:
             return "\n\n".join(page.extract_text() or "" for page in PdfReader(f).pages)
     except Exception as exc:  # pypdf raises many error types for broken files
         raise SourceError(f"unreadable PDF: {exc}") from exc

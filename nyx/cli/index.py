@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--json", action="store_true", help="print the summary as JSON")
     build.add_argument("--trust-remote", action="store_true",
                        help="let the existing index name a model to download or a server")
+    build.add_argument("--allow-hardlinks", action="store_true",
+                       help="index files that have other names (hard links); by default they "
+                            "are skipped, as another name may lie outside the corpus")
     build.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                        help="embed on a Ray cluster (ADDRESS, e.g. auto or head:6379; none: "
                             "RAY_ADDRESS or a local Ray); needs pip install 'nyx-retrieval[ray]'")
@@ -184,7 +187,8 @@ def _build(args: argparse.Namespace) -> int:
     output = args.output or args.corpus.with_name(args.corpus.name + ".nyx")
     options = BuildOptions(model=args.model, backend=args.backend, backend_params=params,
                            batch_size=args.batch_size, show_progress=not args.json,
-                           shard_size=args.shard_size, trust_remote=args.trust_remote)
+                           shard_size=args.shard_size, trust_remote=args.trust_remote,
+                           allow_hardlinks=args.allow_hardlinks)
     if args.ray is not None:
         from nyx.ray_build import RayOptions, build_index_ray
 
