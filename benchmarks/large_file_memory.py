@@ -1,7 +1,9 @@
-"""Peak memory of ``nyx-index build`` for one large text file: 1 MB against 50 MB.
+"""Peak memory of ``nyx-index build`` for one large file: 1 MB against 50 MB, per format.
 
     OMP_NUM_THREADS=1 python -m nyx.benchmarks.large_file_memory --sizes-mb 1,50 --model hashing
     OMP_NUM_THREADS=1 python -m nyx.benchmarks.large_file_memory --sizes-mb 1,50   # nyx-lite: slow
+    python -m nyx.benchmarks.large_file_memory --sizes-mb 50 --model hashing \
+        --formats txt,md,html,jsonl   # the same text as .txt, .md, .html, one .jsonl record
 
 Each file is built from scratch in a fresh process (``build_index``), so the peak RSS printed
 is that build's own. ``--model hashing`` replaces MiniLM with a feature-hashing text encoder
@@ -32,19 +34,29 @@ import numpy as np
 from nyx.content import Item
 from nyx.encoders.base import Encoder
 
+FORMATS = ("txt", "md", "html", "jsonl")
 
-def write_text(path: Path, megabytes: float) -> None:
+
+def write_text(path: Path, megabytes: float, fmt: str = "txt") -> None:
+    """About ``megabytes`` of SQuAD-dev paragraphs as ``fmt``: plain paragraphs, markdown
+    (a heading per article), HTML (``<p>`` per paragraph) or one jsonl record holding it all."""
     from nyx.benchmarks.datasets import load_dataset
 
     paragraphs = [doc["text"] for doc in load_dataset("squad-dev").corpus.values()]
     target, written, i = int(megabytes * 2**20), 0, 0
     path.parent.mkdir(parents=True, exist_ok=True)
+    head, tail = {"html": ("<html><body>\n", "</body></html>\n"),
+                  "jsonl": ('{"id": "all", "text": "', '"}\n')}.get(fmt, ("", ""))
     with path.open("w", encoding="utf-8") as f:
+        f.write(head)
         while written < target:
-            block = f"{paragraphs[i % len(paragraphs)]} (copy {i // len(paragraphs)})\n\n"
+            text = f"{paragraphs[i % len(paragraphs)]} (copy {i // len(paragraphs)})"
+            block = {"md": f"## Part {i}\n\n{text}\n\n", "html": f"<p>{text}</p>\n",
+                     "jsonl": json.dumps(text + "\n\n")[1:-1]}.get(fmt, f"{text}\n\n")
             f.write(block)
             written += len(block.encode())
             i += 1
+        f.write(tail)
 
 
 class HashingEncoder(Encoder):
@@ -77,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes-mb", default="1,50")
     parser.add_argument("--model", default="nyx-lite", help="nyx-lite or hashing")
+    parser.add_argument("--formats", default="txt",
+                        help=f"comma-separated, of {', '.join(FORMATS)} (each size in each)")
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bars from the builds (they go to stderr)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
@@ -86,22 +100,26 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for mb in (float(s) for s in args.sizes_mb.split(",")):
-            corpus = Path(tmp) / f"c{mb:g}"
-            write_text(corpus / "big.txt", mb)
-            out = subprocess.run(
-                [sys.executable, "-m", "nyx.benchmarks.large_file_memory", "--child", str(corpus),
-                 str(Path(tmp) / f"i{mb:g}"), args.model, "0" if args.no_progress else "1"],
-                stdout=subprocess.PIPE, text=True, check=True)  # stderr: the build's progress
-            s = json.loads(out.stdout.strip().splitlines()[-1])
-            rows.append({"megabytes": mb, "model": args.model, "documents": s["documents"],
-                         "seconds": round(s["seconds"], 1),
-                         "peak_rss_mb": round(s["peak_memory_mb"])})
-            print(json.dumps(rows[-1]), flush=True)
-    base = rows[0]["peak_rss_mb"]
+        for fmt in args.formats.split(","):
+            for mb in (float(s) for s in args.sizes_mb.split(",")):
+                corpus = Path(tmp) / f"c{mb:g}-{fmt}"
+                write_text(corpus / f"big.{fmt}", mb, fmt)
+                out = subprocess.run(
+                    [sys.executable, "-m", "nyx.benchmarks.large_file_memory", "--child",
+                     str(corpus), str(Path(tmp) / f"i{mb:g}-{fmt}"), args.model,
+                     "0" if args.no_progress else "1"],
+                    stdout=subprocess.PIPE, text=True, check=True)  # stderr: build progress
+                s = json.loads(out.stdout.strip().splitlines()[-1])
+                rows.append({"format": fmt, "megabytes": mb, "model": args.model,
+                             "documents": s["documents"], "vectors": s["vectors"],
+                             "seconds": round(s["seconds"], 1),
+                             "peak_rss_mb": round(s["peak_memory_mb"])})
+                print(json.dumps(rows[-1]), flush=True)
+    base = rows[0]
     for row in rows[1:]:
-        print(f"{row['megabytes']:g} MB file: peak RSS {row['peak_rss_mb']} MB = "
-              f"{row['peak_rss_mb'] / base:.2f}x the {rows[0]['megabytes']:g} MB file's {base} MB")
+        print(f"{row['megabytes']:g} MB .{row['format']}: peak RSS {row['peak_rss_mb']} MB = "
+              f"{row['peak_rss_mb'] / base['peak_rss_mb']:.2f}x the {base['megabytes']:g} MB "
+              f".{base['format']} file's {base['peak_rss_mb']} MB")
     return 0
 
 

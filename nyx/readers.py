@@ -48,8 +48,8 @@ def parse_source(src: SourceFile, root: Path, max_words: int = DEFAULT_MAX_WORDS
     base = {"source": src.rel, "kind": src.kind}
     if src.kind == "image":
         return _parse_image(src, base)
-    if src.kind == "text" and src.size > STREAM_BYTES:
-        return _stream_text(src, base, max_words)
+    if src.kind in ("text", "markdown", "html") and src.size > STREAM_BYTES:
+        return _stream_text(src, root, base, max_words)
     if src.kind == "pdf":
         text, notes = _read_pdf(src), []
     else:
@@ -59,24 +59,7 @@ def parse_source(src: SourceFile, root: Path, max_words: int = DEFAULT_MAX_WORDS
     if src.kind == "html":
         text = _html_text(text)
     if src.kind == "markdown":
-        chunks = chunk_markdown(text, max_words)
-        items = []
-        for i, chunk in enumerate(chunks):
-            parts: list[Any] = []
-            for kind, value, alt in chunk.parts:
-                if kind == "text":
-                    parts.append(value)
-                    continue
-                try:
-                    image = _corpus_image(root, value, src.path.parent)
-                except SourceError as exc:
-                    notes.append(f"image {exc}; kept its alt text")
-                    if alt:
-                        parts.append(alt)
-                    continue
-                parts.append(ImagePart(image, alt=alt))
-            if parts and any(isinstance(p, ImagePart) or p.strip() for p in parts):
-                items.append(Item(parts, {**base, "chunk": i}, f"{src.rel}#{i}"))
+        items = list(_markdown_items(src, root, base, text, max_words, notes))
     else:
         items = [Item([c], {**base, "chunk": i}, f"{src.rel}#{i}")
                  for i, c in enumerate(chunk_text(text, max_words))]
@@ -85,37 +68,105 @@ def parse_source(src: SourceFile, root: Path, max_words: int = DEFAULT_MAX_WORDS
     return Parsed(items, notes)
 
 
-def _stream_text(src: SourceFile, base: dict[str, Any], max_words: int) -> Parsed:
-    """A large text file read in blocks of :data:`STREAM_BYTES`, cut at paragraph breaks and
-    chunked block by block: memory stays flat however large the file is."""
+def _markdown_items(src: SourceFile, root: Path, base: dict[str, Any], text: str,
+                    max_words: int, notes: list[str], start: int = 0) -> Iterator[Item]:
+    """Markdown chunks as items (images in place, by their bytes), numbered from ``start``."""
+    for i, chunk in enumerate(chunk_markdown(text, max_words), start):
+        parts: list[Any] = []
+        for kind, value, alt in chunk.parts:
+            if kind == "text":
+                parts.append(value)
+                continue
+            try:
+                image = _corpus_image(root, value, src.path.parent)
+            except SourceError as exc:
+                notes.append(f"image {exc}; kept its alt text")
+                if alt:
+                    parts.append(alt)
+                continue
+            parts.append(ImagePart(image, alt=alt))
+        if parts and any(isinstance(p, ImagePart) or p.strip() for p in parts):
+            yield Item(parts, {**base, "chunk": i}, f"{src.rel}#{i}")
+
+
+def _stream_text(src: SourceFile, root: Path, base: dict[str, Any], max_words: int) -> Parsed:
+    """A large text, markdown or HTML file read in blocks of :data:`STREAM_BYTES`, cut at
+    paragraph breaks and chunked block by block: memory stays flat however large the file is
+    (HTML is parsed incrementally; a markdown image reference is never cut in two)."""
     notes: list[str] = []
-    items = _text_items(src, base, max_words, notes)
+    blocks = _decoded_blocks(src, notes)
+    if src.kind == "html":
+        blocks = _html_blocks(blocks)
+    pieces = _cut_pieces(blocks, markdown=src.kind == "markdown")
+    items = _streamed_items(src, root, base, pieces, max_words, notes)
     first = next(items, None)
     if first is None:
         raise SourceError("no text found")
     return Parsed(itertools.chain([first], items), notes)
 
 
-def _text_items(src: SourceFile, base: dict[str, Any], max_words: int,
-                notes: list[str]) -> Iterator[Item]:
+def _streamed_items(src: SourceFile, root: Path, base: dict[str, Any], pieces: Iterator[str],
+                    max_words: int, notes: list[str]) -> Iterator[Item]:
+    n = 0
+    for piece in pieces:
+        if src.kind == "markdown":
+            for item in _markdown_items(src, root, base, piece, max_words, notes, start=n):
+                n = int(item.metadata["chunk"]) + 1
+                yield item
+            continue
+        for chunk in chunk_text(piece, max_words):
+            yield Item([chunk], {**base, "chunk": n}, f"{src.rel}#{n}")
+            n += 1
+
+
+def _decoded_blocks(src: SourceFile, notes: list[str]) -> Iterator[str]:
+    """The file decoded as UTF-8 block by block (the last block is ``""`` after a final
+    flush); undecodable bytes become U+FFFD and are counted in ``notes``."""
     decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
-    n, bad, rest = 0, 0, ""
+    bad = 0
     with src.open() as f:
         while True:
             block = f.read(STREAM_BYTES)
-            text = rest + decoder.decode(block, final=not block)
-            bad += text.count("\ufffd") - rest.count("\ufffd")
-            cut = text.rfind("\n\n") if block else len(text)
-            if block and cut <= 0:
-                cut = max(text.rfind(" "), 0) or len(text)
-            rest = text[cut:]
-            for chunk in chunk_text(text[:cut], max_words):
-                yield Item([chunk], {**base, "chunk": n}, f"{src.rel}#{n}")
-                n += 1
+            text = decoder.decode(block, final=not block)
+            bad += text.count("\ufffd")
+            yield text
             if not block:
                 break
     if bad:
         notes.append(f"not valid UTF-8; decoded with {bad} replacement character(s)")
+
+
+def _html_blocks(blocks: Iterator[str]) -> Iterator[str]:
+    """The visible text of HTML fed block by block (the parser keeps a cut tag for later)."""
+    parser = _TextExtractor()
+    for block in blocks:
+        if block:
+            parser.feed(block)
+        else:
+            parser.close()
+        yield "".join(parser.chunks)
+        parser.chunks.clear()
+
+
+def _cut_pieces(blocks: Iterator[str], markdown: bool = False) -> Iterator[str]:
+    """Regroup text blocks into pieces that end at a paragraph break (else at a space), so no
+    chunk straddles two reads; in markdown, never inside ``![alt](path)``."""
+    rest = ""
+    pending = list(itertools.islice(blocks, 1))
+    while pending:
+        block = pending.pop()
+        pending = list(itertools.islice(blocks, 1))
+        text = rest + block
+        final = not pending
+        cut = len(text) if final else text.rfind("\n\n")
+        if not final and cut <= 0:
+            cut = max(text.rfind(" "), 0) or len(text)
+        if markdown and not final:
+            opened = text.rfind("![", 0, cut)
+            if opened > 0 and text.find(")", opened, cut) < 0:
+                cut = opened  # an image reference cut in two: keep it whole for the next piece
+        rest = text[cut:]
+        yield text[:cut]
 
 
 def _parse_image(src: SourceFile, base: dict[str, Any]) -> Parsed:

@@ -47,3 +47,64 @@ def test_a_large_text_file_is_streamed_in_bounded_batches(lite, tmp_path, monkey
     with Retriever.load(out) as r:
         ids = [f"big.txt#{i}" for i in range(s.documents)]
         assert all(item is not None for item in r.get(ids))
+
+
+def _words(items) -> list[str]:
+    return [w for item in items for p in item.parts if isinstance(p, str) for w in p.split()]
+
+
+def test_large_markdown_and_html_stream_like_text(tmp_path, monkeypatch):
+    """Read block by block (a 4 KB block here): the same words in the same order as a whole
+    read, every image reference intact however the blocks fall, HTML tags cut across blocks
+    parsed right."""
+    from PIL import Image
+
+    from nyx.corpus import scan_corpus
+    from nyx.readers import parse_source
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    Image.new("RGB", (12, 12), "blue").save(corpus / "dot.png")
+    blue = (corpus / "dot.png").read_bytes()
+    paragraph = "Tides follow the moon and the sun; sailors read them in tables."
+    md = "\n\n".join(f"{paragraph} Part {i}. ![a blue dot number {i}](dot.png) Then more."
+                     for i in range(150))
+    html = "<html><body>" + "".join(f"<p>{paragraph} <b>Part</b> {i}.</p><script>var x={i};"
+                                    "</script>" for i in range(200)) + "</body></html>"
+    (corpus / "big.md").write_text(md)
+    (corpus / "big.html").write_text(html)
+    files = {f.rel: f for f in scan_corpus(corpus).files}
+    whole = {rel: list(parse_source(files[rel], corpus.resolve()).items)
+             for rel in ("big.md", "big.html")}
+    monkeypatch.setattr(nyx.readers, "STREAM_BYTES", 4096)
+    for rel in ("big.md", "big.html"):
+        streamed = list(parse_source(files[rel], corpus.resolve()).items)
+        assert _words(streamed) == _words(whole[rel]) and len(streamed) >= 3
+        assert [item.id for item in streamed] == [f"{rel}#{i}" for i in range(len(streamed))]
+    images = [p for item in parse_source(files["big.md"], corpus.resolve()).items
+              for p in item.images]
+    assert len(images) == 150 and all(p.source == blue for p in images)
+    assert "var x" not in " ".join(_words(whole["big.html"]))
+
+
+def test_markdown_and_html_are_read_a_block_at_a_time(tmp_path, monkeypatch):
+    """Consuming the items of a 3 MB file never holds more than a few blocks of it (Python
+    allocations, counted by tracemalloc): the whole text is never in memory at once."""
+    import tracemalloc
+
+    from nyx.corpus import scan_corpus
+    from nyx.readers import parse_source
+
+    monkeypatch.setattr(nyx.readers, "STREAM_BYTES", 64 * 1024)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    paragraph = "Tides follow the moon and the sun; sailors read them in tables. " * 4
+    (corpus / "big.md").write_text("\n\n".join(f"## Part {i}\n\n{paragraph}" for i in range(10000)))
+    (corpus / "big.html").write_text("".join(f"<p>{paragraph} {i}</p>" for i in range(11000)))
+    for f in scan_corpus(corpus).files:
+        assert f.size > 2_500_000
+        tracemalloc.start()
+        count = sum(1 for _ in parse_source(f, corpus.resolve()).items)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert count > 1000 and peak < 1_500_000, (f.rel, count, peak)
