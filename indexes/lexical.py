@@ -113,19 +113,22 @@ class LexicalIndex:
         for position, text in enumerate(texts):
             if not isinstance(text, str):
                 raise ValueError(f"texts[{position}] must be str, got {type(text).__name__}")
-        self.add_tokens(ids, [self.tokenizer(text) for text in texts])
+        self._add_counts(ids, [self.tokenizer.counts(text) for text in texts])
 
     def add_tokens(self, ids: Sequence[str], tokens: Sequence[Sequence[str]]) -> None:
         """Index already-tokenised documents (tokens must come from `self.tokenizer`)."""
         ids = check_ids(ids)
         if len(tokens) != len(ids):
             raise ValueError(f"got {len(ids)} ids but {len(tokens)} token lists")
+        self._add_counts(ids, [dict(Counter(doc_tokens)) for doc_tokens in tokens])
+
+    def _add_counts(self, ids: list[str], counts: list[dict[str, int]]) -> None:
         self._remove(ids)  # a replaced spilled document: the spill is indexed first
-        for doc_id, doc_tokens in zip(ids, tokens):
+        for doc_id, doc_counts in zip(ids, counts):
             if self._spill is not None:
-                self._spill.append(doc_id, dict(Counter(doc_tokens)))
+                self._spill.append(doc_id, doc_counts)
             else:
-                self._insert(doc_id, dict(Counter(doc_tokens)))
+                self._insert(doc_id, doc_counts)
 
     def _insert(self, doc_id: str, counts: dict[str, int]) -> None:
         slot = len(self._slot_ids)

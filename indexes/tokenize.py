@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ ANALYZER_VERSION = 2
 NORMALIZATIONS: tuple[str, ...] = ("nfkc_casefold", "lower")
 
 _WORD_RE = re.compile(r"(?u)\b\w\w+\b")
+_SPACE_RE = re.compile(r"\s")
 
 _STOPWORD_TEXT = """
     a about above after again against all am an and any are aren't as at be because been
@@ -143,3 +145,23 @@ class Tokenizer:
         if self._stem is not None:
             tokens = self._stem(tokens)
         return tokens
+
+    #: a long text is counted this many characters at a time (cut at whitespace)
+    COUNT_SLICE = 1 << 20
+
+    def counts(self, text: str) -> dict[str, int]:
+        """Each token's count in ``text``, as ``Counter(self(text))`` but holding at most one
+        slice of tokens at a time: a 50 MB document does not become a list of millions of
+        strings (a token never spans whitespace, so cutting there changes nothing)."""
+        if len(text) <= self.COUNT_SLICE:
+            return dict(Counter(self(text)))
+        total: Counter[str] = Counter()
+        start = 0
+        while start < len(text):
+            end = min(start + self.COUNT_SLICE, len(text))
+            if end < len(text):
+                space = _SPACE_RE.search(text, end)
+                end = space.start() if space else len(text)
+            total.update(self(text[start:end]))
+            start = end
+        return dict(total)

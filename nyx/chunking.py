@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from nyx.content import Item
@@ -11,6 +13,8 @@ from nyx.content import Item
 DEFAULT_MAX_WORDS = 150
 MAX_IMAGES_PER_CHUNK = 5
 
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_WORD = re.compile(r"\S+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])")
 _MD_IMAGE = re.compile(r"!\[(?P<alt>[^\]]*)\]\((?P<src>[^)\s]+)(?:\s+\"[^\"]*\")?\)")
 
@@ -44,7 +48,7 @@ def chunk_text(text: str, max_words: int = DEFAULT_MAX_WORDS) -> list[str]:
     chunks: list[str] = []
     current: list[str] = []
     count = 0
-    for paragraph in re.split(r"\n\s*\n", text):
+    for paragraph in _paragraphs(text):
         for sentence in split_sentences(" ".join(paragraph.split())):
             words = sentence.split()
             while len(words) > max_words:  # an over-long sentence: hard cut
@@ -115,9 +119,23 @@ def _strip_markdown(text: str) -> str:
     return re.sub(r"(?m)^(.+[^.!?:\s])\s*$(?=\n\n)", r"\1.", text)
 
 
+def _paragraphs(text: str) -> Iterator[str]:
+    """``re.split(r"\\n\\s*\\n", text)`` one paragraph at a time (no list of them all)."""
+    start = 0
+    for brk in _PARAGRAPH_BREAK.finditer(text):
+        yield text[start:brk.start()]
+        start = brk.end()
+    yield text[start:]
+
+
+def _more_words_than(text: str, limit: int) -> bool:
+    """``len(text.split()) > limit``, counting no further than needed."""
+    return next(itertools.islice(_WORD.finditer(text), limit, None), None) is not None
+
+
 def embedding_pieces(item: Item, max_words: int) -> list[Item]:
     """What is embedded for ``item``: text-only documents longer than the encoder's window
     are embedded in chunks of ``max_words``, anything else as one piece."""
-    if item.modality != "text" or len(item.text.split()) <= max_words:
+    if item.modality != "text" or not _more_words_than(item.text, max_words):
         return [item]
     return [Item([c]) for c in chunk_text(item.text, max_words)]

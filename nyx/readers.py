@@ -50,12 +50,15 @@ def parse_source(src: SourceFile, root: Path, max_words: int = DEFAULT_MAX_WORDS
         return _parse_image(src, base)
     if src.kind in ("text", "markdown", "html") and src.size > STREAM_BYTES:
         return _stream_text(src, root, base, max_words)
+    if src.kind == "jsonl":  # line by line: a large file is never in memory at once
+        notes: list[str] = []
+        return _parse_records(src, _jsonl_records(src, notes), root, base, notes)
     if src.kind == "pdf":
         text, notes = _read_pdf(src), []
     else:
         text, notes = _read_text(src)
-    if src.kind in ("jsonl", "json"):
-        return _parse_records(src, text, root, base, notes)
+    if src.kind == "json":
+        return _parse_records(src, _json_records(text), root, base, notes)
     if src.kind == "html":
         text = _html_text(text)
     if src.kind == "markdown":
@@ -248,11 +251,19 @@ def _read_text(src: SourceFile) -> tuple[str, list[str]]:
                       f"{bad} replacement character(s)"]
 
 
-def _parse_records(src: SourceFile, text: str, root: Path, base: dict[str, Any],
-                   notes: list[str]) -> Parsed:
-    items: list[Item] = []
+def _parse_records(src: SourceFile, records: Iterator[tuple[int, Any]], root: Path,
+                   base: dict[str, Any], notes: list[str]) -> Parsed:
+    items = _record_items(src, records, root, base, notes)
+    first = next(items, None)
+    if first is None:
+        raise SourceError(f"no usable records ({notes[0]})" if notes else "no usable records")
+    return Parsed(itertools.chain([first], items), notes)
+
+
+def _record_items(src: SourceFile, records: Iterator[tuple[int, Any]], root: Path,
+                  base: dict[str, Any], notes: list[str]) -> Iterator[Item]:
     seen: set[str] = set()
-    for line_no, record in _records(src, text):
+    for line_no, record in records:
         if isinstance(record, _BadLine):
             notes.append(f"line {line_no}: {record.reason}; skipped")
             continue
@@ -268,10 +279,7 @@ def _parse_records(src: SourceFile, text: str, root: Path, base: dict[str, Any],
                          "file; skipped (ids must be unique)")
             continue
         seen.add(str(item.id))
-        items.append(item)
-    if not items:
-        raise SourceError(f"no usable records ({notes[0]})" if notes else "no usable records")
-    return Parsed(items, notes)
+        yield item
 
 
 def _record_item(src: SourceFile, root: Path, base: dict[str, Any], line_no: int, record: Any,
@@ -318,25 +326,40 @@ def _record_item(src: SourceFile, root: Path, base: dict[str, Any], line_no: int
     return Item(parts, {**meta, **base}, rid)
 
 
-def _records(src: SourceFile, text: str) -> Iterator[tuple[int, Any]]:
-    if src.kind == "json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SourceError(f"invalid JSON at line {exc.lineno}: {exc.msg}") from exc
-        except RecursionError:
-            raise SourceError("JSON nested too deeply to read") from None
-        yield from enumerate(data if isinstance(data, list) else [data], 1)
-        return
-    for line_no, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            yield line_no, json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield line_no, _BadLine(f"invalid JSON ({exc.msg} at column {exc.colno})")
-        except RecursionError:
-            yield line_no, _BadLine("JSON nested too deeply to read")
+def _json_records(text: str) -> Iterator[tuple[int, Any]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+    except RecursionError:
+        raise SourceError("JSON nested too deeply to read") from None
+    yield from enumerate(data if isinstance(data, list) else [data], 1)
+
+
+def _jsonl_records(src: SourceFile, notes: list[str]) -> Iterator[tuple[int, Any]]:
+    """Each line of a JSON Lines file, read and parsed one at a time (lines end at ``\\n``
+    only, so a record holding U+2028 stays one record)."""
+    bad = 0
+    with src.open() as f:
+        for line_no, raw in enumerate(f, 1):
+            line = raw.decode("utf-8", errors="replace")
+            if line_no == 1:
+                line = line.removeprefix("\ufeff")
+            bad += line.count("\ufffd")
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield line_no, _BadLine(f"invalid JSON ({exc.msg} at column {exc.colno})")
+                continue
+            except RecursionError:
+                yield line_no, _BadLine("JSON nested too deeply to read")
+                continue
+            del raw, line
+            yield line_no, record
+    if bad:
+        notes.append(f"not valid UTF-8; decoded with {bad} replacement character(s)")
 
 
 @dataclass

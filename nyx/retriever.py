@@ -136,6 +136,7 @@ class Retriever:
             vectors = self.encoder.encode_documents(to_encode, batch_size=batch_size,
                                                     show_progress=show_progress)
         self.index.upsert(ids_of_vectors, vectors, vector_meta)
+        del to_encode, vectors, vector_meta  # a huge document's chunks: free before the store
         self._modalities = None
         texts = [self._document_text(item) for item in items]
         if self.lexical is not None:

@@ -60,3 +60,20 @@ def test_bad_settings_are_refused():
         TokenizerConfig(normalize="nfd")
     with pytest.raises(ValueError, match="min_length"):
         TokenizerConfig(min_length=0)
+
+
+def test_counts_of_a_long_text_equal_counting_all_its_tokens(monkeypatch):
+    """Counting slice by slice (cut at whitespace) gives the same counts, in the same order,
+    as tokenising the whole text: BM25 of a huge document is unchanged, its memory is not."""
+    from collections import Counter
+
+    from nyx.indexes.tokenize import Tokenizer
+
+    tokenizer = Tokenizer()
+    text = ("Running runners ran; the Café's naïve coöperation — ﬁnancial ﬁles!\n\t" * 400
+            + "tail words at the very end")
+    monkeypatch.setattr(Tokenizer, "COUNT_SLICE", 97)  # many slices, cut mid-sentence
+    counts = tokenizer.counts(text)
+    expected = dict(Counter(tokenizer(text)))
+    assert counts == expected and list(counts) == list(expected)
+    assert tokenizer.counts("") == {}
