@@ -69,3 +69,33 @@ def test_real_formats_still_open(tmp_path):
         path = tmp_path / f"red{suffix}"
         Image.new("RGB", (8, 8), "red").save(path, format=fmt)
         assert fmt in ALLOWED_FORMATS and load_image(path).size == (8, 8)
+
+
+def test_postscript_uploaded_over_http_is_a_422_and_never_runs_gs(lite, tmp_path, fake_gs,
+                                                                 monkeypatch):
+    """Multipart and base64 uploads to /search (the route MCP's search shares)."""
+    import base64
+
+    from fastapi.testclient import TestClient
+
+    from nyx.builder import build_index
+    from nyx.ensemble.retrievers.nyx_retriever import NyxRetriever
+    from nyx.ensemble.tools import SearchTool
+    from nyx.serve.app import ServerSettings, create_app, media_url
+    from tests.security.conftest import options
+
+    env, marker = fake_gs
+    monkeypatch.setenv("PATH", env["PATH"])  # the fake gs comes first, as a real one would
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Ships sail at dawn.")
+    build_index(corpus, tmp_path / "idx", options(lite))
+    tool = SearchTool(NyxRetriever(index=str(tmp_path / "idx")), media_url=media_url)
+    client = TestClient(create_app(tool, ServerSettings(mcp=False)), base_url="http://127.0.0.1")
+    multipart = client.post("/search", files={"image": ("evil.png", EPS, "image/png")},
+                            data={"query": ""})
+    as_json = client.post("/search", json={"image": base64.b64encode(EPS).decode()})
+    for reply in (multipart, as_json):
+        assert reply.status_code == 422, reply.text[:300]
+        assert reply.json()["code"] == "invalid_image" and "PNG, JPEG" in reply.json()["error"]
+    assert not marker.exists()
