@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 python -m nyx.benchmarks.large_file_memory --sizes-mb 1,50 --model hashing
     OMP_NUM_THREADS=1 python -m nyx.benchmarks.large_file_memory --sizes-mb 1,50   # nyx-lite: slow
     python -m nyx.benchmarks.large_file_memory --sizes-mb 50 --model hashing \
-        --formats txt,md,html,jsonl   # the same text as .txt, .md, .html, one .jsonl record
+        --formats txt,md,html,jsonl,jsonl1   # the same text as .txt, .md, .html, .jsonl
 
 Each file is built from scratch in a fresh process (``build_index``), so the peak RSS printed
 is that build's own. ``--model hashing`` replaces MiniLM with a feature-hashing text encoder
@@ -34,25 +34,27 @@ import numpy as np
 from nyx.content import Item
 from nyx.encoders.base import Encoder
 
-FORMATS = ("txt", "md", "html", "jsonl")
+FORMATS = ("txt", "md", "html", "jsonl", "jsonl1")
 
 
 def write_text(path: Path, megabytes: float, fmt: str = "txt") -> None:
     """About ``megabytes`` of SQuAD-dev paragraphs as ``fmt``: plain paragraphs, markdown
-    (a heading per article), HTML (``<p>`` per paragraph) or one jsonl record holding it all."""
+    (a heading per paragraph), HTML (``<p>`` per paragraph), jsonl (a record per paragraph) or
+    ``jsonl1``: one jsonl record holding it all (over the 16 MB a record may hold: skipped)."""
     from nyx.benchmarks.datasets import load_dataset
 
     paragraphs = [doc["text"] for doc in load_dataset("squad-dev").corpus.values()]
     target, written, i = int(megabytes * 2**20), 0, 0
     path.parent.mkdir(parents=True, exist_ok=True)
     head, tail = {"html": ("<html><body>\n", "</body></html>\n"),
-                  "jsonl": ('{"id": "all", "text": "', '"}\n')}.get(fmt, ("", ""))
+                  "jsonl1": ('{"id": "all", "text": "', '"}\n')}.get(fmt, ("", ""))
     with path.open("w", encoding="utf-8") as f:
         f.write(head)
         while written < target:
             text = f"{paragraphs[i % len(paragraphs)]} (copy {i // len(paragraphs)})"
             block = {"md": f"## Part {i}\n\n{text}\n\n", "html": f"<p>{text}</p>\n",
-                     "jsonl": json.dumps(text + "\n\n")[1:-1]}.get(fmt, f"{text}\n\n")
+                     "jsonl": json.dumps({"id": str(i), "text": text}) + "\n",
+                     "jsonl1": json.dumps(text + "\n\n")[1:-1]}.get(fmt, f"{text}\n\n")
             f.write(block)
             written += len(block.encode())
             i += 1
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         for fmt in args.formats.split(","):
             for mb in (float(s) for s in args.sizes_mb.split(",")):
                 corpus = Path(tmp) / f"c{mb:g}-{fmt}"
-                write_text(corpus / f"big.{fmt}", mb, fmt)
+                write_text(corpus / f"big.{fmt.rstrip('1')}", mb, fmt)
                 out = subprocess.run(
                     [sys.executable, "-m", "nyx.benchmarks.large_file_memory", "--child",
                      str(corpus), str(Path(tmp) / f"i{mb:g}-{fmt}"), args.model,

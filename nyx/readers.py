@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 #: Text files larger than this are read and embedded block by block.
 STREAM_BYTES = 4 * 2**20
+#: one jsonl record (one line) may hold at most this much; larger ones are skipped with a note
+#: before they are decoded (a document store, like MongoDB's 16 MB, bounds a document)
+MAX_RECORD_BYTES = 16 * 2**20
 #: image files larger than this are refused (they are read into memory once, then decoded)
 MAX_IMAGE_FILE_BYTES = 64 * 2**20
 #: Metadata keys the builder sets; a record cannot claim them.
@@ -341,7 +344,17 @@ def _jsonl_records(src: SourceFile, notes: list[str]) -> Iterator[tuple[int, Any
     only, so a record holding U+2028 stays one record)."""
     bad = 0
     with src.open() as f:
-        for line_no, raw in enumerate(f, 1):
+        for line_no in itertools.count(1):
+            raw = f.readline(MAX_RECORD_BYTES + 1)
+            if not raw:
+                break
+            if len(raw) > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
+                size = len(raw) + _skip_line(f)
+                yield line_no, _BadLine(
+                    f"a record of {_size(size)}, more than the {_size(MAX_RECORD_BYTES)} one "
+                    "record may hold; split its text over "
+                    "several records (or put it in a .txt or .md file, which are streamed)")
+                continue
             line = raw.decode("utf-8", errors="replace")
             if line_no == 1:
                 line = line.removeprefix("\ufeff")
@@ -360,6 +373,20 @@ def _jsonl_records(src: SourceFile, notes: list[str]) -> Iterator[tuple[int, Any
             yield line_no, record
     if bad:
         notes.append(f"not valid UTF-8; decoded with {bad} replacement character(s)")
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.1f} KB"
+
+
+def _skip_line(f: Any) -> int:
+    """Read past the rest of the current line in blocks; returns the bytes skipped."""
+    skipped = 0
+    while True:
+        block = f.readline(1 << 20)
+        skipped += len(block)
+        if not block or block.endswith(b"\n"):
+            return skipped
 
 
 @dataclass

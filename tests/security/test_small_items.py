@@ -108,3 +108,22 @@ def test_markdown_and_html_are_read_a_block_at_a_time(tmp_path, monkeypatch):
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         assert count > 1000 and peak < 1_500_000, (f.rel, count, peak)
+
+
+def test_a_jsonl_record_over_the_limit_is_skipped_before_it_is_decoded(lite, tmp_path,
+                                                                       monkeypatch):
+    import json
+
+    monkeypatch.setattr(nyx.readers, "MAX_RECORD_BYTES", 4096)
+    corpus, out = tmp_path / "corpus", tmp_path / "idx"
+    corpus.mkdir()
+    lines = [json.dumps({"id": "small", "text": "Ships sail at dawn."}),
+             json.dumps({"id": "huge", "text": "tide " * 5000}),
+             json.dumps({"id": "after", "text": "Gulls follow the boats."})]
+    (corpus / "r.jsonl").write_text("\n".join(lines) + "\n")
+    summary = build_index(corpus, out, options(lite))
+    (note,) = [n for rel, n in summary.notes if rel == "r.jsonl"]
+    assert note.startswith("line 2: a record of 24.4 KB, more than the 4.0 KB one record")
+    assert "line 2:" in note and "one record may hold" in note and "split its text" in note
+    with Retriever.load(out) as retriever:
+        assert set(retriever.store.ids()) == {"small", "after"}
