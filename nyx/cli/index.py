@@ -171,11 +171,11 @@ def _quiet_model_loading() -> None:
     """transformers 5 prints a weight-loading bar per model; a CLI user needs ours only.
     faiss logs which CPU instructions it loaded at INFO: not news to someone searching."""
     logging.getLogger("faiss").setLevel(logging.WARNING)
-    try:
-        from transformers.utils import logging as hf_logging
-    except ImportError:
-        return
-    hf_logging.disable_progress_bar()
+    # Read where a transformers model is loaded (nyx.encoders.towers): importing transformers
+    # here would cost a text query about a second it does not need.
+    from nyx.encoders.towers import QUIET_LOADING_ENV
+
+    os.environ.setdefault(QUIET_LOADING_ENV, "1")
 
 
 def _build(args: argparse.Namespace) -> int:

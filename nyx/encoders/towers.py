@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -102,9 +103,22 @@ IMAGE_TOWERS: dict[str, tuple[str, Callable[[], Path]]] = {
 }
 
 
+#: set (the CLI sets it) to hide transformers' per-model weight-loading bars
+QUIET_LOADING_ENV = "NYX_QUIET_MODEL_LOADING"
+
+
+def quiet_transformers() -> None:
+    """Turn off transformers' weight-loading bars when :data:`QUIET_LOADING_ENV` is set."""
+    if os.environ.get(QUIET_LOADING_ENV):
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+
 def load_text_tower(device: str):  # -> SentenceTransformer
     from sentence_transformers import SentenceTransformer
 
+    quiet_transformers()
     return SentenceTransformer(str(minilm_dir()), device=device, local_files_only=True)
 
 
