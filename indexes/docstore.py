@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sqlite3
 import threading
 import time
@@ -126,25 +127,48 @@ class DocStore:
     One `DocStore` may be shared between threads; writes are serialised.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False,
+                 copy_on_write: str | os.PathLike[str] | None = None) -> None:
+        """Open (or create) the store at ``path``. ``readonly`` refuses writes; with
+        ``copy_on_write``, ``path`` (a committed, never-changing file) is read in place and
+        copied to ``copy_on_write`` at the first write, which then goes to the copy: opening
+        an index copies nothing."""
         self.path = Path(path)
+        self._copy_to = Path(copy_on_write) if copy_on_write is not None else None
+        readonly = readonly or self._copy_to is not None
         if readonly and not self.path.exists():
             raise FileNotFoundError(f"no document store at {self.path}; build the index first")
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._conn: sqlite3.Connection | None = None
+        self._open(readonly, immutable=self._copy_to is not None)
+
+    def _open(self, readonly: bool, immutable: bool = False) -> None:
         if not readonly:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         quoted = urllib.parse.quote(str(self.path.resolve()))
-        uri = f"file:{quoted}?mode={'ro' if readonly else 'rwc'}"
-        self._conn: sqlite3.Connection | None = sqlite3.connect(
-            uri, uri=True, isolation_level=None, check_same_thread=False, timeout=30.0
-        )
+        # immutable: no lock, no -wal/-shm file beside a committed generation's store
+        mode = "ro&immutable=1" if immutable else ("ro" if readonly else "rwc")
+        self._conn = sqlite3.connect(f"file:{quoted}?mode={mode}", uri=True,
+                                     isolation_level=None, check_same_thread=False,
+                                     timeout=30.0)
         self._conn.row_factory = sqlite3.Row
-        self._lock = threading.RLock()
-        self._depth = 0
         if not readonly:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             with self.transaction():
                 self._create_schema()
+
+    def _materialize(self) -> None:
+        """Before the first write of a copy-on-write store: copy it and write to the copy."""
+        if self._copy_to is None:
+            return
+        target, self._copy_to = self._copy_to, None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.path, target)
+        self.conn.close()
+        self.path = target
+        self._open(readonly=False)
 
     def _create_schema(self) -> None:
         for statement in filter(str.strip, _SCHEMA.split(";")):
@@ -171,6 +195,8 @@ class DocStore:
     def transaction(self) -> Iterator[DocStore]:
         """Group writes atomically; nested use becomes a savepoint."""
         with self._lock:
+            if self._depth == 0:
+                self._materialize()
             conn, depth = self.conn, self._depth
             name = f"nyx_sp{depth}"
             conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {name}")

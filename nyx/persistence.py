@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,10 +66,9 @@ class Generation:
         return dict(self.settings.get("encoder_options", {}))
 
     def copy_store(self, target: Path) -> DocStore:
-        """A private copy of the document store, so that the committed generation is never
-        modified."""
-        shutil.copyfile(self.folder / "docs.sqlite", target)
-        return DocStore(target)
+        """The document store, read in place and copied to ``target`` only at its first write,
+        so that the committed generation is never modified and opening copies nothing."""
+        return DocStore(self.folder / "docs.sqlite", copy_on_write=target)
 
 
 def open_generation(path: str | Path, *, trust_remote: bool = False,

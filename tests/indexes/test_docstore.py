@@ -158,3 +158,25 @@ def test_ids_matching_scans_metadata_with_the_filter_grammar(tmp_path):
         assert store.ids_matching(Filter.parse({"lang": "en"})) == ["a", "b"]
         assert store.ids_matching(Filter.parse({"year": {"lt": 2000}})) == ["c"]
         assert store.ids_matching(Filter.parse({"lang": "xx"})) == []
+
+
+def test_copy_on_write_reads_in_place_and_copies_at_the_first_write(tmp_path):
+    import hashlib
+
+    committed = tmp_path / "gen" / "docs.sqlite"
+    with DocStore(committed) as store:
+        store.put_many([Document("a", {"text": "apples"}), Document("b", {"text": "bread"})])
+    digest = hashlib.sha256(committed.read_bytes()).hexdigest()
+    before = sorted(p.name for p in committed.parent.iterdir())
+    private = tmp_path / "private" / "docs.sqlite"
+    store = DocStore(committed, copy_on_write=private)
+    assert store.get("a").payload == {"text": "apples"} and store.count() == 2
+    assert not private.exists()  # reading copied nothing
+    assert sorted(p.name for p in committed.parent.iterdir()) == before  # no -wal/-shm added
+    store.put_many([Document("c", {"text": "cherries"})])
+    assert private.exists() and store.count() == 3 and store.get("b") is not None
+    store.delete_many(["a"])
+    store.close()
+    assert hashlib.sha256(committed.read_bytes()).hexdigest() == digest  # never modified
+    with DocStore(committed, readonly=True) as original:
+        assert sorted(original.ids()) == ["a", "b"]
