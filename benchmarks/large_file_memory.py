@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nyx.chunking import chunk_text
 from nyx.content import Item
 from nyx.encoders.base import Encoder
 
@@ -39,7 +40,8 @@ FORMATS = ("txt", "md", "html", "jsonl", "jsonl1")
 
 def write_text(path: Path, megabytes: float, fmt: str = "txt") -> None:
     """About ``megabytes`` of SQuAD-dev paragraphs as ``fmt``: plain paragraphs, markdown
-    (a heading per paragraph), HTML (``<p>`` per paragraph), jsonl (a record per paragraph) or
+    (a heading per paragraph), HTML (``<p>`` per paragraph), jsonl (a record per passage: the
+    passages the .txt file is cut into, so both make the same vectors) or
     ``jsonl1``: one jsonl record holding it all (over the 16 MB a record may hold: skipped)."""
     from nyx.benchmarks.datasets import load_dataset
 
@@ -48,16 +50,24 @@ def write_text(path: Path, megabytes: float, fmt: str = "txt") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     head, tail = {"html": ("<html><body>\n", "</body></html>\n"),
                   "jsonl1": ('{"id": "all", "text": "', '"}\n')}.get(fmt, ("", ""))
+    pending: list[str] = []
     with path.open("w", encoding="utf-8") as f:
         f.write(head)
         while written < target:
             text = f"{paragraphs[i % len(paragraphs)]} (copy {i // len(paragraphs)})"
-            block = {"md": f"## Part {i}\n\n{text}\n\n", "html": f"<p>{text}</p>\n",
-                     "jsonl": json.dumps({"id": str(i), "text": text}) + "\n",
-                     "jsonl1": json.dumps(text + "\n\n")[1:-1]}.get(fmt, f"{text}\n\n")
-            f.write(block)
+            if fmt == "jsonl":  # the .txt file's text, cut into records below
+                block = f"{text}\n\n"
+                pending.append(block)
+            else:
+                block = {"md": f"## Part {i}\n\n{text}\n\n", "html": f"<p>{text}</p>\n",
+                         "jsonl1": json.dumps(text + "\n\n")[1:-1]}.get(fmt, f"{text}\n\n")
+            if fmt != "jsonl":
+                f.write(block)
             written += len(block.encode())
             i += 1
+        # jsonl: a record per passage, the very passages the .txt build makes (same vectors)
+        for j, passage in enumerate(chunk_text("".join(pending))):
+            f.write(json.dumps({"id": str(j), "text": passage}) + "\n")
         f.write(tail)
 
 
