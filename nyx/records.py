@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from nyx.corpus import is_utf8
+
 __all__ = ["MAX_METADATA_DEPTH", "RecordError", "check_metadata", "check_unicode"]
 
 #: Metadata nested deeper than this is refused (it is stored as JSON and filtered on).
@@ -15,14 +17,6 @@ class RecordError(ValueError):
     """A record cannot be indexed; the message names the record and the field."""
 
 
-def _valid(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def check_unicode(value: Any, where: str = "record") -> None:
     """Raise :class:`RecordError` naming the first key or string of ``value`` that is not valid
     Unicode text (JSON's ``"\\ud800"`` escapes decode to lone surrogates, which no UTF-8 store
@@ -30,13 +24,13 @@ def check_unicode(value: Any, where: str = "record") -> None:
     stack: list[tuple[Any, str]] = [(value, where)]
     while stack:
         node, path = stack.pop()
-        if isinstance(node, str) and not _valid(node):
+        if isinstance(node, str) and not is_utf8(node):
             shown = node.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
             raise RecordError(f"{path} holds text that is not valid Unicode ({shown[:60]!s}: a "
                               "lone surrogate); fix the record")
         if isinstance(node, dict):
             for key, child in node.items():
-                if isinstance(key, str) and not _valid(key):
+                if isinstance(key, str) and not is_utf8(key):
                     shown = key.encode("utf-8", "backslashreplace").decode("ascii")
                     raise RecordError(f"{path} has a key that is not valid Unicode "
                                       f"({shown[:60]}: a lone surrogate); fix the record")
