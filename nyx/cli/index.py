@@ -219,6 +219,9 @@ def _search(args: argparse.Namespace) -> int:
 
     if not args.query and not args.image:
         raise ValueError("give query text, --image PATH, or both")
+    if args.rerank is not None and args.rerank < 1:
+        raise ValueError(f"--rerank {args.rerank}: N is how many top hits the cross-encoder "
+                         "re-scores and must be at least 1 (leave --rerank out to turn it off)")
     parts: list[Any] = [args.query] if args.query else []
     if args.image:
         if not args.image.is_file():

@@ -92,3 +92,10 @@ def test_errors_speak_in_options_not_python(index, tmp_path, capsys):
     assert main(["search", str(index), "--image", str(image), "--mode", "lexical"]) == 2
     err = capsys.readouterr().err
     assert "needs a query with text" in err and "mode dense" in err and "mode='" not in err
+
+
+def test_rerank_zero_is_an_error_not_the_default(index, capsys):
+    """`--rerank 0` used to mean 20 silently."""
+    assert main(["search", str(index), "readline", "--rerank", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--rerank 0" in err and "at least 1" in err
