@@ -27,7 +27,8 @@ from nyx.indexes import IndexDirectory
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RUNTIME_ENV", "announce", "find_server", "note_path", "search_server"]
+__all__ = ["RUNTIME_ENV", "announce", "find_server", "locate_server", "note_path",
+           "search_server"]
 
 RUNTIME_ENV = "NYX_RUNTIME_DIR"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -94,26 +95,41 @@ def announce(index: str | os.PathLike[str], url: str, *, auth: bool) -> Iterator
 
 def find_server(index: str | os.PathLike[str]) -> str | None:
     """The URL of a live keyless server on this machine serving the index's live generation."""
+    return locate_server(index)[0]
+
+
+def locate_server(index: str | os.PathLike[str]) -> tuple[str | None, str | None]:
+    """``(url, None)`` for a usable server, else ``(None, why)``; ``why`` is None when no
+    server announced itself for this index (nothing worth saying)."""
     note = note_path(index)
-    if note is None:
-        return None
+    if note is None or not note.is_file():
+        return None, None
     try:
         data = json.loads(note.read_text(encoding="utf-8"))
-        url, pid, generation = str(data["url"]), int(data["pid"]), data.get("generation")
+        url, pid = str(data["url"]), int(data["pid"])
     except (OSError, ValueError, KeyError, TypeError):
-        return None
+        return None, f"the server note {note} cannot be read"
     current = IndexDirectory(index).current()
-    if (data.get("auth") or data.get("index") != _real(index) or current is None
-            or current.name != generation):
-        return None
-    if urllib.parse.urlsplit(url).hostname not in LOOPBACK or not _alive(pid):
-        return None
+    if data.get("index") != _real(index) or current is None:
+        return None, None
+    if data.get("auth"):
+        return None, f"the server at {url} needs an API key"
+    if urllib.parse.urlsplit(url).hostname not in LOOPBACK:
+        return None, f"the server note names {url}, not a loopback address"
+    if not _alive(pid):
+        return None, f"the server that announced {url} (PID {pid}) is not running"
     try:
+        # a server follows rebuilds: asking /health makes it open the live generation first
         with urllib.request.urlopen(f"{url}/health", timeout=TIMEOUT_S) as reply:
             health = json.loads(reply.read())
-    except (OSError, ValueError):
-        return None
-    return url if health.get("status") == "ok" else None
+    except (OSError, ValueError) as error:
+        return None, f"the server at {url} does not answer ({error})"
+    if health.get("status") != "ok":
+        return None, f"the server at {url} reports {health.get('status')!r}"
+    if health.get("generation", current.name) != current.name:
+        return None, (f"the server at {url} still serves {health.get('generation')}, not the "
+                      f"live {current.name} (it could not open it: see its log)")
+    return url, None
 
 
 def search_server(url: str, params: dict[str, Any],

@@ -51,8 +51,10 @@ def page_css() -> Response:
 def health(request: Request) -> dict[str, Any]:
     settings: ServerSettings = request.app.state.settings
     tool: SearchTool | None = request.app.state.tool
+    documents = _count(tool)  # opens a newer generation first, when the index was rebuilt
     return {"status": "ok" if tool is not None else "no index",
-            "index": settings.index_name, "documents": _count(tool),
+            "index": settings.index_name, "generation": _generation(tool),
+            "documents": documents,
             "tools": tool.catalog.count() if tool and tool.catalog else 0,
             "answer": bool(tool and tool.answerer), "mcp": settings.mcp,
             "auth_required": settings.api_key is not None, "version": version()}
@@ -187,6 +189,10 @@ def _count(tool: SearchTool | None) -> int:
         return 0
     backend = tool.retriever.load() if hasattr(tool.retriever, "load") else None
     return int(backend.count()) if backend is not None and hasattr(backend, "count") else 0
+
+
+def _generation(tool: SearchTool | None) -> str | None:
+    return getattr(tool.retriever, "generation", None) if tool is not None else None
 
 
 def version() -> str:

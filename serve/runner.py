@@ -30,7 +30,7 @@ def build_tool(index: Path, *, pipeline: Path | None = None,
     from nyx.serve.catalog import ToolCatalog
 
     retriever = Retriever.load(index, trust_remote=trust_remote)
-    module = NyxRetriever(retriever=retriever, mode=mode)
+    module = NyxRetriever(retriever=retriever, mode=mode).follow_index(index)
     answerer = None
     if pipeline is not None:
         from nyx.ensemble.config import build

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import threading
 from typing import Any, ClassVar
 
 from nyx.ensemble.cache import DiskCache
@@ -44,6 +46,24 @@ class NyxRetriever(RetrieverModule):
         self.encoder = encoder
         self.mode = mode
         self._fingerprint: str | None = None
+        self._follow: str | None = None  # see follow_index
+        self._failed: str | None = None
+        self._retired: Any = None
+        self._swap = threading.Lock()
+
+    def follow_index(self, folder: str | os.PathLike[str]) -> NyxRetriever:
+        """Serve the live generation of ``folder`` whatever it becomes: each :meth:`load` reads
+        its ``CURRENT`` (a small file) and, after a rebuild, opens the new generation (the
+        same encoder object when it still fits) in place of the old one. A caller that
+        holds the old retriever (a query in flight) finishes on it."""
+        self._follow = str(folder)
+        return self
+
+    @property
+    def generation(self) -> str | None:
+        """The generation the retriever was loaded from (None for one built in memory)."""
+        loaded = getattr(self.retriever, "loaded_from", None)
+        return loaded[1] if loaded else None
 
     @classmethod
     def from_config(cls, config: Any, builder: ConfigBuilder) -> NyxRetriever:
@@ -70,7 +90,39 @@ class NyxRetriever(RetrieverModule):
                 self.retriever.add([
                     Item([rec["text"] or " "], {"title": rec["title"]} if rec["title"] else {},
                          id=doc_id) for doc_id, rec in self.corpus.docs.items()])
+        elif self._follow is not None:
+            self._follow_current()
         return self.retriever
+
+    def _follow_current(self) -> None:
+        from nyx.indexes import EncoderMismatchError, IndexDirectory
+
+        try:
+            current = IndexDirectory(self._follow).current_name()
+        except (OSError, ValueError):  # a CURRENT being replaced or damaged: keep serving
+            return
+        if current is None or current in (self.generation, self._failed):
+            return
+        with self._swap:
+            if current == self.generation:
+                return
+            from nyx.retriever import Retriever
+
+            old = self.retriever
+            try:
+                try:
+                    new = Retriever.load(self._follow, encoder=old.encoder)
+                except EncoderMismatchError:  # rebuilt with another encoder: load that one
+                    new = Retriever.load(self._follow)
+            except Exception as error:  # a broken new generation: say so, keep the old one
+                logger.warning("cannot open %s of %s (%s); still serving %s", current,
+                               self._follow, error, self.generation)
+                self._failed = current
+                return
+            logger.info("%s: now serving %s (was %s)", self._follow, current, self.generation)
+            if self._retired is not None:  # retired one swap ago: nothing still uses it
+                self._retired.close()
+            self.retriever, self._retired, self._fingerprint = new, old, None
 
     def data_identity(self) -> dict[str, Any]:
         """The passages: the corpus's fingerprint, else the indexed ids (the index folder's

@@ -258,10 +258,12 @@ def _search_running_server(args: argparse.Namespace,
                            flt: Filter | None) -> list[dict[str, Any]] | None:
     """The hits from a `nyx-index serve` already running on this index (models loaded), or
     None when there is none to ask."""
-    from nyx.running_server import fetch_server_document, find_server, search_server
+    from nyx.running_server import fetch_server_document, locate_server, search_server
 
-    url = find_server(args.index)
+    url, why = locate_server(args.index)
     if url is None:
+        if why:
+            print(f"(not asking a server: {printable(why)}; searching here)", file=sys.stderr)
         return None
     found = search_server(url, {
         "q": args.query, "k": args.k, "mode": args.mode, "group": args.group,

@@ -79,3 +79,17 @@ def test_the_note_is_trusted_only_from_a_private_runtime_folder_and_for_its_inde
         assert find_server(index) is None
         os.chmod(tmp_path / "run", 0o700)
         assert find_server(index) == url
+
+
+def test_search_says_why_it_does_not_ask_an_announced_server(index, capsys):
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    note = note_path(index, create=True)
+    note.write_text(json.dumps({"url": "http://127.0.0.1:9", "pid": dead.pid, "auth": False,
+                                "index": str(index.resolve()), "generation": "gen-000001"}))
+    assert main(["search", str(index), "ships", "--mode", "lexical"]) == 0
+    captured = capsys.readouterr()
+    assert f"(PID {dead.pid}) is not running; searching here" in captured.err
+    assert "a.txt" in captured.out
