@@ -17,10 +17,16 @@ from nyx.images import ImageLoadError, ImageSource, describe_source, load_image
 
 @dataclass(frozen=True)
 class ImagePart:
-    """An image inside an item: a file path, encoded bytes, or a PIL image (loaded lazily)."""
+    """An image inside an item: a file path, encoded bytes, or a PIL image (loaded lazily).
+
+    ``origin`` names the file encoded bytes were read from (a corpus image read once, where it
+    was checked); it is a label for data pipelines that keep references, never read again by
+    the index.
+    """
 
     source: ImageSource
     alt: str = ""
+    origin: str | None = field(default=None, compare=False, repr=False)
 
     def load(self, max_side: int | None = 1024) -> Image.Image:
         return load_image(self.source, max_side=max_side)

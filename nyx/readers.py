@@ -90,7 +90,7 @@ def _markdown_items(src: SourceFile, root: Path, base: dict[str, Any], text: str
                 if alt:
                     parts.append(alt)
                 continue
-            parts.append(ImagePart(image, alt=alt))
+            parts.append(ImagePart(image, alt=alt, origin=_origin(root, value, src.path.parent)))
         if parts and any(isinstance(p, ImagePart) or p.strip() for p in parts):
             yield Item(parts, {**base, "chunk": i}, f"{src.rel}#{i}")
 
@@ -182,7 +182,7 @@ def _parse_image(src: SourceFile, base: dict[str, Any]) -> Parsed:
     notes = []
     if max(width, height) > MAX_SIDE:
         notes.append(f"large image {width}x{height} downscaled to {MAX_SIDE} px for encoding")
-    return Parsed([Item([ImagePart(data)], dict(base), src.rel)], notes)
+    return Parsed([Item([ImagePart(data, origin=str(src.path))], dict(base), src.rel)], notes)
 
 
 def _corpus_image(root: Path, ref: Any, folder: Path) -> bytes:
@@ -204,6 +204,11 @@ def _corpus_image(root: Path, ref: Any, folder: Path) -> bytes:
     except SourceError as exc:
         raise SourceError(f"{ref}: {exc}") from None
     return data
+
+
+def _origin(root: Path, ref: str, folder: Path) -> str:
+    """The path a checked image reference names (a label: the bytes were read already)."""
+    return str(resolve_inside(root, ref, base=folder))
 
 
 def _read_image_bytes(handle: Any) -> bytes:
@@ -319,7 +324,8 @@ def _record_item(src: SourceFile, root: Path, base: dict[str, Any], line_no: int
     parts: list[Any] = [text] if text and text.strip() else []
     for ref in refs:
         try:
-            parts.append(ImagePart(_corpus_image(root, ref, src.path.parent)))
+            parts.append(ImagePart(_corpus_image(root, ref, src.path.parent),
+                                   origin=_origin(root, ref, src.path.parent)))
         except SourceError as exc:
             notes.append(f"record {rid}: image {exc}; skipped that image")
     if not parts:

@@ -7,7 +7,7 @@ import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from nyx.content import Item
+from nyx.content import ImagePart, Item
 from nyx.corpus import SourceError, scan_corpus
 from nyx.readers import parse_source
 
@@ -31,11 +31,21 @@ def load_chunks(corpus: str | Path, max_words: int = 150) -> list[Item]:
             continue
         for note in parsed.notes:
             logger.info("%s: %s", source.rel, note)
-        items.extend(parsed.items)
+        items.extend(_as_references(item) for item in parsed.items)
     if not items:
         raise ValueError(f"no chunks found under {root}: add .md/.txt/.html/.jsonl/.pdf files "
                          "or images")
     return items
+
+
+def _as_references(item: Item) -> Item:
+    """Training data refers to image files by path: a corpus image the reader held as bytes is
+    named by the file it was read from."""
+    if not any(isinstance(p, ImagePart) and p.origin for p in item.parts):
+        return item
+    parts = [ImagePart(p.origin, alt=p.alt) if isinstance(p, ImagePart) and p.origin else p
+             for p in item.parts]
+    return Item(parts, item.metadata, item.id)
 
 
 def modality_quotas(available: Mapping[str, int], mix: Mapping[str, float],
