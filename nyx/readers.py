@@ -206,9 +206,12 @@ def _corpus_image(root: Path, ref: Any, folder: Path) -> bytes:
     return data
 
 
-def _origin(root: Path, ref: str, folder: Path) -> str:
+def _origin(root: Path, ref: str, folder: Path) -> str | None:
     """The path a checked image reference names (a label: the bytes were read already)."""
-    return str(resolve_inside(root, ref, base=folder))
+    try:
+        return str(resolve_inside(root, ref, base=folder))
+    except PathRefused:  # swapped since it was read: the bytes stand, the label goes
+        return None
 
 
 def _read_image_bytes(handle: Any) -> bytes:
