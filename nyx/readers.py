@@ -84,13 +84,11 @@ def _markdown_items(src: SourceFile, root: Path, base: dict[str, Any], text: str
                 parts.append(value)
                 continue
             try:
-                image = _corpus_image(root, value, src.path.parent)
+                parts.append(_corpus_image(root, value, src.path.parent, alt))
             except SourceError as exc:
                 notes.append(f"image {exc}; kept its alt text")
                 if alt:
                     parts.append(alt)
-                continue
-            parts.append(ImagePart(image, alt=alt, origin=_origin(root, value, src.path.parent)))
         if parts and any(isinstance(p, ImagePart) or p.strip() for p in parts):
             yield Item(parts, {**base, "chunk": i}, f"{src.rel}#{i}")
 
@@ -185,10 +183,11 @@ def _parse_image(src: SourceFile, base: dict[str, Any]) -> Parsed:
     return Parsed([Item([ImagePart(data, origin=str(src.path))], dict(base), src.rel)], notes)
 
 
-def _corpus_image(root: Path, ref: Any, folder: Path) -> bytes:
-    """The bytes of an image a document refers to: a readable image file inside the corpus,
-    read once, beneath the root and without following a symlink swapped in after the path
-    was resolved; or an error. The index embeds and stores exactly these bytes."""
+def _corpus_image(root: Path, ref: Any, folder: Path, alt: str = "") -> ImagePart:
+    """An image a document refers to: a readable image file inside the corpus, read once,
+    beneath the root and without following a symlink swapped in after the path was resolved;
+    or an error. The part holds those bytes (what the index embeds and stores) and names the
+    file as its ``origin``."""
     if not isinstance(ref, str):
         raise SourceError(f"{ref!r} is not a path (expected a string)")
     try:
@@ -203,15 +202,7 @@ def _corpus_image(root: Path, ref: Any, folder: Path) -> bytes:
         _check_image(data)
     except SourceError as exc:
         raise SourceError(f"{ref}: {exc}") from None
-    return data
-
-
-def _origin(root: Path, ref: str, folder: Path) -> str | None:
-    """The path a checked image reference names (a label: the bytes were read already)."""
-    try:
-        return str(resolve_inside(root, ref, base=folder))
-    except PathRefused:  # swapped since it was read: the bytes stand, the label goes
-        return None
+    return ImagePart(data, alt=alt, origin=str(path))
 
 
 def _read_image_bytes(handle: Any) -> bytes:
@@ -327,8 +318,7 @@ def _record_item(src: SourceFile, root: Path, base: dict[str, Any], line_no: int
     parts: list[Any] = [text] if text and text.strip() else []
     for ref in refs:
         try:
-            parts.append(ImagePart(_corpus_image(root, ref, src.path.parent),
-                                   origin=_origin(root, ref, src.path.parent)))
+            parts.append(_corpus_image(root, ref, src.path.parent))
         except SourceError as exc:
             notes.append(f"record {rid}: image {exc}; skipped that image")
     if not parts:

@@ -33,13 +33,17 @@ def _erf(x: np.ndarray) -> np.ndarray:
     return (sign * (1.0 - poly * np.exp(-a * a))).astype(np.float32)
 
 
-def _gelu(x: np.ndarray) -> np.ndarray:
-    """Exact (erf) GELU, as BERT's "gelu"; scipy's erf when installed (it comes with
-    sentence-transformers), else a float32-accurate approximation."""
+def _erf_function() -> Any:
+    """scipy's erf when installed (it comes with sentence-transformers), else :func:`_erf`."""
     try:
         from scipy.special import erf
     except ImportError:
-        erf = _erf
+        return _erf
+    return erf
+
+
+def _gelu(x: np.ndarray, erf: Any = _erf) -> np.ndarray:
+    """Exact (erf) GELU, as BERT's "gelu"."""
     y = erf(x * np.float32(1.0 / math.sqrt(2.0)))
     y += 1.0
     y *= x
@@ -72,6 +76,7 @@ class NumpyMiniLM:
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self.tokenizer.no_padding()
+        self._erf = _erf_function()
 
     def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
         flat = x.reshape(-1, x.shape[-1])  # one GEMM for the whole batch
@@ -105,7 +110,7 @@ class NumpyMiniLM:
             x = _layer_norm(self._linear(context, f"{p}.attention.output.dense") + x,
                             w[f"{p}.attention.output.LayerNorm.weight"],
                             w[f"{p}.attention.output.LayerNorm.bias"], self.eps)
-            hidden = _gelu(self._linear(x, f"{p}.intermediate.dense"))
+            hidden = _gelu(self._linear(x, f"{p}.intermediate.dense"), self._erf)
             x = _layer_norm(self._linear(hidden, f"{p}.output.dense") + x,
                             w[f"{p}.output.LayerNorm.weight"], w[f"{p}.output.LayerNorm.bias"],
                             self.eps)
