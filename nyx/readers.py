@@ -18,6 +18,7 @@ from typing import Any
 from nyx.chunking import DEFAULT_MAX_WORDS, chunk_markdown, chunk_text
 from nyx.content import ImagePart, Item
 from nyx.corpus import SourceError, SourceFile
+from nyx.file_text import embedded_image_text, name_words
 from nyx.images import ALLOWED_FORMATS, MAX_PIXELS, MAX_SIDE, ImageLoadError, open_image
 from nyx.paths import PathRefused, open_beneath, resolve_inside
 from nyx.records import RecordError, check_metadata, check_unicode
@@ -180,7 +181,15 @@ def _parse_image(src: SourceFile, base: dict[str, Any]) -> Parsed:
     notes = []
     if max(width, height) > MAX_SIDE:
         notes.append(f"large image {width}x{height} downscaled to {MAX_SIDE} px for encoding")
-    return Parsed([Item([ImagePart(data, origin=str(src.path))], dict(base), src.rel)], notes)
+    alt = own_text(src.rel, data)
+    return Parsed([Item([ImagePart(data, alt=alt, origin=str(src.path))], dict(base), src.rel)],
+                  notes)
+
+
+def own_text(rel: str, data: bytes) -> str:
+    """What an image file says about itself: the words of its name, then any description it
+    embeds (see :mod:`nyx.file_text`); its alt text in the index."""
+    return ". ".join(t for t in (name_words(rel), embedded_image_text(data)) if t)
 
 
 def _corpus_image(root: Path, ref: Any, folder: Path, alt: str = "") -> ImagePart:
@@ -202,7 +211,7 @@ def _corpus_image(root: Path, ref: Any, folder: Path, alt: str = "") -> ImagePar
         _check_image(data)
     except SourceError as exc:
         raise SourceError(f"{ref}: {exc}") from None
-    return ImagePart(data, alt=alt, origin=str(path))
+    return ImagePart(data, alt=alt or own_text(str(ref), data), origin=str(path))
 
 
 def _read_image_bytes(handle: Any) -> bytes:

@@ -22,6 +22,7 @@ from nyx.chunking import DEFAULT_MAX_WORDS, embedding_pieces
 from nyx.content import Item, ItemLike, as_items
 from nyx.encoders import Encoder, load_encoder
 from nyx.encoders.registry import check_local_encoder
+from nyx.file_text import lexical_text
 from nyx.hybrid import HybridConfig
 from nyx.ids import check_document_ids, default_ids, vector_ids
 from nyx.indexes import (
@@ -140,7 +141,8 @@ class Retriever:
         self._modalities = None
         texts = [self._document_text(item) for item in items]
         if self.lexical is not None:
-            self.lexical.add(ids, [t or " " for t in texts])
+            self.lexical.add(ids, [lexical_text(t, item.metadata.get("source"))
+                                   for t, item in zip(texts, items)])
             if getattr(self.index, "has_sparse", False):
                 self._sparse_pending.update(ids)
         self.store.put_many(
@@ -179,8 +181,10 @@ class Retriever:
         ids = self.store.ids()
         for start in range(0, len(ids), 1024):
             docs = self.store.get_many(ids[start:start + 1024], skip_missing=True)
-            lexical.add([d.id for d in docs if d is not None],
-                        [str(d.payload.get("text", "")) or " " for d in docs if d is not None])
+            kept = [d for d in docs if d is not None]
+            lexical.add([d.id for d in kept],
+                        [lexical_text(str(d.payload.get("text", "")), d.metadata.get("source"))
+                         for d in kept])
         self.lexical = lexical
         return lexical.count()
 
