@@ -15,7 +15,7 @@ from typing import Any
 from nyx.ensemble.errors import ToolError
 
 __all__ = ["GROUPS", "MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "MAX_K", "MAX_QUERY_CHARS",
-           "MODALITIES", "MODES", "TOOL_NAMES", "ToolCallError", "check_arguments",
+           "MAX_RERANK", "MODALITIES", "MODES", "TOOL_NAMES", "ToolCallError", "check_arguments",
            "decode_image", "parse_call", "tool_definitions"]
 
 
@@ -25,6 +25,8 @@ GROUPS = ("document", "chunk")
 TOOL_NAMES = ("search", "fetch_document", "answer", "search_tools")
 #: Bounds every interface enforces (function calling, MCP, HTTP).
 MAX_K = 50
+#: at most this many hits may be re-scored by the cross-encoder in one search (~25 ms each)
+MAX_RERANK = 100
 MAX_QUERY_CHARS = 2_000
 MAX_IMAGE_BYTES = 10 * 2**20
 MAX_IMAGE_PIXELS = 25_000_000
@@ -75,6 +77,10 @@ def tool_definitions(max_k: int = MAX_K) -> list[dict[str, Any]]:
                                 "passage (identical files collapse); chunk: every passage."},
                       "min_score": {"type": ["number", "null"], "default": None,
                                     "description": "Drop hits scoring below this."},
+                      "rerank": {"type": ["integer", "null"], "minimum": 1,
+                                 "maximum": MAX_RERANK, "default": None, "description":
+                                 "Re-score the top N hits with the cross-encoder (better "
+                                 "text ranking, ~25 ms per hit); null: no reranking."},
                       "filter": {"type": ["object", "null"], "default": None, "description":
                                  'Metadata filter, ANDed over keys: {"topic": "shop"}, '
                                  '{"topic": {"any": ["a", "b"]}}, {"year": {"gte": 2020}}.'},

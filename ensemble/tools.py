@@ -34,6 +34,7 @@ from nyx.ensemble.tool_schema import (
     MAX_IMAGE_PIXELS,
     MAX_K,
     MAX_QUERY_CHARS,
+    MAX_RERANK,
     MODALITIES,
     TOOL_NAMES,
     ToolCallError,
@@ -49,8 +50,8 @@ logger = logging.getLogger(__name__)
 #: longest side of the image thumbnails MCP search results carry
 THUMBNAIL_SIDE = 256
 
-__all__ = ["MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "MAX_K", "MAX_QUERY_CHARS", "MODALITIES",
-           "TOOL_NAMES", "Answerer", "SearchTool", "ToolCallError", "ToolCatalogLike",
+__all__ = ["MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "MAX_K", "MAX_QUERY_CHARS", "MAX_RERANK",
+           "MODALITIES", "TOOL_NAMES", "Answerer", "SearchTool", "ToolCallError", "ToolCatalogLike",
            "check_arguments", "decode_image", "tool_definitions"]
 
 
@@ -110,17 +111,19 @@ class SearchTool:
 
     def search(self, query: str = "", k: int = 5, modality: str = "any",
                filter: dict[str, Any] | None = None, image: Any = None, mode: str = "auto",
-               group: str = "document", min_score: float | None = None) -> dict[str, Any]:
+               group: str = "document", min_score: float | None = None,
+               rerank: int | None = None) -> dict[str, Any]:
         """The top ``k`` documents for ``query`` (and/or an ``image``: bytes, a PIL image or
         base64 text): ids, scores, snippets, image references; a ``confidence`` per hit for
         ensembles of retrievers.
 
         ``mode`` ``auto`` uses the retriever's own setting; ``group="document"`` returns each
         file once (its best passage), ``"chunk"`` every passage; ``min_score`` drops weaker
-        hits; ``modality`` searches among documents with text or with images only.
+        hits; ``modality`` searches among documents with text or with images only;
+        ``rerank=N`` re-scores the top ``N`` hits with the cross-encoder (Nyx retrievers).
         """
         arguments = {"query": query, "k": k, "modality": modality, "filter": filter,
-                     "mode": mode, "group": group, "min_score": min_score}
+                     "mode": mode, "group": group, "min_score": min_score, "rerank": rerank}
         if isinstance(image, str):
             arguments["image"] = image
         self._check("search", arguments, has_image=image is not None)
@@ -128,7 +131,11 @@ class SearchTool:
             with self._lock:
                 if _is_nyx(self.retriever):
                     docs = self._nyx_search(query, image, k, filter, modality, mode, group,
-                                            min_score)
+                                            min_score, rerank)
+                elif rerank is not None:
+                    raise ToolCallError(f"{type(self.retriever).__name__} cannot rerank; "
+                                        "leave rerank out (reranking needs a Nyx retriever)",
+                                        "unsupported")
                 else:
                     docs = self._module_search(query, image, k, filter, modality, mode,
                                                min_score)
@@ -146,8 +153,8 @@ class SearchTool:
         return out
 
     def _nyx_search(self, query: str, image: Any, k: int, filter: dict[str, Any] | None,
-                    modality: str, mode: str, group: str,
-                    min_score: float | None) -> list[RetrievedDoc]:
+                    modality: str, mode: str, group: str, min_score: float | None,
+                    rerank: int | None = None) -> list[RetrievedDoc]:
         """A Nyx retriever searches with every option itself (images among images, ...)."""
         from nyx import ImagePart, Item
         from nyx.ensemble.retrievers.nyx_retriever import to_retrieved_doc
@@ -159,7 +166,7 @@ class SearchTool:
             mode = self.retriever.mode if query.strip() else "dense"
         hits = self.retriever.load().search(Item(parts), k=k, filter=filter or None, mode=mode,
                                             group=group, min_score=min_score,
-                                            modality=modality)
+                                            modality=modality, rerank=rerank)
         return [to_retrieved_doc(h) for h in hits]
 
     def _module_search(self, query: str, image: Any, k: int, filter: dict[str, Any] | None,

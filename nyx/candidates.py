@@ -34,9 +34,12 @@ def resolve_mode(r: Retriever, item: Item, mode: Mode) -> Mode:
     return mode
 
 
-def depth(r: Retriever, item: Item, k: int, mode: Mode, reranker: CrossEncoder | None) -> int:
-    """How many documents each ranking must deliver for this query."""
-    wanted = max(k, r.rerank_candidates) if reranker is not None and item.text else k
+def depth(r: Retriever, item: Item, k: int, mode: Mode, reranker: CrossEncoder | None,
+          rerank_depth: int | None = None) -> int:
+    """How many documents each ranking must deliver for this query (``rerank_depth``: how
+    many the reranker re-scores; default the retriever's ``rerank_candidates``)."""
+    wanted = max(k, rerank_depth or r.rerank_candidates) if reranker is not None and \
+        item.text else k
     return max(wanted, r.hybrid.candidates) if mode == "hybrid" else wanted
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 from nyx.content import Item
 from nyx.indexes import Document
 from nyx.rerank import CrossEncoder
@@ -93,17 +95,29 @@ def collapse(ranked: list[tuple[str, float]], docs: list[Document | None],
 
 
 def rerank_results(reranker: CrossEncoder, query: str,
-            results: list[SearchResult]) -> list[SearchResult]:
-    """Re-order the results that have text by the cross-encoder's score. Results without text
-    (an image with nothing read from it) keep their first-stage positions."""
+                   results: list[SearchResult]) -> list[SearchResult]:
+    """One list in descending score order, scored by the cross-encoder.
+
+    Hits with text get the cross-encoder's score. A hit without text (an image nothing was
+    read from) cannot be scored by it, so it gets the score the cross-encoder gives the text
+    hits of this query at its first-stage score: a least-squares line through their (first
+    stage, cross-encoder) pairs, never falling as the first-stage score rises. It thus keeps its
+    place among them as far as the first stage can tell, on the cross-encoder's scale, and the
+    list stays sorted (``first_stage_score`` keeps the fused score of every hit)."""
     slots = [n for n, r in enumerate(results) if r.text.strip()]
     if not slots:
         return results
-    scores = reranker.score(query, [results[n].text for n in slots])
-    ranked = sorted(range(len(slots)), key=lambda j: (-float(scores[j]), j))
-    out = list(results)
-    for slot, j in zip(slots, ranked):
-        r = results[slots[j]]
-        r.first_stage_score, r.score = r.score, float(scores[j])
-        out[slot] = r
-    return out
+    scores = np.asarray(reranker.score(query, [results[n].text for n in slots]), np.float64)
+    first = np.array([results[n].score for n in slots], dtype=np.float64)
+    slope = 0.0
+    if len(slots) > 1 and np.ptp(first) > 0:
+        slope = max(0.0, float(np.cov(first, scores, bias=True)[0, 1] / np.var(first)))
+    intercept = float(scores.mean() - slope * first.mean())
+    textless = [n for n in range(len(results)) if n not in set(slots)]
+    for n, score in [*zip(slots, scores.tolist()),
+                     *((n, intercept + slope * results[n].score) for n in textless)]:
+        r = results[n]
+        r.first_stage_score, r.score = r.score, float(score)
+    order = sorted(range(len(results)),
+                   key=lambda n: (-results[n].score, -(results[n].first_stage_score or 0.0), n))
+    return [results[n] for n in order]

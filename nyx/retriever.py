@@ -239,7 +239,7 @@ class Retriever:
 
     def search(self, query: ItemLike | Sequence[ItemLike], k: int = 10,
                filter: dict[str, Any] | Filter | None = None,
-               mode: Mode = "auto", *, rerank: bool | None = None,
+               mode: Mode = "auto", *, rerank: bool | int | None = None,
                batch_size: int = 64, group: Group = "document",
                min_score: float | None = None,
                modality: Modality = "any") -> list[SearchResult] | list[list[SearchResult]]:
@@ -248,8 +248,9 @@ class Retriever:
         ``mode="auto"`` fuses dense and lexical scores for queries with text and uses dense
         search alone for image queries. A list of strings is a batch of text queries (encoded
         together, ``batch_size`` at a time); wrap an interleaved query in :class:`~nyx.Item`.
-        ``rerank`` overrides the retriever's reranker setting for this call (``True`` needs
-        one set, or loads the default cross-encoder).
+        ``rerank`` overrides the retriever's reranker setting for this call: ``True`` reranks
+        (with the reranker set, or the default cross-encoder, loaded once), a number ``N``
+        reranks the top ``N`` hits instead of ``rerank_candidates``, ``False`` turns it off.
 
         ``group="document"`` (the default) returns each file of a ``nyx-index build`` index
         once, scored by its best chunk (``SearchResult.chunk`` says which), and folds files
@@ -272,6 +273,11 @@ class Retriever:
             encoded = self.encoder.encode_queries([items[i] for i in need],
                                                   batch_size=batch_size)
             vectors = dict(zip(need, encoded))
+        if rerank is not None and not isinstance(rerank, bool) and (
+                not isinstance(rerank, int) or rerank < 1):
+            raise ValueError(f"rerank must be True, False, None or how many hits to rerank "
+                             f"(at least 1), got {rerank!r}")
+        rerank_depth = None if rerank is None or isinstance(rerank, bool) else rerank
         reranker = self.reranker
         if rerank and reranker is None:
             reranker = self.reranker = CrossEncoder()
@@ -282,7 +288,8 @@ class Retriever:
         # looks among that modality's documents instead).
         dense_hits: dict[int, dict[str, float]] = {}
         if need and allowed is None:
-            depths = [candidates.depth(self, items[i], k, modes[i], reranker) for i in need]
+            depths = [candidates.depth(self, items[i], k, modes[i], reranker, rerank_depth)
+                      for i in need]
             found = candidates.dense_many(self, np.stack([vectors[i] for i in need]),
                                           max(depths), flt)
             dense_hits = {i: dict(list(hits.items())[:d])
@@ -291,7 +298,7 @@ class Retriever:
                        if any(m in ("lexical", "hybrid") for m in modes) else None)
         results = [self._search_one(item, k, flt, m, vectors.get(i), reranker,
                                     dense_hits.get(i), group=group, allowed=allowed,
-                                    lexical_ids=lexical_ids)
+                                    lexical_ids=lexical_ids, rerank_depth=rerank_depth)
                    for i, (item, m) in enumerate(zip(items, modes))]
         if min_score is not None:
             results = [[r for r in hits if r.score >= min_score] for hits in results]
@@ -301,10 +308,12 @@ class Retriever:
                     query_vector: np.ndarray | None, reranker: CrossEncoder | None = None,
                     dense_hits: dict[str, float] | None = None, *, group: Group = "chunk",
                     allowed: set[str] | None = None,
-                    lexical_ids: Iterable[str] | None = None) -> list[SearchResult]:
+                    lexical_ids: Iterable[str] | None = None,
+                    rerank_depth: int | None = None) -> list[SearchResult]:
         text = item.text
-        depth = max(k, self.rerank_candidates) if reranker is not None and text else k
-        n = candidates.depth(self, item, k, mode, reranker)
+        wanted = rerank_depth or self.rerank_candidates
+        depth = max(k, wanted) if reranker is not None and text else k
+        n = candidates.depth(self, item, k, mode, reranker, rerank_depth)
         total = self.store.count()
         while True:
             ranked, dense, lexical = candidates.rank(self, text, mode, n, flt, query_vector,

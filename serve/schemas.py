@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from nyx.ensemble.tools import MAX_IMAGE_BYTES, MAX_K, MAX_QUERY_CHARS
+from nyx.ensemble.tools import MAX_IMAGE_BYTES, MAX_K, MAX_QUERY_CHARS, MAX_RERANK
 
 __all__ = ["AnswerRequest", "ERRORS", "MULTIPART_DOC", "SearchForm", "SearchParams",
            "SearchRequest", "ToolCallRequest", "ToolSearchParams"]
@@ -24,9 +24,12 @@ class _SearchOptions(BaseModel):
     group: Group = Field("document", description="document: each file once, by its best "
                          "passage; chunk: every passage")
     min_score: float | None = Field(None, description="drop hits scoring below this")
+    rerank: int | None = Field(None, ge=1, le=MAX_RERANK, description="re-score the top N "
+                               "hits with the cross-encoder; leave out for no reranking")
 
     def options(self) -> dict[str, Any]:
-        return {"mode": self.mode, "group": self.group, "min_score": self.min_score}
+        return {"mode": self.mode, "group": self.group, "min_score": self.min_score,
+                "rerank": self.rerank}
 
 
 class _Strict(BaseModel):

@@ -228,7 +228,7 @@ def _search(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"query image not found: {args.image}")
         parts.append(ImagePart(str(args.image)))
     flt = Filter.from_cli(args.filter) if args.filter else None
-    if not (args.no_server or args.rerank is not None or args.model or args.qdrant_url):
+    if not (args.no_server or args.model or args.qdrant_url):
         served = _search_running_server(args, flt)
         if served is not None and args.json:
             print(json.dumps(served, indent=2, ensure_ascii=False))
@@ -267,7 +267,7 @@ def _search_running_server(args: argparse.Namespace,
         return None
     found = search_server(url, {
         "q": args.query, "k": args.k, "mode": args.mode, "group": args.group,
-        "min_score": args.min_score, "modality": args.modality,
+        "min_score": args.min_score, "modality": args.modality, "rerank": args.rerank,
         "filter": json.dumps(flt.to_dict()) if flt is not None else None}, args.image)
     if found is None:
         return None

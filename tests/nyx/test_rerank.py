@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from nyx import Item
 from nyx.rerank import CrossEncoder
+from nyx.results import SearchResult, rerank_results
 from nyx.retriever import Retriever
 
 DOCS = [
@@ -59,3 +62,42 @@ def test_reranking_moves_the_answer_to_the_top(lite, cross_encoder):
 def test_missing_model_files_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="tokenizer.json"):
         CrossEncoder(tmp_path).load()
+
+
+PASSAGES = ["William Shakespeare wrote the tragedy Hamlet around 1600.",
+            "Copenhagen is the capital of Denmark.", "Hamlet is a small village.",
+            "The play was first performed at the Globe theatre.", "", "  ",
+            "Kronborg castle stands at Helsingor.", "espresso, a small strong coffee"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(PASSAGES),
+                          st.floats(0.0, 1.0, allow_nan=False)), min_size=1, max_size=8))
+def test_a_reranked_list_is_in_descending_score_order(cross_encoder, hits) -> None:
+    """Mixed hits (text, and images nothing was read from: empty text) come back as one list
+    sorted by score, on the cross-encoder's scale; the fused scores stay as first-stage."""
+    ranked = sorted(enumerate(hits), key=lambda h: -h[1][1])
+    results = [SearchResult(f"d{i}", score, None, text=text) for i, (text, score) in ranked]
+    fused = {r.id: r.score for r in results}
+    out = rerank_results(cross_encoder, "who wrote hamlet", results)
+    scores = [r.score for r in out]
+    assert scores == sorted(scores, reverse=True)
+    assert sorted(r.id for r in out) == sorted(fused)
+    if any(t.strip() for t, _ in hits):
+        assert all(r.first_stage_score == fused[r.id] for r in out)
+        texted = [r for r in out if r.text.strip()]
+        direct = cross_encoder.score("who wrote hamlet", [r.text for r in texted])
+        assert np.allclose([r.score for r in texted], direct, atol=0.3)
+
+
+def test_a_textless_hit_keeps_its_place_among_reranked_ones(cross_encoder) -> None:
+    """An image with no text, fused between two text hits, lands on the cross-encoder's scale
+    where a line through the text hits puts its first-stage score (a -9.8 logit above a 0.8
+    fused score is what this replaced)."""
+    results = [SearchResult("answer", 0.9, None, text=PASSAGES[0]),
+               SearchResult("photo", 0.6, None, text=""),
+               SearchResult("capital", 0.3, None, text=PASSAGES[1])]
+    out = rerank_results(cross_encoder, "who wrote hamlet", results)
+    assert [r.id for r in out] == ["answer", "photo", "capital"]
+    a, p, c = (r.score for r in out)
+    assert a > p > c and p == pytest.approx((a + c) / 2, abs=1e-6)

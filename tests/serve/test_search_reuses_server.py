@@ -45,6 +45,11 @@ def test_search_asks_the_running_server(page_server: ThreadedServer, demo_index:
         assert seen == {"code": 0, "models": False}, err[-2000:]
         assert f"answered by nyx-index serve at {page_server.url}" in err
         assert "notes/coffee.md  (passage 1)" in out and "photos/espresso.jpg" in out
+        # --rerank is answered by the server too (its cross-encoder, not one loaded here)
+        seen, out, err = _search(demo_index, "a cup of coffee", "-k", "3", "--rerank", "5")
+        assert seen == {"code": 0, "models": False}, err[-2000:]
+        assert f"answered by nyx-index serve at {page_server.url}" in err
+        assert "notes/coffee.md" in out
         images, _, _ = _search(demo_index, "opening hours", "--modality", "image", "-k", "1")
         assert images["models"] is False
         rocket = str(DEMO_CORPUS / "photos" / "rocket-launch.jpg")

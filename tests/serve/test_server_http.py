@@ -188,3 +188,18 @@ def test_per_request_mode_group_modality_and_min_score(client: httpx.Client) -> 
     assert chunks.status_code == 200
     bad = client.post("/search", json={"query": "espresso", "mode": "fuzzy"})
     assert bad.status_code == 422 and "mode" in bad.json()["error"]
+
+
+def test_rerank_per_request(client: httpx.Client) -> None:
+    """``rerank=N`` re-scores the top N with the cross-encoder: a sorted list on its scale
+    (images included), the fused score kept as ``first_stage_score``; out of range is a 422."""
+    plain = client.get("/search", params={"q": "a cup of coffee", "k": 5}).json()["results"]
+    reranked = client.get("/search", params={"q": "a cup of coffee", "k": 5,
+                                             "rerank": 10}).json()["results"]
+    scores = [r["score"] for r in reranked]
+    assert scores == sorted(scores, reverse=True) and len(reranked) == 5
+    assert all("first_stage_score" in r["metadata"] for r in reranked)
+    assert [r["score"] for r in plain] != scores  # logits, not fused scores in [0, 1]
+    for bad in (0, 101, "many"):
+        refused = client.get("/search", params={"q": "coffee", "rerank": bad})
+        assert refused.status_code == 422 and "rerank" in refused.json()["error"]
