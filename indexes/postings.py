@@ -108,12 +108,17 @@ class Postings:
         return self._by_document
 
     def get_all_checked(self) -> None:
-        """Check every posting (as `get` checks one term's); reads them all."""
+        """Check every posting (as `get` checks one term's) and that each document's counts
+        add up to its length; reads them all."""
         slots, tfs = np.asarray(self.slots), np.asarray(self.tfs)
         if slots.size and (int(slots.min()) < 0 or int(slots.max()) >= len(self.ids)
                            or int(tfs.min()) < 1):
             raise ValueError(f"{self._source}: postings name documents that do not exist or "
                              "counts below 1; the index is damaged - rebuild it")
+        sums = np.bincount(slots, weights=tfs, minlength=len(self.ids))
+        if not np.array_equal(sums, self.lengths):
+            raise ValueError(f"{self._source}: the postings do not add up to the document "
+                             "lengths; the index is damaged - rebuild it")
 
     def documents(self) -> Iterator[tuple[str, dict[str, int]]]:
         """Every document as ``(id, {term: count})`` in slot order (terms in vocabulary
@@ -286,13 +291,18 @@ def _write_files(folder: Path, terms: list[str], ids: list[str], offsets: np.nda
     tag = secrets.token_hex(8)
     names = {part: f"lexical.{tag}.{part}.json" for part in _LISTS}
     names.update({part: f"lexical.{tag}.{part}.npy" for part in _ARRAYS})
-    for part, values in (("terms", terms), ("ids", ids)):
-        atomic_write_text(folder / names[part], json.dumps(values, ensure_ascii=False))
-    for part, data in (("offsets", offsets), ("slots", slots), ("tfs", tfs),
-                       ("lengths", lengths)):
-        column = np.asarray(data, dtype=_ARRAYS[part])
-        atomic_write_stream(folder / names[part], lambda handle, column=column:
-                            np.lib.format.write_array(handle, column, allow_pickle=False))
+    try:
+        for part, values in (("terms", terms), ("ids", ids)):
+            atomic_write_text(folder / names[part], json.dumps(values, ensure_ascii=False))
+        for part, data in (("offsets", offsets), ("slots", slots), ("tfs", tfs),
+                           ("lengths", lengths)):
+            column = np.asarray(data, dtype=_ARRAYS[part])
+            atomic_write_stream(folder / names[part], lambda handle, column=column:
+                                np.lib.format.write_array(handle, column, allow_pickle=False))
+    except BaseException:  # a failed save leaves the folder as it was
+        for name in names.values():
+            (folder / name).unlink(missing_ok=True)
+        raise
     return {"documents": len(ids), "terms": len(terms), "postings": int(offsets[-1]),
             "total_length": total_length, "files": names}
 
