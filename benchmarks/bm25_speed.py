@@ -2,6 +2,7 @@
 
     NYX_DATA_DIR=../shared/data python -m nyx.benchmarks.bm25_speed
     NYX_DATA_DIR=../shared/data python -m nyx.benchmarks.bm25_speed --synthetic-mb 50
+    NYX_DATA_DIR=../shared/data python -m nyx.benchmarks.bm25_speed --save-memory-mb 50
 
 Two indexes: the 2,067 SQuAD v1.1 dev paragraphs, and (``--synthetic-mb``) a larger text made
 of those paragraphs repeated to the size asked, one document per paragraph, each tagged
@@ -11,12 +12,20 @@ cache), and to answer the first query after opening. Then the 10,570 SQuAD dev q
 top-10, as one ``search`` call (a list) and one call per question: queries per second. The
 numbers are printed, never checked; only the two ways of searching are compared for identical
 results.
+
+``--save-memory-mb`` instead measures a build's memory, as ``nyx-index build`` builds: a fresh
+process adds that much text with ``defer_adds`` (documents spilled to disk) and saves; it
+prints the peak RSS before the save and after it, and the save's time.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -44,6 +53,47 @@ def _open_and_query(folder: Path, query: str, repeat: int) -> dict[str, float]:
             "first_query_s": min(firsts)}
 
 
+def _synthetic(texts: list[str], megabytes: float) -> Any:
+    """(id, text) of SQuAD paragraphs repeated to `megabytes`, made one at a time."""
+    size, i = 0, 0
+    while size < megabytes * 2**20:
+        text = f"{texts[i % len(texts)]} (copy {i // len(texts)})"
+        size += len(text.encode("utf-8")) + 2
+        yield f"p{i}", text
+        i += 1
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def save_memory(megabytes: float) -> dict[str, Any]:
+    """Peak RSS of a spilled build of `megabytes` of text, before and after its save (run it
+    in a fresh process: the peak is the process's)."""
+    from nyx.benchmarks.datasets import load_dataset
+    from nyx.indexes import LexicalIndex
+
+    texts = [doc["text"] for doc in load_dataset("squad-dev").corpus.values()]
+    with tempfile.TemporaryDirectory(prefix="nyx-bm25-memory-") as tmp:
+        index = LexicalIndex()
+        index.defer_adds(Path(tmp) / "spill")
+        batch: list[tuple[str, str]] = []
+        documents = 0
+        for pair in _synthetic(texts, megabytes):
+            batch.append(pair)
+            if len(batch) == 512:
+                index.add([i for i, _ in batch], [t for _, t in batch])
+                documents, batch = documents + len(batch), []
+        if batch:
+            index.add([i for i, _ in batch], [t for _, t in batch])
+            documents += len(batch)
+        before = _peak_rss_mb()
+        save_s, _ = _timed(lambda: index.save(Path(tmp) / "saved"))
+        return {"what": f"spilled build + save, {megabytes:g} MB", "documents": documents,
+                "peak_rss_before_save_mb": before, "peak_rss_after_save_mb": _peak_rss_mb(),
+                "save_s": save_s}
+
+
 def _index_of(ids: list[str], texts: list[str]) -> Any:
     from nyx.indexes import LexicalIndex
 
@@ -64,14 +114,9 @@ def measure(synthetic_mb: float, repeat: int, queries: int | None) -> list[dict[
     rows: list[dict[str, Any]] = []
     corpora = [("squad-dev", ids, texts)]
     if synthetic_mb > 0:
-        big_ids, big_texts, size, i = [], [], 0, 0
-        while size < synthetic_mb * 2**20:
-            text = f"{texts[i % len(texts)]} (copy {i // len(texts)})"
-            big_ids.append(f"p{i}")
-            big_texts.append(text)
-            size += len(text.encode("utf-8")) + 2
-            i += 1
-        corpora.append((f"synthetic-{synthetic_mb:g}MB", big_ids, big_texts))
+        pairs = list(_synthetic(texts, synthetic_mb))
+        corpora.append((f"synthetic-{synthetic_mb:g}MB", [i for i, _ in pairs],
+                        [t for _, t in pairs]))
     with tempfile.TemporaryDirectory(prefix="nyx-bm25-speed-") as tmp:
         for name, doc_ids, doc_texts in corpora:
             build_s, index = _timed(lambda doc_ids=doc_ids, doc_texts=doc_texts:
@@ -105,8 +150,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="loads per index (best is shown)")
     parser.add_argument("--queries", type=int, default=None,
                         help="search only the first N questions (default: all 10,570)")
+    parser.add_argument("--save-memory-mb", type=float, default=0.0,
+                        help="measure the peak memory of a spilled build and save of this many "
+                             "MB instead (in a fresh process)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for row in measure(args.synthetic_mb, args.repeat, args.queries):
+    if args.save_memory_mb and args.child:
+        print(json.dumps(save_memory(args.save_memory_mb)))
+        return
+    if args.save_memory_mb:
+        out = subprocess.run([sys.executable, "-m", "nyx.benchmarks.bm25_speed", "--child",
+                              "--save-memory-mb", str(args.save_memory_mb)],
+                             check=True, capture_output=True, text=True).stdout
+        rows = [json.loads(out.strip().splitlines()[-1])]
+    else:
+        rows = measure(args.synthetic_mb, args.repeat, args.queries)
+    for row in rows:
         print("  ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
                         for key, value in row.items()))
 

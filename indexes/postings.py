@@ -53,7 +53,7 @@ _LISTS = ("terms", "ids")
 _FILE_RE = re.compile(r"^lexical\.[0-9a-f]{8,32}\.(terms|ids)\.json$|"
                       r"^lexical\.[0-9a-f]{8,32}\.(offsets|slots|tfs|lengths)\.npy$")
 #: postings re-ordered per block while writing (three int32 each in the scratch file)
-_BLOCK = 1 << 20
+_BLOCK = 1 << 18
 
 
 class Postings:
@@ -222,30 +222,32 @@ def write_postings(folder: str | os.PathLike[str],
     ids: list[str] = []
     lengths = array("q")
     df = np.zeros(0, dtype=np.int64)
-    buffer = array("i")  # (row, tf, slot) per posting, in document order
+    blocks: list[int] = []  # postings per block of the scratch file
+    # the postings not yet in the scratch file, in document order: three columns
+    rows, tfs, slots = array("i"), array("i"), array("i")
     with tempfile.TemporaryFile(dir=folder, prefix=".lexical.", suffix=".scratch") as scratch:
 
         def flush() -> None:
-            nonlocal df, buffer
-            if buffer:
-                rows = np.frombuffer(buffer, dtype=np.int32)[0::3]
+            nonlocal df, rows, tfs, slots
+            if rows:
                 df = np.concatenate([df, np.zeros(len(vocabulary) - df.size, np.int64)])
-                df += np.bincount(rows, minlength=len(vocabulary))
-                scratch.write(buffer.tobytes())
-                buffer = array("i")
+                df += np.bincount(np.frombuffer(rows, dtype=np.int32),
+                                  minlength=len(vocabulary))
+                for column in (rows, tfs, slots):
+                    scratch.write(column.tobytes())
+                blocks.append(len(rows))
+                rows, tfs, slots = array("i"), array("i"), array("i")
 
         for doc_id, counts in documents:
             slot = len(ids)
             ids.append(doc_id)
-            length = 0
-            for term, tf in counts.items():
-                row = vocabulary.get(term)
-                if row is None:
-                    row = vocabulary[term] = len(vocabulary)
-                buffer.extend((row, tf, slot))
-                length += tf
-            lengths.append(length)
-            if len(buffer) >= 3 * _BLOCK:
+            for term in set(counts).difference(vocabulary):  # rows are re-ordered at the end
+                vocabulary[term] = len(vocabulary)
+            rows.extend(map(vocabulary.__getitem__, counts))
+            tfs.extend(counts.values())
+            slots.extend([slot] * len(counts))
+            lengths.append(sum(counts.values()))
+            if len(rows) >= _BLOCK:
                 flush()
         flush()
         terms = sorted(vocabulary)
@@ -257,29 +259,30 @@ def write_postings(folder: str | os.PathLike[str],
         sorted_df[rank] = df
         offsets = np.zeros(len(terms) + 1, dtype=np.int64)
         np.cumsum(sorted_df, out=offsets[1:])
-        slots, tfs = _scatter(scratch, rank, offsets)
+        out_slots, out_tfs = _scatter(scratch, blocks, rank, offsets)
     total = int(sum(lengths))
-    return _write_files(folder, terms, ids, offsets, slots, tfs,
+    return _write_files(folder, terms, ids, offsets, out_slots, out_tfs,
                         np.frombuffer(lengths, dtype=np.int64) if lengths else
                         np.zeros(0, np.int64), total)
 
 
-def _scatter(scratch: IO[bytes], rank: np.ndarray, offsets: np.ndarray
+def _scatter(scratch: IO[bytes], blocks: list[int], rank: np.ndarray, offsets: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray]:
-    """Postings grouped by row from the scratch file's (row, tf, slot) in document order."""
+    """Postings grouped by row, from the scratch file's blocks of (rows, tfs, slots) columns
+    in document order."""
     slots = np.empty(int(offsets[-1]), dtype=np.int32)
     tfs = np.empty(int(offsets[-1]), dtype=np.int32)
     cursor = offsets[:-1].copy()
     scratch.seek(0)
-    while block := scratch.read(12 * _BLOCK):
-        triples = np.frombuffer(block, dtype=np.int32).reshape(-1, 3)
-        rows = rank[triples[:, 0]]
+    for size in blocks:
+        block = np.frombuffer(scratch.read(12 * size), dtype=np.int32).reshape(3, size)
+        rows = rank[block[0]]
         order = np.argsort(rows, kind="stable")  # documents stay in slot order within a row
         rows = rows[order]
         first = np.searchsorted(rows, rows, side="left")
         at = cursor[rows] + (np.arange(rows.size) - first)
-        slots[at] = triples[order, 2]
-        tfs[at] = triples[order, 1]
+        tfs[at] = block[1][order]
+        slots[at] = block[2][order]
         present, counts = np.unique(rows, return_counts=True)
         cursor[present] += counts
     return slots, tfs
