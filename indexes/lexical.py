@@ -294,11 +294,10 @@ class LexicalIndex:
         return arrays
 
     def _all_lengths(self) -> np.ndarray:
-        """Every slot's document length (0 for a deleted slot)."""
-        if self._mapped is not None:
-            return self._mapped.lengths
+        """Every slot's document length (0 for a deleted slot), as floats."""
         if self._length_array is None:
-            self._length_array = np.asarray(self._lengths, dtype=np.float64)
+            lengths = self._mapped.lengths if self._mapped is not None else self._lengths
+            self._length_array = np.asarray(lengths, dtype=np.float64)
         return self._length_array
 
     def _score(self, tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -318,8 +317,7 @@ class LexicalIndex:
             slots, tfs = posting
             df = slots.size
             idf = math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
-            lengths = np.asarray(all_lengths[slots], dtype=np.float64)
-            tfs = np.asarray(tfs, dtype=np.float64)
+            lengths = all_lengths[slots]
             norm = k1 * (1.0 - b + b * lengths / avg_length) if avg_length > 0 else k1 * (1.0 - b)
             scores[slots] += query_tf * idf * tfs / (tfs + norm)
             touched.append(slots)
@@ -375,7 +373,7 @@ class LexicalIndex:
             starts = np.cumsum(sizes) - sizes
             slots = np.concatenate([p[0] for p in postings]).astype(np.int64)
             tfs = np.concatenate([p[1] for p in postings]).astype(np.float64)
-            lengths = np.asarray(all_lengths[slots], dtype=np.float64)
+            lengths = all_lengths[slots]
             # the same expressions, in the same order, as one query's scoring always used
             norm = k1 * (1.0 - b + b * lengths / avg_length) if avg_length > 0 else k1 * (1.0 - b)
             weighted = np.repeat(np.asarray(weights), sizes) * tfs / (tfs + norm)
