@@ -13,10 +13,11 @@ batching, the embedding cache, FAISS, BM25 and the document store) is the real p
 The text is SQuAD-dev paragraphs repeated to the size asked (real English, so chunking and
 BM25 see real sentence and vocabulary shapes). A file is read and embedded block by block, and
 the build spills new vectors and BM25 documents to disk (``nyx/indexes/spill.py``) until the
-save, which builds the FAISS structure once and streams BM25 into its file. What still grows
-with the file: the FAISS index itself at the save (vectors plus, above 50,000 vectors, the
-HNSW graph: the same memory a search of the index needs) and a few dicts per vector (ids,
-metadata).
+save, which builds the FAISS structure once and streams BM25 into its postings files. What
+still grows with the file: the FAISS index itself at the save (vectors plus, above 50,000
+vectors, the HNSW graph: the same memory a search of the index needs), a few dicts per vector
+(ids, metadata), and at the BM25 save its vocabulary and two int32 columns per posting (about
+50 MB more at 50 MB of text: ``python -m nyx.benchmarks.bm25_speed --save-memory-mb 50``).
 """
 
 from __future__ import annotations

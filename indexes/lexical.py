@@ -11,6 +11,11 @@ deleting documents gives exactly the scores of an index built from scratch.
 Memory: each document keeps its distinct terms (interned) and counts as two tuples, and each
 term's postings are two ``array('q')`` columns (slot, tf): about 16 bytes per posting, where
 dicts of dicts took ten times that, so a 50 MB text file's index fits in a few hundred MB.
+
+A saved index (:mod:`nyx.indexes.postings`) opens without rebuilding anything: its postings
+are memory-mapped and searched in place, and only the first add, replace or delete turns them
+into the in-memory structures above (the scores stay exactly those of a fresh build).
+Searching a list of queries scores them together, a block of queries at a time.
 """
 
 from __future__ import annotations
@@ -30,8 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write_chunks
+from .atomic import atomic_write_text
 from .base import Hit, check_ids
+from .postings import Postings, remove_stale_files, write_postings
 from .spill import DocumentSpill
 from .tokenize import Tokenizer, TokenizerConfig, analyzer_id
 
@@ -43,7 +49,10 @@ __all__ = ["BM25Config", "LexicalIndex"]
 _DocTerms = tuple[tuple[str, ...], tuple[int, ...]]
 
 LEXICAL_FILENAME = "lexical.json"
-_FORMAT_VERSION = 1
+#: 1: every document's term counts in ``lexical.json`` (still read); 2: memory-mapped postings
+_FORMAT_VERSION = 2
+#: queries scored together hold at most this many (query, document) score cells
+_SCORE_CELLS = 1 << 22
 
 
 @dataclass
@@ -78,13 +87,15 @@ class LexicalIndex:
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._length_array: np.ndarray | None = None
         self._spill: DocumentSpill | None = None  # see defer_adds
+        #: the postings of a loaded index, searched in place until the first mutation
+        self._mapped: Postings | None = None
 
     def defer_adds(self, folder: str | os.PathLike[str]) -> None:
         """Append new documents to a spill file in `folder` until something reads the index.
 
         For builds: postings are then built once, by the first search or delete; `save`
-        streams spilled documents into ``lexical.json`` without building them at all. Scores
-        and the saved file are those of adding directly.
+        streams spilled documents into its files without building the in-memory structures.
+        Scores and the saved files are those of adding directly.
         """
         if self._spill is None:
             self._spill = DocumentSpill(Path(folder) / "lexical.jsonl")
@@ -123,6 +134,7 @@ class LexicalIndex:
         self._add_counts(ids, [dict(Counter(doc_tokens)) for doc_tokens in tokens])
 
     def _add_counts(self, ids: list[str], counts: list[dict[str, int]]) -> None:
+        self._materialise()
         self._remove(ids)  # a replaced spilled document: the spill is indexed first
         for doc_id, doc_counts in zip(ids, counts):
             if self._spill is not None:
@@ -158,6 +170,10 @@ class LexicalIndex:
     def _remove(self, ids: Sequence[str]) -> int:
         if self._spill is not None and any(i in self._spill for i in ids):
             self._build_postings()
+        if self._mapped is not None:
+            if not any(i in self._slot_of for i in ids):
+                return 0
+            self._materialise()
         removed = 0
         for doc_id in ids:
             slot = self._slot_of.pop(doc_id, None)
@@ -190,6 +206,26 @@ class LexicalIndex:
         for doc_id, counts in live:
             self._insert(doc_id, counts)
 
+    def _open_mapped(self, postings: Postings) -> None:
+        """Search `postings` in place (a loaded index); nothing is built."""
+        self._mapped = postings
+        self._slot_ids = list(postings.ids)
+        self._slot_of = {doc_id: slot for slot, doc_id in enumerate(postings.ids)}
+        self._total_length = postings.total_length
+
+    def _materialise(self) -> None:
+        """Turn mapped postings into the in-memory structures that add and delete change."""
+        mapped = self._mapped
+        if mapped is None:
+            return
+        logger.info("loading %d BM25 documents into memory for a change", len(mapped))
+        documents = mapped.documents()  # checks every posting before anything is replaced
+        self._slot_of, self._slot_ids, self._doc_terms, self._lengths = {}, [], [], []
+        self._total_length, self._postings, self._arrays = 0, {}, {}
+        self._length_array, self._mapped = None, None
+        for doc_id, counts in documents:
+            self._insert(doc_id, counts)
+
     # Reading ---------------------------------------------------------------------------
 
     def count(self) -> int:
@@ -208,11 +244,27 @@ class LexicalIndex:
     def term_counts(self, ids: Sequence[str]) -> list[dict[str, int]]:
         """Each document's token counts (empty for unknown ids), e.g. to export BM25 weights."""
         self._build_postings()
+        if self._mapped is not None:
+            return self._mapped_term_counts(self._mapped, ids)
         out = []
         for doc_id in ids:
             slot = self._slot_of.get(doc_id)
             terms = self._doc_terms[slot] if slot is not None else None
             out.append(dict(zip(*terms)) if terms else {})
+        return out
+
+    def _mapped_term_counts(self, mapped: Postings, ids: Sequence[str]
+                            ) -> list[dict[str, int]]:
+        doc_offsets, rows, tfs = mapped.by_document()
+        out = []
+        for doc_id in ids:
+            slot = self._slot_of.get(doc_id)
+            if slot is None:
+                out.append({})
+                continue
+            start, end = int(doc_offsets[slot]), int(doc_offsets[slot + 1])
+            out.append({mapped.terms[r]: tf for r, tf in zip(rows[start:end].tolist(),
+                                                              tfs[start:end].tolist())})
         return out
 
     def average_length(self) -> float:
@@ -228,36 +280,126 @@ class LexicalIndex:
                                            np.frombuffer(tfs, dtype=np.int64).astype(np.float64))
         return arrays
 
+    def _posting(self, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(slots, tfs)`` of `term`, slots ascending; None when no document has it."""
+        if self._mapped is None:
+            return self._term_arrays(term) if term in self._postings else None
+        arrays = self._arrays.get(term)
+        if arrays is None:
+            posting = self._mapped.get(term)
+            if posting is None:
+                return None
+            arrays = self._arrays[term] = (posting[0].astype(np.int64),
+                                           posting[1].astype(np.float64))
+        return arrays
+
+    def _all_lengths(self) -> np.ndarray:
+        """Every slot's document length (0 for a deleted slot), as floats."""
+        if self._length_array is None:
+            lengths = self._mapped.lengths if self._mapped is not None else self._lengths
+            self._length_array = np.asarray(lengths, dtype=np.float64)
+        return self._length_array
+
     def _score(self, tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """BM25 scores of every document containing a query token: (slots, scores)."""
+        """BM25 scores of every document containing a query token: (slots ascending,
+        scores). One query's scoring; `_scores` gives the same numbers for many."""
         self._build_postings()
         n_docs = len(self._slot_of)
-        if self._length_array is None:
-            self._length_array = np.asarray(self._lengths, dtype=np.float64)
+        all_lengths = self._all_lengths()
         avg_length = self._total_length / n_docs if n_docs else 0.0
         k1, b = self.config.k1, self.config.b
         scores = np.zeros(len(self._slot_ids), dtype=np.float64)
         touched: list[np.ndarray] = []
         for term, query_tf in Counter(tokens).items():
-            if term not in self._postings:
+            posting = self._posting(term)
+            if posting is None:
                 continue
-            slots, tfs = self._term_arrays(term)
+            slots, tfs = posting
             df = slots.size
             idf = math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
-            lengths = self._length_array[slots]
+            lengths = all_lengths[slots]
             norm = k1 * (1.0 - b + b * lengths / avg_length) if avg_length > 0 else k1 * (1.0 - b)
             scores[slots] += query_tf * idf * tfs / (tfs + norm)
             touched.append(slots)
         if not touched:
             return np.empty(0, dtype=np.int64), np.empty(0)
-        slots = np.unique(np.concatenate(touched))
+        slots = np.unique(np.concatenate(touched)) if len(touched) > 1 else touched[0]
         return slots, scores[slots]
+
+    def _scores(self, token_lists: Sequence[Sequence[str]]
+                ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Per query, what `_score` gives: ``(slots ascending, scores)``.
+
+        Queries are scored a block at a time: each distinct (term, query count) of the block
+        gets its postings' weights once, and one ``np.add.at`` adds them into the block's
+        score rows in each query's token order, so every score is the same sum of the same
+        terms, bit for bit, as `_score`'s (which a single query uses: less overhead).
+        """
+        if len(token_lists) == 1:
+            yield self._score(token_lists[0])
+            return
+        self._build_postings()
+        n_docs, n_slots = len(self._slot_of), len(self._slot_ids)
+        avg_length = self._total_length / n_docs if n_docs else 0.0
+        all_lengths = self._all_lengths()
+        k1, b = self.config.k1, self.config.b
+        block = max(1, min(len(token_lists), _SCORE_CELLS // max(n_slots, 1)))
+        sums = np.zeros(block * n_slots, dtype=np.float64)
+        touched = np.zeros(block * n_slots, dtype=bool)
+        for first in range(0, len(token_lists), block):
+            queries = token_lists[first:first + block]
+            keys: dict[tuple[str, int], int] = {}
+            postings: list[tuple[np.ndarray, np.ndarray]] = []
+            weights: list[float] = []  # query count * idf, per key
+            pair_query, pair_key = array("q"), array("q")
+            for position, tokens in enumerate(queries):
+                for term, query_tf in Counter(tokens).items():
+                    key = keys.get((term, query_tf))
+                    if key is None:
+                        posting = self._posting(term)
+                        key = keys[(term, query_tf)] = -1 if posting is None else len(postings)
+                        if posting is not None:
+                            df = posting[0].size
+                            idf = math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+                            postings.append(posting)
+                            weights.append(query_tf * idf)
+                    if key >= 0:
+                        pair_query.append(position)
+                        pair_key.append(key)
+            if not pair_key:
+                yield from ((np.empty(0, dtype=np.int64), np.empty(0)) for _ in queries)
+                continue
+            sizes = np.fromiter((p[0].size for p in postings), np.int64, len(postings))
+            starts = np.cumsum(sizes) - sizes
+            slots = np.concatenate([p[0] for p in postings]).astype(np.int64)
+            tfs = np.concatenate([p[1] for p in postings]).astype(np.float64)
+            lengths = all_lengths[slots]
+            # the same expressions, in the same order, as one query's scoring always used
+            norm = k1 * (1.0 - b + b * lengths / avg_length) if avg_length > 0 else k1 * (1.0 - b)
+            weighted = np.repeat(np.asarray(weights), sizes) * tfs / (tfs + norm)
+            keys_of = np.frombuffer(pair_key, dtype=np.int64)
+            counts = sizes[keys_of]
+            entries = np.arange(int(counts.sum())) + np.repeat(
+                starts[keys_of] - (np.cumsum(counts) - counts), counts)
+            cells = np.repeat(np.frombuffer(pair_query, dtype=np.int64) * n_slots, counts)
+            cells += slots[entries]
+            np.add.at(sums, cells, weighted[entries])
+            touched[cells] = True
+            hit = np.flatnonzero(touched[:len(queries) * n_slots])
+            values = sums[hit]
+            sums[hit], touched[hit] = 0.0, False
+            bounds = np.searchsorted(hit, np.arange(len(queries) + 1) * n_slots).tolist()
+            for position in range(len(queries)):
+                start, end = bounds[position], bounds[position + 1]
+                yield hit[start:end] - position * n_slots, values[start:end]
 
     def search(
         self, query_texts: Sequence[str], k: int, allowed_ids: Iterable[str] | None = None
     ) -> list[list[Hit]]:
-        """Top-`k` documents per query, best first. Only documents sharing at least one
-        token with the query are returned; `allowed_ids` restricts the candidates."""
+        """Top-`k` documents per query, best first (ties: the earlier added first). Only
+        documents sharing at least one token with the query are returned; `allowed_ids`
+        restricts the candidates. A list of queries is scored together (see `_scores`),
+        with exactly the results of searching one query at a time."""
         if isinstance(query_texts, str):
             raise ValueError("query_texts must be a list of strings; wrap one query as [query]")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -265,60 +407,67 @@ class LexicalIndex:
         allowed: np.ndarray | None = None
         self._build_postings()
         if allowed_ids is not None:
-            allowed_slots = [self._slot_of[i] for i in allowed_ids if i in self._slot_of]
-            allowed = np.asarray(sorted(allowed_slots), dtype=np.int64)
-        return [self._search_one(self.tokenizer(text), k, allowed) for text in query_texts]
+            allowed = np.zeros(len(self._slot_ids), dtype=bool)
+            allowed[[self._slot_of[i] for i in allowed_ids if i in self._slot_of]] = True
+        token_lists = [self.tokenizer(text) for text in query_texts]
+        return [self._top(slots, scores, k, allowed)
+                for slots, scores in self._scores(token_lists)]
 
-    def _search_one(self, tokens: Sequence[str], k: int, allowed: np.ndarray | None) -> list[Hit]:
-        slots, scores = self._score(tokens)
+    def _top(self, slots: np.ndarray, scores: np.ndarray, k: int,
+             allowed: np.ndarray | None) -> list[Hit]:
         if allowed is not None:
-            keep = np.isin(slots, allowed, assume_unique=True)
+            keep = allowed[slots]
             slots, scores = slots[keep], scores[keep]
         if slots.size > k:
             top = np.argpartition(-scores, k - 1)[:k]
             slots, scores = slots[top], scores[top]
         order = np.lexsort((slots, -scores))  # best score first, then insertion order
-        return [Hit(self._slot_ids[s] or "", float(v)) for s, v in zip(slots[order], scores[order])]
+        return [Hit(self._slot_ids[s] or "", float(v))
+                for s, v in zip(slots[order].tolist(), scores[order].tolist())]
 
     def get_scores(self, query_text: str, ids: Sequence[str]) -> np.ndarray:
         """BM25 scores of `query_text` for the given ids (0 for no overlap or unknown)."""
         slots, scores = self._score(self.tokenizer(query_text))
-        by_slot = dict(zip(slots.tolist(), scores.tolist()))
-        return np.asarray(
-            [by_slot.get(self._slot_of.get(i, -1), 0.0) for i in ids], dtype=np.float64
-        )
+        by_slot = np.zeros(len(self._slot_ids) + 1, dtype=np.float64)  # the last: unknown ids
+        by_slot[slots] = scores
+        wanted = np.fromiter((self._slot_of.get(i, -1) for i in ids), np.int64, len(ids))
+        return by_slot[wanted]
 
     # Persistence -----------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write `lexical.json` into folder `path` atomically."""
+        """Write the index into folder `path`: its postings files (see
+        :mod:`nyx.indexes.postings`), then ``lexical.json``, which names them, atomically.
+
+        Spilled documents (`defer_adds`) are streamed from the spill into the postings
+        without building the in-memory structures; a loaded, unchanged index copies its files.
+        """
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        head = json.dumps({"format_version": _FORMAT_VERSION,
-                           "config": dataclasses.asdict(self.config)}, ensure_ascii=False)
-
-        def pieces() -> Iterator[str]:
-            # The same JSON as one json.dumps of the whole state, written a document at a time
-            # so that a large index is never held twice in memory as one string.
-            yield head[:-1] + ', "documents": ['
-            first = True
-            for doc_id, terms in zip(self._slot_ids, self._doc_terms):
-                if doc_id is None or terms is None:
-                    continue
-                counts = dict(zip(*terms))
-                yield ("" if first else ", ") + json.dumps([doc_id, counts], ensure_ascii=False)
-                first = False
-            for line in self._spill.lines() if self._spill is not None else ():
-                yield ("" if first else ", ") + line  # spilled documents: already this JSON
-                first = False
-            yield "]}\n"
-
-        atomic_write_chunks(folder / LEXICAL_FILENAME, pieces())
+        if self._mapped is not None and not (self._spill is not None and len(self._spill)):
+            saved = self._mapped.write(folder)
+        else:
+            self._materialise()
+            saved = write_postings(folder, self._documents())
+        head = {"format_version": _FORMAT_VERSION, "config": dataclasses.asdict(self.config),
+                **saved}
+        atomic_write_text(folder / LEXICAL_FILENAME, json.dumps(head, ensure_ascii=False) + "\n")
+        remove_stale_files(folder, saved["files"])
         logger.info("saved lexical index (%d documents) to %s", self.count(), folder)
+
+    def _documents(self) -> Iterator[tuple[str, dict[str, int]]]:
+        """Every live document and its term counts in slot order, then the spilled ones."""
+        for doc_id, terms in zip(self._slot_ids, self._doc_terms):
+            if doc_id is not None and terms is not None:
+                yield doc_id, dict(zip(*terms))
+        for line in self._spill.lines() if self._spill is not None else ():
+            doc_id, counts = json.loads(line)
+            yield doc_id, counts
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LexicalIndex:
-        """Open an index written by `save`."""
+        """Open an index written by `save`: format 2 maps its postings (nothing is rebuilt),
+        format 1 (``lexical.json`` holding every document) re-indexes its documents."""
         file = Path(path) / LEXICAL_FILENAME
         try:
             state = json.loads(file.read_text(encoding="utf-8"))
@@ -326,11 +475,19 @@ class LexicalIndex:
             raise FileNotFoundError(
                 f"no lexical index at {file}; build it first (LexicalIndex.save)"
             ) from None
-        if state.get("format_version", 0) > _FORMAT_VERSION:
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise ValueError(f"{file} cannot be read ({exc}); rebuild the index") from None
+        if not isinstance(state, dict) or not isinstance(state.get("config"), dict):
+            raise ValueError(f"{file} is not a lexical index (no 'config'); rebuild the index")
+        version = state.get("format_version", 0)
+        if not isinstance(version, int) or version > _FORMAT_VERSION:
             raise ValueError(f"{file} was saved by a newer Nyx; upgrade to load it")
         config = dict(state["config"])
         config["tokenizer"] = TokenizerConfig.from_saved(config.get("tokenizer", {}))
         index = cls(BM25Config(**config))
+        if version >= 2:
+            index._open_mapped(Postings.open(Path(path), state))
+            return index
         for doc_id, counts in state["documents"]:
             index._insert(doc_id, {term: int(tf) for term, tf in counts.items()})
         return index
@@ -341,4 +498,5 @@ class LexicalIndex:
 
     def __repr__(self) -> str:  # builds nothing: postings of spilled documents are not counted
         spilled = f", spilled={len(self._spill)}" if self._spill is not None else ""
-        return f"LexicalIndex(documents={self.count()}, terms={len(self._postings)}{spilled})"
+        terms = len(self._mapped.terms) if self._mapped is not None else len(self._postings)
+        return f"LexicalIndex(documents={self.count()}, terms={terms}{spilled})"

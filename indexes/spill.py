@@ -62,8 +62,8 @@ class VectorSpill:
 class DocumentSpill:
     """BM25 documents as JSON lines ``[id, {term: count}]``, and the set of their ids.
 
-    A line is exactly how ``lexical.json`` writes the document, so a save streams the lines
-    into the file without building postings.
+    A save reads the lines once, in order, into the postings files
+    (:func:`nyx.indexes.postings.write_postings`) without building the in-memory index.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:

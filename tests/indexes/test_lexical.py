@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import bm25s
 import numpy as np
 import pytest
@@ -135,7 +137,14 @@ def test_save_and_load_round_trip(tmp_path):
     loaded = LexicalIndex.load(tmp_path)
     assert loaded.config.k1 == 1.2 and loaded.ids() == index.ids()
     assert loaded.search(QUERIES, 4) == index.search(QUERIES, 4)
-    assert [p.name for p in tmp_path.iterdir()] == ["lexical.json"]  # no temp files left
+    head = json.loads((tmp_path / "lexical.json").read_text(encoding="utf-8"))
+    assert head["format_version"] == 2
+    # lexical.json and the six files it names; no temp or scratch files left
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["lexical.json", *head["files"].values()])
+    loaded.save(tmp_path)  # saved over itself while its old files are mapped
+    assert LexicalIndex.load(tmp_path).search(QUERIES, 4) == index.search(QUERIES, 4)
+    assert len(list(tmp_path.iterdir())) == 7  # the first save's files are gone
 
 
 def test_tokenizer_lowercases_splits_unicode_and_drops_stopwords():
@@ -168,22 +177,21 @@ def test_stemming_without_pystemmer_says_what_to_install():
         Tokenizer(TokenizerConfig(stem=True))
 
 
-def test_save_streams_the_same_json_as_one_dump(tmp_path):
-    """The index is written a document at a time (a 50 MB corpus is never one string in
-    memory), byte for byte the file a single json.dumps of the whole state wrote."""
+def test_format_1_files_still_load(tmp_path):
+    """``lexical.json`` as every release before memory-mapped postings wrote it: the whole
+    state in one JSON document. It loads, and the next save writes the new format."""
     import dataclasses
-    import json
-
-    from nyx.indexes import lexical as module
 
     index = LexicalIndex()
     index.add(["a", "b", "c", "d"], ["Paris is in France", "naïve café, déjà vu", "", "x y"])
     index.delete(["c"])
-    index.save(tmp_path)
     docs = [[i, c] for i, c in zip(["a", "b", "d"], index.term_counts(["a", "b", "d"]))]
-    whole = json.dumps({"format_version": module._FORMAT_VERSION,
-                        "config": dataclasses.asdict(index.config), "documents": docs},
-                       ensure_ascii=False) + "\n"
-    assert (tmp_path / "lexical.json").read_text(encoding="utf-8") == whole
+    (tmp_path / "lexical.json").write_text(json.dumps(
+        {"format_version": 1, "config": dataclasses.asdict(index.config), "documents": docs},
+        ensure_ascii=False) + "\n", encoding="utf-8")
     again = LexicalIndex.load(tmp_path)
     assert again.count() == 3 and again.search(["France"], 1)[0][0].id == "a"
+    assert again.search(QUERIES + ["naive cafe"], 3) == index.search(QUERIES + ["naive cafe"], 3)
+    again.save(tmp_path)
+    assert json.loads((tmp_path / "lexical.json").read_text())["format_version"] == 2
+    assert LexicalIndex.load(tmp_path).term_counts(["b", "a"]) == index.term_counts(["b", "a"])
