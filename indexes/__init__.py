@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .base import Hit, VectorIndex
-from .docstore import DocStore, Document, SourceRecord, content_hash
+from .docstore import DocStore, DocSummary, Document, SourceRecord, content_hash
 from .factory import available_backends, create_index, load_index, register_backend
 from .faiss_index import FaissConfig, FaissIndex
 from .filters import Filter
@@ -19,6 +19,7 @@ __all__ = [
     "BM25Config",
     "BackendInfo",
     "DocStore",
+    "DocSummary",
     "Document",
     "EncoderInfo",
     "EncoderMismatchError",

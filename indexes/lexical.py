@@ -425,6 +425,21 @@ class LexicalIndex:
         return [Hit(self._slot_ids[s] or "", float(v))
                 for s, v in zip(slots[order].tolist(), scores[order].tolist())]
 
+    def score_ceiling(self, query_text: str) -> float:
+        """The largest BM25 score any document could reach for `query_text`: the sum of the
+        query tokens' idf (a term's BM25 part tends to ``idf`` as its frequency grows), a
+        token no document holds counted at the idf of ``df = 0``. A score divided by it is
+        the share of the query a document matches, comparable across queries and corpora
+        (:mod:`nyx.relevance` calibrates it); 0.0 for a query without tokens."""
+        self._build_postings()
+        n_docs = len(self._slot_of)
+        total = 0.0
+        for term, query_tf in Counter(self.tokenizer(query_text)).items():
+            posting = self._posting(term)
+            df = 0 if posting is None else posting[0].size
+            total += query_tf * math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+        return total
+
     def get_scores(self, query_text: str, ids: Sequence[str]) -> np.ndarray:
         """BM25 scores of `query_text` for the given ids (0 for no overlap or unknown)."""
         slots, scores = self._score(self.tokenizer(query_text))

@@ -64,6 +64,8 @@ class Manifest:
     backend: BackendInfo = field(default_factory=BackendInfo)
     corpus_root: str | None = None
     sources: dict[str, str] = field(default_factory=dict)  # relative path -> content hash
+    #: which files of the corpus are read (``nyx.corpus.ReadOptions``: include_ext, exclude)
+    reading: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)  # documents, vectors, ...
     #: the lexical analyzer (see ``nyx.indexes.tokenize.analyzer_id``); None: no lexical index,
     #: or written before analyzers were recorded

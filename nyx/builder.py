@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from nyx.chunking import DEFAULT_MAX_WORDS
 from nyx.content import Item
-from nyx.corpus import SourceError, SourceFile, scan_corpus
+from nyx.corpus import ReadOptions, SourceError, SourceFile, scan_corpus
 from nyx.embedding_cache import EmbeddingCache
 from nyx.encoders import Encoder, load_encoder
 from nyx.indexes import BM25Config, EncoderMismatchError, IndexDirectory, analyzer_id
@@ -80,6 +80,19 @@ class BuildOptions:
     trust_remote: bool = False
     #: index files with more than one name (hard links); off: another name may lie outside
     allow_hardlinks: bool = False
+    #: more extensions read as plain text; ``None``: what the index recorded (or none)
+    include_ext: tuple[str, ...] | None = None
+    #: glob patterns not read (see :class:`nyx.corpus.ReadOptions`); ``None``: as recorded
+    exclude: tuple[str, ...] | None = None
+
+
+def reading_options(options: BuildOptions, recorded: dict[str, Any] | None) -> ReadOptions:
+    """What a build reads: the options given, else what the index recorded at its last
+    build (an option given replaces the recorded one; an empty tuple clears it)."""
+    before = ReadOptions.from_dict(recorded)
+    return ReadOptions(
+        before.include_ext if options.include_ext is None else tuple(options.include_ext),
+        before.exclude if options.exclude is None else tuple(options.exclude))
 
 
 def cache_key(cache: EmbeddingCache, item: Item, max_words: int) -> str:
@@ -111,20 +124,25 @@ def build_index(corpus: str | Path, output: str | Path,
         if retriever.lexical is not None:
             retriever.lexical.defer_adds(spill)
         try:
-            new_sources = _update(retriever, root, out, options, summary)
+            reading = reading_options(
+                options, retriever.manifest.reading if retriever.manifest else None)
+            new_sources = _update(retriever, root, out, options, summary, reading)
             summary.documents = retriever.count()
             summary.vectors = retriever.index.count()
             sources = new_sources
             current = directory.current()
+            recorded = retriever.manifest.reading if retriever.manifest else {}
             if current is not None and not (summary.added or summary.updated or summary.removed
-                                            or summary.reanalyzed):
+                                            or summary.reanalyzed
+                                            or reading.to_dict() != ReadOptions.from_dict(
+                                                recorded).to_dict()):
                 summary.generation = current.name  # nothing changed: keep the live generation
             else:
                 if options.show_progress:  # writing vectors, BM25 and store takes a while
                     tqdm.write(f"writing the index: {summary.documents} documents, "
                                f"{summary.vectors} vectors ...", file=sys.stderr)
                 generation = retriever.save(out, sources=sources, corpus_root=str(root),
-                                            lock=False)
+                                            lock=False, reading=reading.to_dict())
                 summary.generation = generation.name
             # load=False: reading every shard only to delete them held all vectors once more
             EmbeddingCache(out / CACHE_DIR, retriever.encoder.version, load=False).clear()
@@ -230,9 +248,9 @@ def _new_retriever(encoder: Encoder | str | None, options: BuildOptions) -> Retr
 
 
 def _update(retriever: Retriever, root: Path, out: Path, options: BuildOptions,
-            summary: BuildSummary) -> dict[str, str]:
+            summary: BuildSummary, reading: ReadOptions) -> dict[str, str]:
     """Apply the corpus's changes to ``retriever``; returns every indexed source's hash."""
-    scan = scan_corpus(root, allow_hardlinks=options.allow_hardlinks)
+    scan = scan_corpus(root, allow_hardlinks=options.allow_hardlinks, reading=reading)
     summary.skipped.extend(scan.skipped)
     # The index folder may sit inside the corpus; never index it.
     files = [f for f in scan.files if out.resolve() not in f.path.resolve().parents]

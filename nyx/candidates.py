@@ -84,9 +84,7 @@ def rank(r: Retriever, text: str, mode: Mode, n: int, flt: Filter | None,
 def has_text(r: Retriever, ids: list[str]) -> np.ndarray:
     """Whether each document has searchable text (unknown ids count as having it): read for
     these candidates only, not by scanning the whole store."""
-    docs = r.store.get_many(ids)  # None where an id is unknown
-    return np.array([doc is None or bool(str(doc.payload.get("text", "")).strip())
-                     for doc in docs], dtype=bool)
+    return np.array([s is None or s.has_text for s in r.store.summaries(ids)], dtype=bool)
 
 
 def ids_with(r: Retriever, modality: Modality) -> set[str]:
@@ -136,9 +134,8 @@ def fill_dense(r: Retriever, dense: dict[str, float], ids: list[str],
     missing = [i for i in ids if i not in dense]
     if not missing or vector is None:
         return
-    docs = r.store.get_many(missing, skip_missing=False)
-    for doc_id, doc in zip(missing, docs):
-        n = int(doc.payload.get("n_vectors", 1)) if doc else 1
+    for doc_id, summary in zip(missing, r.store.summaries(missing)):
+        n = summary.n_vectors if summary is not None else 1
         dense[doc_id] = float(np.max(r.index.get_vectors(vector_ids(doc_id, n)) @ vector))
 
 

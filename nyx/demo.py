@@ -12,6 +12,7 @@ from pathlib import Path
 
 from nyx.builder import BuildOptions, build_index
 from nyx.content import Item
+from nyx.relevance import DEFAULT_MIN_RELEVANCE
 from nyx.retriever import Retriever
 
 
@@ -26,6 +27,7 @@ def demo_queries(root: Path) -> list[tuple[str, Item]]:
         ("text query, answered by a sign's OCR text", Item.of("when does the library open?")),
         ("text query", Item.of("how long do cats sleep?")),
         ("text query", Item.of("can I get my money back?")),
+        ("text query, about nothing in the corpus", Item.of("ancient amphitheatre")),
         ("image query", Item.of(root / "photos" / "chelsea-the-cat.jpg")),
         ("image query", Item.of(root / "photos" / "rocket-launch.jpg")),
     ]
@@ -49,10 +51,15 @@ def main(argv: list[str] | None = None) -> int:
         for label, query in demo_queries(root):
             shown = query.text or f"[image {query.images[0].path.name}]"
             print(f"{label}: {shown}")
-            for rank, hit in enumerate(retriever.search(query, k=args.k), 1):
+            cut = DEFAULT_MIN_RELEVANCE if not query.images else None
+            hits = retriever.search(query, k=args.k, min_score=cut)
+            if not hits:
+                print(f"  (no hit with relevance {DEFAULT_MIN_RELEVANCE} or more)")
+            for rank, hit in enumerate(hits, 1):
                 kind = hit.document.modality if hit.document else "?"
                 what = " ".join(hit.text.split())[:60] or "(no text)"
-                print(f"  {rank}. {hit.score:.3f}  {hit.id:<26} [{kind}] {what}")
+                relevance = "   -" if hit.relevance is None else f"{hit.relevance:.2f}"
+                print(f"  {rank}. {hit.score:.3f}  {relevance}  {hit.id:<26} [{kind}] {what}")
             print()
     return 0
 

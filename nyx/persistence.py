@@ -102,7 +102,7 @@ def open_generation(path: str | Path, *, trust_remote: bool = False,
 
 def save_retriever(retriever: Retriever, path: str | Path, *,
                    sources: dict[str, str] | None = None, corpus_root: str | None = None,
-                   lock: bool = True) -> Path:
+                   lock: bool = True, reading: dict[str, Any] | None = None) -> Path:
     """Write ``retriever`` as a new generation of ``path`` (atomic); see
     :meth:`nyx.Retriever.save`."""
     directory = IndexDirectory(path)
@@ -112,7 +112,8 @@ def save_retriever(retriever: Retriever, path: str | Path, *,
         _check_not_stale(retriever, directory)
         staging = directory.begin(copy_current=False)
         try:
-            write_generation(retriever, staging, sources=sources, corpus_root=corpus_root)
+            write_generation(retriever, staging, sources=sources, corpus_root=corpus_root,
+                             reading=reading)
             committed = directory.commit(staging)
         except BaseException:
             # a failed save (a full disk, an error, Ctrl-C) leaves no staging folder behind
@@ -140,8 +141,11 @@ def _check_not_stale(retriever: Retriever, directory: IndexDirectory) -> None:
 
 def write_generation(retriever: Retriever, folder: Path, *,
                      sources: dict[str, str] | None = None,
-                     corpus_root: str | None = None) -> None:
-    """Write every file of ``retriever``'s index into ``folder`` (a staging generation)."""
+                     corpus_root: str | None = None,
+                     reading: dict[str, Any] | None = None) -> None:
+    """Write every file of ``retriever``'s index into ``folder`` (a staging generation);
+    ``sources``, ``corpus_root`` and ``reading`` (what ``nyx-index build`` read and how) go
+    into the manifest, the previous generation's kept where not given."""
     r = retriever
     if serves_hybrid(r):
         sync_sparse(r)
@@ -168,6 +172,8 @@ def write_generation(retriever: Retriever, folder: Path, *,
         corpus_root=corpus_root or (previous.corpus_root if previous else None),
         sources=dict(sources if sources is not None else
                      (previous.sources if previous else {})),
+        reading=dict(reading if reading is not None else
+                     (previous.reading if previous else {})),
         counts={"documents": r.store.count(), "vectors": r.index.count(),
                 "lexical": r.lexical.count() if r.lexical else 0},
         analyzer=r.lexical.analyzer_id() if r.lexical else None,

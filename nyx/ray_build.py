@@ -27,7 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from nyx.builder import CACHE_DIR, BuildOptions, BuildSummary, build_index, cache_key
+from nyx.builder import (
+    CACHE_DIR,
+    BuildOptions,
+    BuildSummary,
+    build_index,
+    cache_key,
+    reading_options,
+)
 from nyx.chunking import embedding_pieces
 from nyx.content import Item
 from nyx.corpus import SourceError, SourceFile, scan_corpus
@@ -99,7 +106,7 @@ def build_index_ray(corpus: str | Path, output: str | Path,
         started = True
     try:
         with directory.lock():
-            files = _files_to_embed(root, out, directory, options.allow_hardlinks)
+            files = _files_to_embed(root, out, directory, options)
             embedded = _embed_on_ray(ray, files, root, out, spec, spec_options, options,
                                      ray_options)
     finally:
@@ -135,11 +142,13 @@ def _encoder_spec(directory: IndexDirectory,
 
 
 def _files_to_embed(root: Path, out: Path, directory: IndexDirectory,
-                    allow_hardlinks: bool = False) -> list[SourceFile]:
+                    options: BuildOptions) -> list[SourceFile]:
     """New and changed files (the ones the builder will embed), inside the corpus only."""
-    scan = scan_corpus(root, allow_hardlinks=allow_hardlinks)
     current = directory.current()
-    old = Manifest.load(current).sources if current is not None else {}
+    manifest = Manifest.load(current) if current is not None else None
+    reading = reading_options(options, manifest.reading if manifest else None)
+    scan = scan_corpus(root, allow_hardlinks=options.allow_hardlinks, reading=reading)
+    old = manifest.sources if manifest is not None else {}
     files = [f for f in scan.files if out not in f.path.resolve().parents]
     for f in files:
         f.compute_hash()

@@ -85,7 +85,12 @@ def _markdown_items(src: SourceFile, root: Path, base: dict[str, Any], text: str
                 parts.append(value)
                 continue
             try:
-                parts.append(_corpus_image(root, value, src.path.parent, alt))
+                image = _corpus_image(root, value, src.path.parent, alt)
+                # an image without alt text: what its file says about itself (a record's
+                # images come with the record's own text instead)
+                parts.append(image if alt else ImagePart(
+                    image.source, alt=own_text(str(value), bytes(image.source)),
+                    origin=image.origin))
             except SourceError as exc:
                 notes.append(f"image {exc}; kept its alt text")
                 if alt:
@@ -211,7 +216,7 @@ def _corpus_image(root: Path, ref: Any, folder: Path, alt: str = "") -> ImagePar
         _check_image(data)
     except SourceError as exc:
         raise SourceError(f"{ref}: {exc}") from None
-    return ImagePart(data, alt=alt or own_text(str(ref), data), origin=str(path))
+    return ImagePart(data, alt=alt, origin=str(path))
 
 
 def _read_image_bytes(handle: Any) -> bytes:

@@ -8,10 +8,11 @@ from typing import Any, Literal
 import numpy as np
 
 from nyx.content import Item
-from nyx.indexes import Document
+from nyx.indexes import DocSummary, Document
 from nyx.rerank import CrossEncoder
 
-__all__ = ["Group", "SearchResult", "check_search_options", "collapse", "rerank_results"]
+__all__ = ["Group", "SearchResult", "attach", "check_search_options", "collapse",
+           "rerank_results"]
 
 #: ``"document"``: the chunks of one file are one hit (its best chunk); ``"chunk"``: every chunk
 Group = Literal["document", "chunk"]
@@ -54,20 +55,29 @@ class SearchResult:
     matched_chunks: int = 1
     #: ids (or files) with exactly the same content, collapsed into this hit
     duplicates: list[str] = field(default_factory=list)
+    #: an absolute estimate that the hit answers a text query, in [0, 1], comparable across
+    #: queries (see :mod:`nyx.relevance`); ``None`` where no calibration applies (image
+    #: queries, encoders other than nyx-lite in dense or hybrid mode)
+    relevance: float | None = None
+
+    @property
+    def threshold_score(self) -> float:
+        """What ``min_score`` compares: :attr:`relevance` where known, else :attr:`score`."""
+        return self.relevance if self.relevance is not None else self.score
 
 
-def collapse(ranked: list[tuple[str, float]], docs: list[Document | None],
-              group: Group) -> list[tuple[SearchResult, Document | None]]:
-    """Hits from ranked ``(id, score)`` pairs, each with its stored document. With
-    ``group="document"`` the chunks of one file are one hit and files whose best passage has
-    exactly the same content collapse into the first; ``"chunk"`` keeps every stored item."""
-    hits: list[tuple[SearchResult, Document | None]] = []
+def collapse(ranked: list[tuple[str, float]], summaries: list[DocSummary | None],
+             group: Group) -> list[SearchResult]:
+    """Hits from ranked ``(id, score)`` pairs and each document's summary (``None``: not
+    stored). With ``group="document"`` the chunks of one file are one hit and files whose best
+    passage has exactly the same content collapse into the first; ``"chunk"`` keeps every
+    stored item. The hits carry no document, text or metadata yet (see :func:`attach`)."""
+    hits: list[SearchResult] = []
     by_key: dict[str, SearchResult | None] = {}  # None: collapsed into another hit
     by_content: dict[str, SearchResult] = {}
-    for (doc_id, score), doc in zip(ranked, docs):
-        meta = dict(doc.metadata) if doc else {}
-        source = meta.get("source") if isinstance(meta.get("source"), str) else None
-        chunk = meta.get("chunk") if isinstance(meta.get("chunk"), int) else None
+    for (doc_id, score), summary in zip(ranked, summaries):
+        source = summary.source if summary is not None else None
+        chunk = summary.chunk if summary is not None else None
         key = source if group == "document" and source and chunk is not None else doc_id
         if key in by_key:
             seen = by_key[key]
@@ -76,7 +86,7 @@ def collapse(ranked: list[tuple[str, float]], docs: list[Document | None],
             continue
         # Only what was read from files (nyx-index build sets ``source``) folds together:
         # documents added through the API stay apart, however alike.
-        content = doc.content_hash if doc is not None and group == "document" and \
+        content = summary.content_hash if summary is not None and group == "document" and \
             source is not None else ""
         original = by_content.get(content) if content else None
         if original is not None:
@@ -84,14 +94,20 @@ def collapse(ranked: list[tuple[str, float]], docs: list[Document | None],
             by_key[key] = None
             original.duplicates.append(key)
             continue
-        hit = SearchResult(doc_id, score, None, meta,
-                           text=str(doc.payload.get("text", "")) if doc else "",
-                           source=source, chunk=chunk)
+        hit = SearchResult(doc_id, score, None, source=source, chunk=chunk)
         by_key[key] = hit
         if content:
             by_content[content] = hit
-        hits.append((hit, doc))
+        hits.append(hit)
     return hits
+
+
+def attach(hits: list[SearchResult], docs: list[Document | None]) -> None:
+    """Give each hit its stored document's metadata and searchable text."""
+    for hit, doc in zip(hits, docs):
+        if doc is not None:
+            hit.metadata = dict(doc.metadata)
+            hit.text = str(doc.payload.get("text", ""))
 
 
 def rerank_results(reranker: CrossEncoder, query: str,

@@ -37,8 +37,16 @@ from nyx.indexes import (
 )
 from nyx.media_store import MediaStore
 from nyx.persistence import Generation, open_generation, save_retriever, write_generation
+from nyx.relevance import estimate
 from nyx.rerank import DEFAULT_RERANK_CANDIDATES, CrossEncoder
-from nyx.results import Group, SearchResult, check_search_options, collapse, rerank_results
+from nyx.results import (
+    Group,
+    SearchResult,
+    attach,
+    check_search_options,
+    collapse,
+    rerank_results,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -201,6 +209,8 @@ class Retriever:
             raise ValueError(f"rerank must be a CrossEncoder, True or None, got {rerank!r}")
         self.reranker: CrossEncoder | None = rerank or None
         self.rerank_candidates = candidates
+        #: the default cross-encoder loaded by a ``search(rerank=...)`` call (not a setting)
+        self._on_request_reranker: CrossEncoder | None = None
 
     def delete(self, ids: str | Iterable[str]) -> int:
         """Remove documents by id (one id or several); returns how many existed."""
@@ -257,8 +267,10 @@ class Retriever:
         with exactly the same passage into one hit (``SearchResult.duplicates``); documents
         without a ``source`` (added through the API) are never grouped or folded.
         ``"chunk"`` returns every stored item (chunk) as it ranks. ``min_score`` drops hits
-        scoring below it; ``modality`` keeps only documents with an image (``"image"``) or
-        with text (``"text"``), searching among those rather than filtering the top hits.
+        whose :attr:`~nyx.results.SearchResult.relevance` (an absolute estimate in [0, 1] for
+        text queries; the score where there is none) is below it; ``modality`` keeps only
+        documents with an image (``"image"``) or with text (``"text"``), searching among
+        those rather than filtering the top hits.
         """
         single = isinstance(query, (str, Item, Path, bytes)) or not isinstance(query, Sequence)
         items = as_items(query)
@@ -280,7 +292,10 @@ class Retriever:
         rerank_depth = None if rerank is None or isinstance(rerank, bool) else rerank
         reranker = self.reranker
         if rerank and reranker is None:
-            reranker = self.reranker = CrossEncoder()
+            # loaded once for calls that ask; later calls that do not ask are not reranked
+            if self._on_request_reranker is None:
+                self._on_request_reranker = CrossEncoder()
+            reranker = self._on_request_reranker
         elif rerank is False:
             reranker = None
         allowed = None if modality == "any" else candidates.ids_with(self, modality)
@@ -301,7 +316,7 @@ class Retriever:
                                     lexical_ids=lexical_ids, rerank_depth=rerank_depth)
                    for i, (item, m) in enumerate(zip(items, modes))]
         if min_score is not None:
-            results = [[r for r in hits if r.score >= min_score] for hits in results]
+            results = [[r for r in hits if r.threshold_score >= min_score] for hits in results]
         return results[0] if single else results
 
     def _search_one(self, item: Item, k: int, flt: Filter | None, mode: Mode,
@@ -318,38 +333,59 @@ class Retriever:
         while True:
             ranked, dense, lexical = candidates.rank(self, text, mode, n, flt, query_vector,
                                                      allowed, dense_hits, lexical_ids)
-            docs = self.store.get_many([i for i, _ in ranked], skip_missing=False)
-            pairs = collapse(ranked, docs, group)
+            hits = collapse(ranked, self.store.summaries([i for i, _ in ranked]), group)
             # Grouping or collapsing can leave fewer than ``depth`` hits: look deeper.
-            if len(pairs) >= depth or len(ranked) < n or n >= total:
+            if len(hits) >= depth or len(ranked) < n or n >= total:
                 break
             n *= 4
             dense_hits = None  # the batched dense hits were only ``n`` deep
-        results = []
-        for r, doc in pairs[:depth]:
+        results = hits[:depth]  # only these are read and decoded from the store
+        docs = self.store.get_many([r.id for r in results], skip_missing=False)
+        attach(results, docs)
+        for r, doc in zip(results, docs):
             r.document = self.media.to_item(doc) if doc is not None else None
             r.dense_score, r.lexical_score = dense.get(r.id), lexical.get(r.id)
-            results.append(r)
-        if reranker is not None and text:
+        reranked = reranker is not None and bool(text)
+        if reranked:
             results = rerank_results(reranker, text, results)
+        if text and not item.images:
+            self._estimate_relevance(text, mode, results[:k], reranked)
         return results[:k]
+
+    def _estimate_relevance(self, text: str, mode: Mode, results: list[SearchResult],
+                            reranked: bool) -> None:
+        """Set each hit's :attr:`SearchResult.relevance` (see :mod:`nyx.relevance`)."""
+        encoder = self.encoder_spec()[0]
+        ceiling = self.lexical.score_ceiling(text) if self.lexical is not None and \
+            mode != "dense" else 0.0
+        for r in results:
+            share = (r.lexical_score or 0.0) / ceiling if ceiling > 0 else 0.0
+            r.relevance = estimate(encoder, mode, dense=r.dense_score or 0.0, share=share,
+                                   has_text=bool(r.text.strip()))
+            if reranked:  # either judge may vouch for it: short keyword queries get low logits
+                judged = estimate(encoder, "rerank", logit=r.score)
+                r.relevance = judged if r.relevance is None else max(r.relevance, judged or 0.0)
 
     # -- persistence (nyx.persistence) ----------------------------------------------------
 
     def save(self, path: str | os.PathLike[str], *, sources: dict[str, str] | None = None,
-             corpus_root: str | None = None, lock: bool = True) -> Path:
+             corpus_root: str | None = None, lock: bool = True,
+             reading: dict[str, Any] | None = None) -> Path:
         """Write the retriever as a new generation of the index folder ``path`` (atomic).
 
         Saving back to the folder it was loaded from is refused with
         :class:`~nyx.indexes.StaleIndexError` when another writer committed a generation since
         the load: that writer's change would be lost. Load again and re-apply the change.
         """
-        return save_retriever(self, path, sources=sources, corpus_root=corpus_root, lock=lock)
+        return save_retriever(self, path, sources=sources, corpus_root=corpus_root, lock=lock,
+                              reading=reading)
 
     def write_generation(self, folder: Path, *, sources: dict[str, str] | None = None,
-                         corpus_root: str | None = None) -> None:
+                         corpus_root: str | None = None,
+                         reading: dict[str, Any] | None = None) -> None:
         """Write every file of the index into ``folder`` (a staging generation)."""
-        write_generation(self, folder, sources=sources, corpus_root=corpus_root)
+        write_generation(self, folder, sources=sources, corpus_root=corpus_root,
+                         reading=reading)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], encoder: Encoder | str | None = None, *,

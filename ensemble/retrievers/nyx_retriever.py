@@ -150,7 +150,7 @@ class NyxRetriever(RetrieverModule):
 def to_retrieved_doc(result: Any) -> RetrievedDoc:
     """A Nyx ``SearchResult`` as a :class:`RetrievedDoc` (scores kept in metadata)."""
     meta = dict(result.metadata)
-    for name in ("dense_score", "lexical_score", "first_stage_score"):
+    for name in ("dense_score", "lexical_score", "first_stage_score", "relevance"):
         if getattr(result, name, None) is not None:
             meta[name] = float(getattr(result, name))
     # a file's hit: how many of its passages matched, and identical files folded into it

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nyx.indexes import EncoderMismatchError, Filter, IndexLockedError, StaleIndexError
+from nyx.relevance import DEFAULT_MIN_RELEVANCE
 
 logger = logging.getLogger("nyx.cli")
 
@@ -23,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     build = sub.add_parser("build", help="build or update an index from a folder")
-    build.add_argument("corpus", type=Path, help="folder of .txt/.md/.jsonl/.json/images")
+    build.add_argument("corpus", type=Path, help="folder of text, markdown, HTML, PDF, "
+                       "source code, .jsonl/.json records and images (README: formats)")
     build.add_argument("-o", "--output", type=Path, help="index folder (default CORPUS.nyx)")
     build.add_argument("--model", help="encoder: nyx-lite (default for new indexes), "
                        "nyx-lite:PROJ.safetensors, clip:ARCH@TAG, vlm:PATH")
@@ -38,6 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--json", action="store_true", help="print the summary as JSON")
     build.add_argument("--trust-remote", action="store_true",
                        help="let the existing index name a model to download or a server")
+    build.add_argument("--include-ext", action="append", default=None, metavar="EXT",
+                       help="also read files ending in EXT as plain text (repeat or "
+                       "comma-separate: --include-ext .nfo,.me); recorded in the index, so "
+                       "later builds keep it; --include-ext '' clears it")
+    build.add_argument("--exclude", action="append", default=None, metavar="GLOB",
+                       help="do not read what GLOB names: a file or folder name anywhere "
+                       "(node_modules, '*.min.js') or a path from the corpus folder "
+                       "('docs/old/*'); repeatable, recorded like --include-ext")
     build.add_argument("--allow-hardlinks", action="store_true",
                        help="index files that have other names (hard links); by default they "
                             "are skipped, as another name may lie outside the corpus")
@@ -64,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="document (default): each file once, by its best passage, "
                              "identical files folded together; chunk: every passage")
     search.add_argument("--min-score", type=float, metavar="S",
-                        help="leave out hits scoring below S")
+                        help="leave out hits whose relevance (an estimate in [0, 1] for text "
+                        "queries; the score for image queries) is below S (default "
+                        f"{DEFAULT_MIN_RELEVANCE} for text queries; 0 shows every hit)")
     search.add_argument("--modality", choices=["any", "text", "image"], default="any",
                         help="search only documents with images, or with text")
     search.add_argument("--rerank", nargs="?", type=int, const=20, default=None, metavar="N",
@@ -188,7 +200,10 @@ def _build(args: argparse.Namespace) -> int:
     options = BuildOptions(model=args.model, backend=args.backend, backend_params=params,
                            batch_size=args.batch_size, show_progress=not args.json,
                            shard_size=args.shard_size, trust_remote=args.trust_remote,
-                           allow_hardlinks=args.allow_hardlinks)
+                           allow_hardlinks=args.allow_hardlinks,
+                           include_ext=_listed(args.include_ext),
+                           exclude=None if args.exclude is None else tuple(
+                               p for p in args.exclude if p.strip()))
     if args.ray is not None:
         from nyx.ray_build import RayOptions, build_index_ray
 
@@ -213,6 +228,13 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _listed(values: list[str] | None) -> tuple[str, ...] | None:
+    """Repeated and comma-separated extensions; ``None`` when the option was not given."""
+    if values is None:
+        return None
+    return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
+
+
 def _search(args: argparse.Namespace) -> int:
     from nyx.content import ImagePart, Item
     from nyx.retriever import Retriever
@@ -228,13 +250,16 @@ def _search(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"query image not found: {args.image}")
         parts.append(ImagePart(str(args.image)))
     flt = Filter.from_cli(args.filter) if args.filter else None
+    if args.min_score is None and not args.image:
+        args.min_score = DEFAULT_MIN_RELEVANCE
+        args.default_cut = True
     if not (args.no_server or args.model or args.qdrant_url):
         served = _search_running_server(args, flt)
         if served is not None and args.json:
             print(json.dumps(served, indent=2, ensure_ascii=False))
             return 0
         if served is not None:
-            _print_rows(served)
+            _print_rows(served, getattr(args, "default_cut", False))
             return 0
     index_options = {"url": args.qdrant_url} if args.qdrant_url else None
     retriever = Retriever.load(args.index, args.model, trust_remote=args.trust_remote,
@@ -250,7 +275,7 @@ def _search(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
-    _print_rows(rows)
+    _print_rows(rows, getattr(args, "default_cut", False))
     return 0
 
 
@@ -277,6 +302,7 @@ def _search_running_server(args: argparse.Namespace,
     for rank, hit in enumerate(found, 1):
         meta = dict(hit.get("metadata") or {})
         row = {"rank": rank, "id": hit["id"], "score": hit["score"],
+               "relevance": meta.pop("relevance", None),
                "text": hit.get("snippet", ""), "images": hit.get("images", []),
                "metadata": meta}
         if isinstance(meta.get("chunk"), int) and isinstance(meta.get("source"), str):
@@ -293,12 +319,15 @@ def _search_running_server(args: argparse.Namespace,
     return rows
 
 
-def _print_rows(rows: list[dict[str, Any]]) -> None:
+def _print_rows(rows: list[dict[str, Any]], default_cut: bool = False) -> None:
     if not rows:
-        print("no results")
+        print("no results" + (f" with relevance {DEFAULT_MIN_RELEVANCE} or more (--min-score 0 "
+                              "lists the closest hits anyway)" if default_cut else ""))
     for row in rows:
         snippet = " ".join(row["text"].split())[:90]
-        print(f"{row['rank']:>2}. {row['score']:.3f}  {printable(_where(row))}")
+        relevance = f"  relevance {row['relevance']:.2f}" if row.get("relevance") is not None \
+            else ""
+        print(f"{row['rank']:>2}. {row['score']:.3f}{relevance}  {printable(_where(row))}")
         if snippet:
             print(f"      {printable(snippet)}")
         for image in row["images"]:
@@ -306,7 +335,9 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
 
 
 def _row(rank: int, hit: Any) -> dict[str, Any]:
-    row = {"rank": rank, "id": hit.id, "score": round(hit.score, 4), "text": hit.text,
+    row = {"rank": rank, "id": hit.id, "score": round(hit.score, 4),
+           "relevance": None if hit.relevance is None else round(hit.relevance, 4),
+           "text": hit.text,
            "images": [str(p.source) for p in hit.document.images] if hit.document else [],
            "metadata": hit.metadata}
     if hit.source is not None:

@@ -101,3 +101,16 @@ def test_a_textless_hit_keeps_its_place_among_reranked_ones(cross_encoder) -> No
     assert [r.id for r in out] == ["answer", "photo", "capital"]
     a, p, c = (r.score for r in out)
     assert a > p > c and p == pytest.approx((a + c) / 2, abs=1e-6)
+
+
+def test_reranking_one_call_does_not_rerank_the_next(lite) -> None:
+    """``search(q, rerank=...)`` on a retriever without a reranker reranks that call only (a
+    server's per-request ``rerank`` once turned reranking on for every later request)."""
+    with Retriever(encoder=lite) as r:
+        r.add(DOCS)
+        query = "who wrote the play hamlet"
+        plain = r.search(query, k=3)
+        assert r.search(query, k=3, rerank=3)[0].first_stage_score is not None
+        after = r.search(query, k=3)
+        assert r.reranker is None and all(h.first_stage_score is None for h in after)
+        assert [(h.id, h.score) for h in after] == [(h.id, h.score) for h in plain]

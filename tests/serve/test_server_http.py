@@ -181,7 +181,9 @@ def test_per_request_mode_group_modality_and_min_score(client: httpx.Client) -> 
     assert all("dense_score" not in r["metadata"] for r in lexical.json()["results"])
     dense = client.get("/search", params={"q": "espresso", "mode": "dense"}).json()["results"]
     assert all("lexical_score" not in r["metadata"] for r in dense)
-    top = dense[0]["score"] - 1e-5  # scores are rounded to 6 places
+    # min_score compares the relevance estimate, which follows the dense score in dense mode
+    top = dense[0]["metadata"]["relevance"] - 1e-6
+    assert top > dense[1]["metadata"]["relevance"]
     cut = client.post("/search", json={"query": "espresso", "mode": "dense", "min_score": top})
     assert [r["id"] for r in cut.json()["results"]] == [dense[0]["id"]]
     chunks = client.get("/search", params={"q": "espresso", "group": "chunk"})
