@@ -6,6 +6,10 @@ questions (seed 1) is searched. The top ``N`` of the first stage are re-scored b
 :class:`nyx.rerank.CrossEncoder` for N in ``--depths``; nDCG@10, R@1 and MRR@10 are reported
 per N, with end-to-end p50 latency of ``Retriever.search(q, k=10, rerank=True)`` measured on
 ``--timed`` questions per N (single query, warm models, ``--threads`` threads).
+
+``--max-length 256,128`` compares cross-encoder windows in one run: every setting scores the same
+questions, and the timed searches alternate between settings question by question (so a busy
+machine slows them alike); the default is the shipped ``CrossEncoder`` default.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ class RerankSettings:
     seed: int = 1
     threads: int = 2
     out: str = "reports/rerank"
+    #: cross-encoder windows (tokens) to compare; empty: the CrossEncoder default
+    max_lengths: tuple[int, ...] = ()
 
 
 def build_domain_retriever(name: str, encoder: Any) -> tuple[Any, Any]:
@@ -71,7 +77,9 @@ def evaluate(settings: RerankSettings) -> Report:
 
     clock = Stopwatch()
     encoder = nyx_lite()
-    reranker = CrossEncoder(num_threads=settings.threads)
+    windows = settings.max_lengths or (CrossEncoder().max_length,)
+    rerankers = {w: CrossEncoder(max_length=w, num_threads=settings.threads).load()
+                 for w in windows}
     rows: list[dict[str, Any]] = []
     for name in settings.domains:
         with clock.phase(f"{name}: build"):
@@ -85,39 +93,52 @@ def evaluate(settings: RerankSettings) -> Report:
         deepest = max(settings.depths)
         with clock.phase(f"{name}: first stage"):
             first = retriever.search(texts, k=deepest, rerank=False)
-        with clock.phase(f"{name}: cross-encoder"):
-            scores = [reranker.score(t, [h.text for h in hits]) for t, hits in zip(texts, first)]
+        scores = {}
+        for w, reranker in rerankers.items():
+            with clock.phase(f"{name}: cross-encoder {w}"):
+                scores[w] = [reranker.score(t, [h.text for h in hits])
+                             for t, hits in zip(texts, first)]
         base = _metrics([[h.id for h in hits] for hits in first], gold)
-        p50_first = _p50(retriever, False, texts[:settings.timed])
-        rows.append({"domain": name, "N": 0, **base, "p50_ms": p50_first})
+        p50_first = _p50(retriever, {None: None}, texts[:settings.timed])[None]
+        rows.append({"domain": name, "N": 0, "max_length": "-", **base, "p50_ms": p50_first})
         for depth in settings.depths:
-            ranked = []
-            for hits, s in zip(first, scores):
-                top = hits[:depth]
-                order = sorted(range(len(top)), key=lambda j: (-float(s[j]), j))
-                ranked.append([top[j].id for j in order] + [h.id for h in hits[depth:]])
-            retriever.set_reranker(reranker, depth)
-            p50 = _p50(retriever, True, texts[:settings.timed])
-            rows.append({"domain": name, "N": depth, **_metrics(ranked, gold), "p50_ms": p50})
+            p50 = _p50(retriever, {w: (r, depth) for w, r in rerankers.items()},
+                       texts[:settings.timed])
+            for w in rerankers:
+                ranked = []
+                for hits, s in zip(first, scores[w]):
+                    top = hits[:depth]
+                    order = sorted(range(len(top)), key=lambda j: (-float(s[j]), j))
+                    ranked.append([top[j].id for j in order] + [h.id for h in hits[depth:]])
+                rows.append({"domain": name, "N": depth, "max_length": w,
+                             **_metrics(ranked, gold), "p50_ms": p50[w]})
         retriever.close()
     report = Report("rerank", "Cross-encoder reranking over the shipped hybrid")
     report.add("nDCG@10, R@1, MRR@10 and p50 latency against N (N=0: no reranking)",
-               markdown_table(rows, ["domain", "N", "ndcg@10", "recall@1", "mrr@10", "p50_ms"],
-                              ["domain", "N reranked", "nDCG@10", "R@1", "MRR@10",
+               markdown_table(rows, ["domain", "N", "max_length", "ndcg@10", "recall@1",
+                                     "mrr@10", "p50_ms"],
+                              ["domain", "N reranked", "max tokens", "nDCG@10", "R@1", "MRR@10",
                                "p50 ms / query"], digits={"p50_ms": 1}))
-    report.data = {"settings": asdict(settings), "rows": rows, "reranker": repr(reranker),
+    report.data = {"settings": asdict(settings), "rows": rows,
+                   "rerankers": [repr(r) for r in rerankers.values()],
                    "machine": machine_info(settings.threads), "wall_s": clock.to_dict()}
     report.write(Path(settings.out))
     return report
 
 
-def _p50(retriever: Any, rerank: bool, texts: list[str]) -> float:
-    times = []
-    for text in texts:
-        start = time.perf_counter()
-        retriever.search(text, k=10, rerank=rerank)
-        times.append((time.perf_counter() - start) * 1000)
-    return float(np.median(times)) if times else float("nan")
+def _p50(retriever: Any, settings: dict[Any, Any], texts: list[str]) -> dict[Any, float]:
+    """p50 ms of ``search(text, k=10)`` per setting (``(reranker, N)``, or None: no reranking),
+    the settings taking turns question by question, first one rotating."""
+    keys = list(settings)
+    times: dict[Any, list[float]] = {key: [] for key in keys}
+    for i, text in enumerate(texts):
+        for key in keys[i % len(keys):] + keys[:i % len(keys)]:
+            if settings[key] is not None:
+                retriever.set_reranker(*settings[key])
+            start = time.perf_counter()
+            retriever.search(text, k=10, rerank=settings[key] is not None)
+            times[key].append((time.perf_counter() - start) * 1000)
+    return {key: float(np.median(t)) if t else float("nan") for key, t in times.items()}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -126,13 +147,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depths", default="5,10,20,30", help="N values to rerank")
     parser.add_argument("--timed", type=int, default=40, help="questions timed per N")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--max-length", default="",
+                        help="cross-encoder windows in tokens to compare, e.g. 256,128 "
+                             "(default: the CrossEncoder default)")
     parser.add_argument("--out", default="reports/rerank")
 
 
 def run(args: argparse.Namespace) -> int:
     settings = RerankSettings(domains=tuple(args.domains.split(",")), queries=args.queries,
                               depths=tuple(int(x) for x in args.depths.split(",")),
-                              timed=args.timed, threads=args.threads, out=args.out)
+                              timed=args.timed, threads=args.threads, out=args.out,
+                              max_lengths=tuple(int(x) for x in args.max_length.split(",")
+                                                if x.strip()))
     limit_threads(settings.threads)
     print(evaluate(settings).markdown())
     return 0

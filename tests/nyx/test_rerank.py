@@ -46,6 +46,44 @@ def test_long_passages_are_cut_to_the_window():
         CrossEncoder(max_length=4)
 
 
+def test_the_default_window_cuts_the_passage_and_keeps_the_query(cross_encoder):
+    """Pairs are cut to max_length (256 by default) tokens: text past the window changes nothing,
+    and the query is never the part cut."""
+    assert CrossEncoder().max_length == cross_encoder.max_length == 256
+    assert CrossEncoder().batch_size == 1  # one pair per run: no padding at all
+    query = "who wrote hamlet"
+    head = "Shakespeare wrote Hamlet. " + "filler words " * 150  # > 256 tokens
+    tail = "The author of Hamlet was in fact Christopher Marlowe. " * 50
+    pair = cross_encoder.load()._tokenizer.encode(query, head + tail)
+    assert len(pair.ids) == 256 and pair.type_ids.count(0) == len(
+        cross_encoder._tokenizer.encode(query).ids)
+    scores = cross_encoder.score(query, [head, head + tail, head + " " + tail[::-1]])
+    assert np.allclose(scores, scores[0], atol=1e-4)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def test_batches_padded_to_their_own_longest_pair_score_like_one_by_one(batch_size):
+    """Pairs are sorted by length and each batch is padded only to its own longest pair."""
+    ce = CrossEncoder(batch_size=batch_size, num_threads=1)
+    passages = [("Hamlet is a tragedy by William Shakespeare. " * n).strip()
+                for n in (1, 9, 2, 30, 5, 1, 14)]
+    together = ce.score("who wrote hamlet", passages)
+    alone = np.array([ce.score("who wrote hamlet", [p])[0] for p in passages])
+    assert np.allclose(together, alone, atol=0.3)  # int8 activations are scaled per batch
+
+
+def test_session_settings():
+    """Full graph optimisation, one sequential stream, the asked intra-op threads, no spinning."""
+    import onnxruntime as ort
+
+    ce = CrossEncoder(num_threads=2).load()
+    options = ce._session.get_session_options()
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert options.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (2, 1)
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def test_reranking_moves_the_answer_to_the_top(lite, cross_encoder):
     with Retriever(encoder=lite, rerank=cross_encoder, rerank_candidates=3) as r:
         r.add(DOCS)
