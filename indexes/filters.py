@@ -20,12 +20,16 @@ tool call, ``Filter.coerce("...")``), several separated by ``;`` or given as a l
     source=doc/*            an unquoted value with * or ? is a glob (case-sensitive)
     title="What?"           quoted: * and ? are literal
 
+Each key takes one condition (range bounds on one key merge; a glob is not an alternative in
+``a|b``). The HTTP query string reads a ``filter`` that starts with ``{`` as the JSON form.
+The Qdrant backend matches a prefix (``doc/*``) but refuses other globs.
+
 The operators are exactly ``=  >  >=  <  <=``. A malformed expression is an error naming it:
 an unknown operator (``year=>2024``: write ``year>=2024``), a range on a non-number, an
 empty key or value, an unclosed quote. To match a value that starts with ``= < > !`` or
 contains ``;`` or ``|``, quote it. ``Filter.coerce`` takes any of these forms; a
-``Retriever`` also refuses a key that no stored document has (see
-:func:`nyx.indexes.docstore.check_filter_keys`).
+``Retriever`` search also refuses a key that no stored document has
+(:meth:`DocStore.check_filter <nyx.indexes.docstore.DocStore.check_filter>`).
 
 When a stored metadata value is a list, a condition matches if *any* element matches
 (the same rule Qdrant applies). Types are compared strictly, as Qdrant does: `True`
@@ -260,7 +264,7 @@ def _parse_range(key: str, spec: Mapping[str, Any]) -> Range:
 
 
 def _parse_pattern(key: str, spec: Mapping[str, Any]) -> Glob | Prefix:
-    (op,) = (op for op in _PATTERN_OPS if op in spec)
+    op = next(op for op in _PATTERN_OPS if op in spec)
     if len(spec) > 1:
         raise ValueError(f"filter key {key!r}: {op!r} cannot be combined with {sorted(spec)}; "
                          "use separate filters")
