@@ -14,9 +14,9 @@ from typing import Any
 
 from nyx.ensemble.errors import ToolError
 
-__all__ = ["GROUPS", "MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "MAX_K", "MAX_QUERY_CHARS",
-           "MAX_RERANK", "MODALITIES", "MODES", "TOOL_NAMES", "ToolCallError", "check_arguments",
-           "decode_image", "parse_call", "tool_definitions"]
+__all__ = ["FILTER_HELP", "GROUPS", "MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "MAX_K",
+           "MAX_QUERY_CHARS", "MAX_RERANK", "MODALITIES", "MODES", "TOOL_NAMES", "ToolCallError",
+           "check_arguments", "decode_image", "parse_call", "tool_definitions"]
 
 
 MODALITIES = ("any", "text", "image")
@@ -30,6 +30,13 @@ MAX_RERANK = 100
 MAX_QUERY_CHARS = 2_000
 MAX_IMAGE_BYTES = 10 * 2**20
 MAX_IMAGE_PIXELS = 25_000_000
+#: The ``filter`` argument, in the one filter grammar (the nyx.indexes.filters docstring).
+FILTER_HELP = ('Metadata filter, ANDed over keys. An object: {"topic": "shop"}, '
+               '{"topic": {"any": ["a", "b"]}}, {"year": {"gte": 2020}}, '
+               '{"source": {"glob": "doc/*"}} or {"source": {"prefix": "doc/"}}. Or a string '
+               'of expressions separated by ";": "topic=shop", "topic=a|b", "year>=2020" '
+               '(also >, <, <=), "source=doc/*" (glob: * any text, ? one character; quote a '
+               'value to keep it literal). A field no document has is an error.')
 #: Arguments (a metadata filter) nested deeper than this are refused before any use.
 MAX_ARGUMENT_DEPTH = 32
 
@@ -81,9 +88,8 @@ def tool_definitions(max_k: int = MAX_K) -> list[dict[str, Any]]:
                                  "maximum": MAX_RERANK, "default": None, "description":
                                  "Re-score the top N hits with the cross-encoder (better "
                                  "text ranking, ~25 ms per hit); null: no reranking."},
-                      "filter": {"type": ["object", "null"], "default": None, "description":
-                                 'Metadata filter, ANDed over keys: {"topic": "shop"}, '
-                                 '{"topic": {"any": ["a", "b"]}}, {"year": {"gte": 2020}}.'},
+                      "filter": {"type": ["object", "string", "null"], "default": None,
+                                 "maxLength": MAX_QUERY_CHARS, "description": FILTER_HELP},
                       "image": {"type": "string", "maxLength": MAX_IMAGE_BYTES * 4 // 3 + 4,
                                 "description": "Optional base64-encoded query image (PNG, "
                                 "JPEG, WebP); query text may then be empty."}}, ["query"]),

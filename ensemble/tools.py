@@ -110,7 +110,8 @@ class SearchTool:
     # -- the tools ------------------------------------------------------------------------
 
     def search(self, query: str = "", k: int = 5, modality: str = "any",
-               filter: dict[str, Any] | None = None, image: Any = None, mode: str = "auto",
+               filter: dict[str, Any] | str | None = None, image: Any = None,
+               mode: str = "auto",
                group: str = "document", min_score: float | None = None,
                rerank: int | None = None) -> dict[str, Any]:
         """The top ``k`` documents for ``query`` (and/or an ``image``: bytes, a PIL image or
@@ -121,6 +122,8 @@ class SearchTool:
         file once (its best passage), ``"chunk"`` every passage; ``min_score`` drops weaker
         hits; ``modality`` searches among documents with text or with images only;
         ``rerank=N`` re-scores the top ``N`` hits with the cross-encoder (Nyx retrievers).
+        ``filter`` is a dict or a string of expressions (``"year>=2024; source=doc/*"``),
+        in the grammar of :mod:`nyx.indexes.filters`.
         """
         arguments = {"query": query, "k": k, "modality": modality, "filter": filter,
                      "mode": mode, "group": group, "min_score": min_score, "rerank": rerank}
@@ -128,6 +131,11 @@ class SearchTool:
             arguments["image"] = image
         self._check("search", arguments, has_image=image is not None)
         try:
+            if isinstance(filter, str):  # expressions: the dict form every retriever takes
+                from nyx.indexes.filters import Filter
+
+                parsed = Filter.from_cli(filter)
+                filter = parsed.to_dict() or None
             with self._lock:
                 if _is_nyx(self.retriever):
                     docs = self._nyx_search(query, image, k, filter, modality, mode, group,

@@ -153,6 +153,8 @@ class DocStore:
         self._lock = threading.RLock()
         self._depth = 0
         self._conn: sqlite3.Connection | None = None
+        #: (PRAGMA data_version, keys) for metadata_keys; None after a write of ours
+        self._keys: tuple[int, frozenset[str]] | None = None
         self._open(readonly, immutable=self._copy_to is not None)
 
     def _open(self, readonly: bool, immutable: bool = False) -> None:
@@ -226,6 +228,8 @@ class DocStore:
                 conn.execute("COMMIT" if depth == 0 else f"RELEASE {name}")
             finally:
                 self._depth -= 1
+                if self._depth == 0:
+                    self._keys = None  # metadata_keys is computed again after a write
 
     # Documents -------------------------------------------------------------------------
 
@@ -323,6 +327,32 @@ class DocStore:
         with self._lock:
             rows = self.conn.execute("SELECT id, metadata FROM documents ORDER BY id").fetchall()
         return [row[0] for row in rows if flt.matches(json.loads(row[1]))]
+
+    def metadata_keys(self) -> frozenset[str]:
+        """Every top-level metadata key some stored document has (SQLite ``json_each`` over
+        the metadata column), cached until the next write, here or by another connection."""
+        with self._lock:
+            version = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+            if self._keys is None or self._keys[0] != version:
+                rows = self.conn.execute(
+                    "SELECT DISTINCT j.key FROM documents, json_each(documents.metadata) AS j "
+                    "WHERE json_type(documents.metadata) = 'object'")
+                self._keys = (version, frozenset(row[0] for row in rows))
+            return self._keys[1]
+
+    def check_filter(self, flt: Filter | None) -> Filter | None:
+        """`flt` unchanged, once each of its keys is a metadata field some stored document
+        has; else ValueError naming the key and listing the fields. An empty store accepts
+        any filter (there is nothing to check against)."""
+        if flt is None:
+            return None
+        known = self.metadata_keys()
+        if not known:
+            with self._lock:
+                if self.conn.execute("SELECT 1 FROM documents LIMIT 1").fetchone() is None:
+                    return flt
+        flt.check_keys(known)
+        return flt
 
     def count(self) -> int:
         with self._lock:

@@ -1,13 +1,14 @@
 """How Nyx ids, vectors and filters become Qdrant's: UUID5 point ids (the Nyx id kept in the
 payload under ``_nyx_id``), the dense part of a stored vector, and ``Filter`` ->
-``qdrant_client.models.Filter`` one condition per key. qdrant-client is imported on use."""
+``qdrant_client.models.Filter`` one condition per key (a prefix, or a glob that is one, is
+Qdrant's ``MatchPrefix``; other globs are refused). qdrant-client is imported on use."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from .filters import AnyOf, Equals, Filter, Range
+from .filters import AnyOf, Equals, Filter, Glob, Prefix, Range
 
 __all__ = ["ID_PAYLOAD_KEY", "point_id", "to_qdrant_filter"]
 
@@ -44,6 +45,23 @@ def _key_of(condition_key: str) -> str:
     return condition_key
 
 
+def _pattern_match(models: Any, condition: Glob | Prefix) -> Any:
+    """Qdrant's match for a prefix or a glob: a prefix (``doc/*``) or a glob without
+    wildcards translates exactly; Qdrant has no other wildcard match, so the rest is refused
+    rather than answered approximately."""
+    if isinstance(condition, Prefix):
+        return models.MatchPrefix(prefix=condition.prefix)
+    if not set("*?") & set(condition.pattern):
+        return models.MatchValue(value=condition.pattern)
+    if condition.prefix is not None:
+        return models.MatchPrefix(prefix=condition.prefix)
+    raise ValueError(
+        f"filter key {condition.key!r}: the Qdrant backend cannot match the glob "
+        f"{condition.pattern!r}; it matches a prefix ('doc/*', a single * at the end) but no "
+        "other wildcard. Use a prefix, or a FAISS index for full globs"
+    )
+
+
 def to_qdrant_filter(flt: Filter | None) -> Any:
     """Translate a Nyx `Filter` into `qdrant_client.models.Filter` (None stays None)."""
     if flt is None:
@@ -64,6 +82,8 @@ def to_qdrant_filter(flt: Filter | None) -> Any:
                 gt=condition.gt, gte=condition.gte, lt=condition.lt, lte=condition.lte
             )
             must.append(models.FieldCondition(key=key, range=bounds))
-        else:  # pragma: no cover - Filter.parse only builds the three kinds above
+        elif isinstance(condition, (Glob, Prefix)):
+            must.append(models.FieldCondition(key=key, match=_pattern_match(models, condition)))
+        else:  # pragma: no cover - Filter.parse only builds the kinds above
             raise TypeError(f"unsupported condition {condition!r}")
     return models.Filter(must=must)

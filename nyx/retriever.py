@@ -248,7 +248,7 @@ class Retriever:
                 for d in self.store.get_many(list(ids), skip_missing=False)]
 
     def search(self, query: ItemLike | Sequence[ItemLike], k: int = 10,
-               filter: dict[str, Any] | Filter | None = None,
+               filter: dict[str, Any] | Filter | str | Sequence[str] | None = None,
                mode: Mode = "auto", *, rerank: bool | int | None = None,
                batch_size: int = 64, group: Group = "document",
                min_score: float | None = None,
@@ -275,7 +275,7 @@ class Retriever:
         single = isinstance(query, (str, Item, Path, bytes)) or not isinstance(query, Sequence)
         items = as_items(query)
         check_search_options(k, mode, group, modality, min_score)
-        flt = Filter.coerce(filter)
+        flt = self.store.check_filter(Filter.coerce(filter))  # unknown keys are errors
         if mode in ("lexical", "hybrid") and self.lexical is None:
             raise ValueError("this retriever has no lexical index (created with lexical=False)")
         modes = [candidates.resolve_mode(self, item, mode) for item in items]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+from collections.abc import Sequence
 from functools import partial
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from nyx.ensemble.tools import SearchTool, ToolCallError, tool_definitions
+from nyx.indexes.filters import Filter
 from nyx.serve.page import PAGE_CSP, PAGE_CSS, PAGE_HTML, PAGE_JS
 from nyx.serve.schemas import (
     ERRORS,
@@ -144,9 +146,23 @@ def _tool(request: Request) -> SearchTool:
     return tool
 
 
-def _filter(text: str | None) -> dict[str, Any] | None:
-    if not text:
+def _filter(given: str | Sequence[str] | None) -> dict[str, Any] | None:
+    """The ``filter`` of a query string or form, in the one filter grammar
+    (:mod:`nyx.indexes.filters`): one JSON object (text starting with ``{``), or expressions
+    (``year>=2024``), ``;``-separated or in repeated parameters. Returns the dict form."""
+    texts = [t for t in ([given] if isinstance(given, str) else given or []) if t.strip()]
+    if not texts:
         return None
+    if not any(t.lstrip().startswith("{") for t in texts):
+        try:
+            flt = Filter.from_cli(texts)
+        except ValueError as error:
+            raise ToolCallError(str(error)) from error
+        return flt.to_dict() or None
+    if len(texts) > 1:
+        raise ToolCallError("give one JSON filter, or expressions such as year>=2024 in one "
+                            "or more filter parameters, not both")
+    text = texts[0]
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:

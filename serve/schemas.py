@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from nyx.ensemble.tools import MAX_IMAGE_BYTES, MAX_K, MAX_QUERY_CHARS, MAX_RERANK
 
@@ -14,6 +14,12 @@ __all__ = ["AnswerRequest", "ERRORS", "MULTIPART_DOC", "SearchForm", "SearchPara
 Modality = Literal["any", "text", "image"]
 Mode = Literal["auto", "dense", "lexical", "hybrid"]
 Group = Literal["document", "chunk"]
+#: the one filter grammar (nyx.indexes.filters): expressions or, in JSON, an object
+FILTER_DOC = ("metadata filter, ANDed: expressions such as year>=2024, topic=shop|news or "
+              "source=doc/* (glob), ';'-separated, or a JSON object such as "
+              '{"topic": "shop"}; the grammar is in the nyx.indexes.filters docstring')
+#: at most this many `filter=` query parameters
+MAX_FILTER_PARAMS = 32
 
 
 class _SearchOptions(BaseModel):
@@ -40,7 +46,7 @@ class SearchRequest(_Strict, _SearchOptions):
     query: str = Field("", max_length=MAX_QUERY_CHARS, description="query text")
     k: int = Field(5, ge=1, le=MAX_K)
     modality: Modality = "any"
-    filter: dict[str, Any] | None = Field(None, description='e.g. {"topic": "shop"}')
+    filter: dict[str, Any] | str | None = Field(None, description=FILTER_DOC)
     image: str | None = Field(None, max_length=MAX_IMAGE_BYTES * 4 // 3 + 4,
                               description="base64-encoded query image")
 
@@ -50,8 +56,8 @@ class SearchParams(_SearchOptions):
     q: str = Field("", max_length=MAX_QUERY_CHARS, description="query text")
     k: int = Field(5, ge=1, le=MAX_K)
     modality: Modality = "any"
-    filter: str | None = Field(None, max_length=MAX_QUERY_CHARS,
-                               description='metadata filter as JSON, e.g. {"topic": "shop"}')
+    filter: list[Annotated[str, StringConstraints(max_length=MAX_QUERY_CHARS)]] | None = Field(
+        None, max_length=MAX_FILTER_PARAMS, description=FILTER_DOC + "; repeatable")
 
 
 class SearchForm(_SearchOptions):
@@ -61,7 +67,7 @@ class SearchForm(_SearchOptions):
     query: str = Field("", max_length=MAX_QUERY_CHARS)
     k: int = Field(5, ge=1, le=MAX_K)
     modality: Modality = "any"
-    filter: str | None = Field(None, max_length=MAX_QUERY_CHARS)
+    filter: str | None = Field(None, max_length=MAX_QUERY_CHARS, description=FILTER_DOC)
 
 
 class AnswerRequest(_Strict):

@@ -65,8 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("query", nargs="?", default="", help="query text")
     search.add_argument("--image", type=Path, help="query image (with or without text)")
     search.add_argument("-k", type=int, default=5)
-    search.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
-                        help="metadata filter: key=value, key=a|b (any of), key>=3; repeatable")
+    search.add_argument("--filter", action="append", default=[], metavar="EXPR",
+                        help="metadata filter: key=value, key=a|b (any of), key>=3 (also >, "
+                        "<, <=), key=prefix* (glob: * and ?), key=\"literal*\"; repeatable or "
+                        "';'-separated, all ANDed (grammar: nyx.indexes.filters docstring)")
     search.add_argument("--mode", choices=["auto", "dense", "lexical", "hybrid"],
                         default="auto", help="dense: by meaning; lexical: by exact words; "
                         "hybrid: both; auto (default): hybrid for text, dense for an image")

@@ -41,6 +41,19 @@ def test_search_filter_and_modality(tool):
     assert tool.search("university", k=5, modality="image")["results"] == []
 
 
+def test_search_filter_as_expressions(tool):
+    """The tool's ``filter`` takes the expression grammar too, as a tool call or directly."""
+    as_dict = tool.search("university", k=5, filter={"title": {"any": ["Warsaw", "Paris"]}})
+    as_text = tool.search("university", k=5, filter="title=Warsaw|Paris")
+    assert as_dict == as_text and as_text["results"]
+    called = _call(tool, "search", json.dumps({"query": "university", "k": 5,
+                                               "filter": "title=Warsaw|Paris"}))
+    assert called == as_text
+    schema = next(d for d in tool.tool_schemas() if d["function"]["name"] == "search")
+    spec = schema["function"]["parameters"]["properties"]["filter"]
+    assert spec["type"] == ["object", "string", "null"] and "year>=2020" in spec["description"]
+
+
 def test_fetch_document(tool, corpus):
     doc = tool.fetch_document("3-0")
     assert doc["text"] == corpus.docs["3-0"]["text"]
@@ -78,7 +91,9 @@ def test_dispatch_executes_valid_calls(tool):
     ("search", '{"query": "x", "k": 0}', "must be from 1 to"),
     ("search", '{"query": "x", "k": 99}', "must be from 1 to"),
     ("search", '{"query": "x", "modality": "audio"}', "must be one of"),
-    ("search", '{"query": "x", "filter": "title=X"}', "'filter' must be object or null"),
+    ("search", '{"query": "x", "filter": 5}', "'filter' must be object or string or null"),
+    ("search", '{"query": "x", "filter": "title=>X"}', "unknown operator '=>'"),
+    ("search", '{"query": "x", "filter": "title"}', "'title': no operator"),
     ("search", '{"query": "x", "limit": 3}', "unknown argument(s) ['limit']"),
     ("search", '{"query": "   "}', "non-empty"),
     ("fetch_document", '{"id": "missing"}', "no document with id 'missing'"),

@@ -20,7 +20,7 @@ DIM = 32
 SCORE_TOL = 1e-4
 BACKENDS = ["faiss-flat", "faiss-hnsw", "qdrant-memory", "qdrant-local"]
 
-FILTERS: list[dict[str, Any] | None] = [
+FILTERS: list[dict[str, Any] | str | None] = [
     None,
     {"lang": "de"},
     {"tags": "paper"},
@@ -31,6 +31,8 @@ FILTERS: list[dict[str, Any] | None] = [
     {"public": False, "year": {"lte": 1995}},
     {"lang": "fr", "tags": "wiki", "year": {"gte": 2015}},  # matches only a few
     {"lang": "xx"},  # matches nothing
+    {"lang": {"prefix": "d"}, "tags": {"glob": "w*"}},  # Qdrant: MatchPrefix for both
+    "lang=f*; year>=2010",  # the expression form
 ]
 
 

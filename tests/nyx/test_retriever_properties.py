@@ -115,6 +115,11 @@ class Reference:
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
 
+    def unknown_key(self, flt: dict[str, Any] | None) -> str | None:
+        """A filter key no live document has (the retriever refuses it), or None."""
+        keys = {key for meta in self.metadata.values() for key in meta}
+        return next((key for key in flt or {} if self.text and key not in keys), None)
+
     def matching(self, flt: dict[str, Any] | None) -> list[str]:
         parsed = Filter.coerce(flt)
         return [i for i in self.text if parsed is None or parsed.matches(self.metadata[i])]
@@ -279,6 +284,11 @@ class RetrieverMachine(RuleBasedStateMachine):
         live = [self._live_words()] if self.ref.text else []
         query = data.draw(st.one_of(queries, *live), label="query")
         flt = data.draw(st.one_of(filters, self._live_filters()), label="filter")
+        unknown = self.ref.unknown_key(flt)
+        if unknown is not None:
+            with pytest.raises(ValueError, match=f"no document has metadata field {unknown!r}"):
+                self.retriever.search(query, k=k, mode=mode, filter=flt)
+            return
         hits = self.retriever.search(query, k=k, mode=mode, filter=flt)
         assert isinstance(hits, list)
         allowed = self.ref.matching(flt)
@@ -353,6 +363,7 @@ class RetrieverMachine(RuleBasedStateMachine):
 
     @rule(flt=filters)
     def save_and_load(self, flt: dict[str, Any] | None) -> None:
+        flt = None if self.ref.unknown_key(flt) else flt  # refused: see search
         before = self._answers(self.retriever)
         filtered = self.retriever.search("tower", k=4, mode="hybrid", filter=flt)
         self.saves += 1

@@ -50,6 +50,14 @@ def test_get_and_post_search(client: httpx.Client) -> None:
     assert [r["id"] for r in posted["results"]] == ids
     shop = client.get("/search", params={"q": "refund", "filter": '{"topic": "shop"}'}).json()
     assert {r["id"] for r in shop["results"]} == {"faq-returns", "faq-shipping"}
+    # the one filter grammar: expressions in the query string (repeatable) or the JSON body
+    for params in ({"q": "refund", "filter": "topic=shop"}, {"q": "refund", "filter": "topic=s*"},
+                   [("q", "refund"), ("filter", "topic=shop|nothing"), ("filter", "year>=2024")]):
+        reply = client.get("/search", params=params)
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["results"] == shop["results"]
+    posted = client.post("/search", json={"query": "refund", "filter": "topic=shop"}).json()
+    assert posted["results"] == shop["results"]
 
 
 def test_image_upload_search(client: httpx.Client) -> None:
@@ -85,6 +93,10 @@ def test_media_serves_only_indexed_images(client: httpx.Client, path: str) -> No
     ("get", "/search", {"params": {"q": "x" * (MAX_QUERY_CHARS + 1)}}, 422, "at most 2000"),
     ("get", "/search", {"params": {"q": "x", "colour": "red"}}, 422, "unknown field 'colour'"),
     ("get", "/search", {"params": {"q": "x", "filter": "{oops"}}, 422, "not valid JSON"),
+    ("get", "/search", {"params": {"q": "x", "filter": "year=>2024"}}, 422, "write year>="),
+    ("get", "/search", {"params": {"q": "x", "filter": "nokey=1"}}, 422,
+     "no document has metadata field 'nokey'; fields: "),
+    ("post", "/search", {"json": {"query": "x", "filter": {"nokey": 1}}}, 422, "'nokey'"),
     ("post", "/search", {"json": {"query": "x", "colour": "red"}}, 422, "unknown field"),
     ("post", "/search", {"json": {"query": "x", "k": "5"}}, 422, "valid integer"),
     ("post", "/search", {"content": b"{not json", "headers": {
