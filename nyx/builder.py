@@ -8,6 +8,8 @@ import resource
 import shutil
 import sys
 import time
+import warnings
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -116,7 +118,9 @@ def build_index(corpus: str | Path, output: str | Path,
     out.mkdir(parents=True, exist_ok=True)
     directory = IndexDirectory(out)
     summary = BuildSummary(index=str(out), corpus=str(root))
-    with directory.lock():
+    with directory.lock(), warnings.catch_warnings(record=True) as caught:
+        # library warnings (PIL on odd EXIF, ...) go into the summary, not across the bar
+        warnings.simplefilter("default")
         retriever = _open_retriever(directory, out, options, summary)
         spill = out / SPILL_DIR
         shutil.rmtree(spill, ignore_errors=True)  # left by a killed build: scratch only
@@ -149,9 +153,17 @@ def build_index(corpus: str | Path, output: str | Path,
         finally:
             retriever.close()
             shutil.rmtree(spill, ignore_errors=True)
+    _note_warnings(summary, caught)
     summary.seconds = time.perf_counter() - start
     summary.peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return summary
+
+
+def _note_warnings(summary: BuildSummary, caught: list[warnings.WarningMessage]) -> None:
+    """One summary note per distinct warning a library raised during the build."""
+    counts = Counter(f"{w.category.__name__}: {w.message}" for w in caught)
+    for text, n in counts.items():
+        summary.notes.append(("*", f"warning {text}" + (f" ({n} times)" if n > 1 else "")))
 
 
 def _open_retriever(directory: IndexDirectory, out: Path, options: BuildOptions,
@@ -282,14 +294,17 @@ def _update(retriever: Retriever, root: Path, out: Path, options: BuildOptions,
                    if old.get(f.rel) == f.content_hash and f not in changed}
     todo = changed + added
     cache = EmbeddingCache(out / CACHE_DIR, retriever.encoder.version)
-    with tqdm(total=len(todo), desc="indexing", unit="file",
+    # Progress is by work, not by file: a few large files dominate a folder, so a per-file
+    # bar's ETA swings; text counts its bytes, an image a fixed IMAGE_WORK_BYTES.
+    with tqdm(total=sum(map(_work, todo)), desc="indexing", unit="B", unit_scale=True,
               disable=not options.show_progress) as bar:
         seen: dict[str, SourceFile] = {}
         indexed: set[str] = set()
         for batch in _batches(todo, root, options, summary, bar):
             indexed |= _add_batch(retriever, batch, cache, options, summary)
             seen.update((f.rel, f) for f, _ in batch)
-            bar.set_postfix_str(f"{summary.embedded + summary.reused_from_cache} documents")
+            bar.set_postfix_str(f"{len(seen)}/{len(todo)} files, "
+                                f"{summary.embedded + summary.reused_from_cache} passages")
         for rel, f in seen.items():
             if rel in indexed:
                 lost = rel in summary.collided
@@ -327,9 +342,18 @@ def _batches(files: list[SourceFile], root: Path, options: BuildOptions, summary
                     yield batch
                     batch, size = [], 0
             summary.notes.extend((f.rel, note) for note in parsed.notes)
-        bar.update(1)
+        bar.update(_work(f))
     if batch:
         yield batch
+
+
+#: the indexing work one image counts for in the progress bar, in bytes of text: encoding and
+#: reading an image costs about as much as embedding 20 KB of text on a CPU
+IMAGE_WORK_BYTES = 20_000
+
+
+def _work(f: SourceFile) -> int:
+    return IMAGE_WORK_BYTES if f.kind == "image" else max(f.size, 1)
 
 
 def _parse(f: SourceFile, root: Path, options: BuildOptions,

@@ -62,6 +62,8 @@ def run_server(index: Path, *, host: str = "127.0.0.1", port: int = 8000,
     from nyx.serve.security import resolve_api_key
 
     _check_dependencies(mcp_only)
+    if not (mcp_only and transport == "stdio"):
+        check_port_free(host, port)  # before loading anything or printing a URL
     import torch
 
     torch.set_num_threads(max(1, threads))
@@ -101,6 +103,22 @@ def run_server(index: Path, *, host: str = "127.0.0.1", port: int = 8000,
         uvicorn.run(create_app(tool, settings), host=host, port=port,
                     log_level="warning", access_log=False)
     return 0
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse, in one line, a port something else already listens on (or the system will not
+    give): before the models load, so the user is not told a URL that will not answer."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (another "
+                             "server is using it?); stop it or choose another with --port N"
+                             ) from None
 
 
 def _check_dependencies(mcp_only: bool) -> None:

@@ -139,6 +139,12 @@ def main(argv: list[str] | None = None) -> int:
                   "generation is unchanged; a build resumes from what it embedded)",
                   file=sys.stderr)
             return 2
+    except KeyboardInterrupt:
+        # one line, not a traceback: what was interrupted and what is safe
+        after = {"build": "; the live generation is unchanged and running the same build again "
+                          "resumes from what it embedded"}.get(args.command, "")
+        print(f"\nnyx-index {args.command}: interrupted{after}", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # the reader went away (``nyx-index search ... --json | head``): stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
