@@ -106,6 +106,10 @@ class DocSummary:
     n_vectors: int
 
 
+#: at most this many document summaries are kept between writes (a few hundred bytes each)
+SUMMARY_CACHE = 200_000
+
+
 def _row_to_document(row: sqlite3.Row) -> Document:
     return Document(
         id=row["id"],
@@ -155,6 +159,9 @@ class DocStore:
         self._conn: sqlite3.Connection | None = None
         #: (PRAGMA data_version, keys) for metadata_keys; None after a write of ours
         self._keys: tuple[int, frozenset[str]] | None = None
+        #: summaries read since the last write (PRAGMA data_version they were read at)
+        self._summaries: dict[str, DocSummary | None] = {}
+        self._summaries_version = -1
         self._open(readonly, immutable=self._copy_to is not None)
 
     def _open(self, readonly: bool, immutable: bool = False) -> None:
@@ -230,6 +237,7 @@ class DocStore:
                 self._depth -= 1
                 if self._depth == 0:
                     self._keys = None  # metadata_keys is computed again after a write
+                    self._summaries = {}  # and so are summaries (data_version sees others')
 
     # Documents -------------------------------------------------------------------------
 
@@ -279,9 +287,19 @@ class DocStore:
         its metadata ``source`` (a string) and ``chunk`` (an integer), content hash, whether
         its payload ``text`` is non-blank and its ``n_vectors`` (default 1); ``None`` for an
         unknown id. Far cheaper than :meth:`get_many` for the hundred candidates of a query."""
-        found: dict[str, DocSummary] = {}
         with self._lock:
-            for chunk in _chunks(list(dict.fromkeys(ids))):
+            version = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+            if version != self._summaries_version or len(self._summaries) > SUMMARY_CACHE:
+                self._summaries, self._summaries_version = {}, version
+            cache = self._summaries
+            wanted = [i for i in dict.fromkeys(ids) if i not in cache]
+            cache.update(self._read_summaries(wanted))
+            return [cache.get(i) for i in ids]
+
+    def _read_summaries(self, ids: list[str]) -> dict[str, DocSummary | None]:
+        found: dict[str, DocSummary | None] = dict.fromkeys(ids)
+        if ids:
+            for chunk in _chunks(ids):
                 marks = ",".join("?" * len(chunk))
                 rows = self.conn.execute(
                     "SELECT id, content_hash,"
@@ -297,7 +315,7 @@ class DocStore:
                 for doc_id, digest, source, part, has_text, n in rows:
                     found[doc_id] = DocSummary(doc_id, source, part, digest, bool(has_text),
                                                int(n) if n is not None else 1)
-        return [found.get(i) for i in ids]
+        return found
 
     def delete_many(self, ids: Sequence[str]) -> int:
         """Delete documents in one transaction; returns how many existed."""

@@ -134,9 +134,14 @@ def fill_dense(r: Retriever, dense: dict[str, float], ids: list[str],
     missing = [i for i in ids if i not in dense]
     if not missing or vector is None:
         return
-    for doc_id, summary in zip(missing, r.store.summaries(missing)):
-        n = summary.n_vectors if summary is not None else 1
-        dense[doc_id] = float(np.max(r.index.get_vectors(vector_ids(doc_id, n)) @ vector))
+    counts = [s.n_vectors if s is not None else 1 for s in r.store.summaries(missing)]
+    # one vector-index read for every missing document's chunks, not one per document
+    scores = r.index.get_vectors([v for doc_id, n in zip(missing, counts)
+                                  for v in vector_ids(doc_id, n)]) @ vector
+    start = 0
+    for doc_id, n in zip(missing, counts):
+        dense[doc_id] = float(np.max(scores[start:start + n]))
+        start += n
 
 
 def lexical_candidates(r: Retriever, flt: Filter | None,

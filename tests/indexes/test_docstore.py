@@ -180,3 +180,26 @@ def test_copy_on_write_reads_in_place_and_copies_at_the_first_write(tmp_path):
     assert hashlib.sha256(committed.read_bytes()).hexdigest() == digest  # never modified
     with DocStore(committed, readonly=True) as original:
         assert sorted(original.ids()) == ["a", "b"]
+
+
+def test_summaries_follow_writes_here_and_by_another_connection(tmp_path):
+    """Summaries are cached between writes: a write through this store or through another
+    connection to the same file is seen by the next call."""
+    from nyx.indexes import DocStore, Document
+
+    path = tmp_path / "docs.sqlite"
+    store = DocStore(path)
+    store.put_many([Document("a", {"text": "alpha", "n_vectors": 2}, {"source": "a.txt",
+                                                                       "chunk": 0}),
+                    Document("b", {"text": "  \n"}, {"source": 7})])
+    a, b, missing = store.summaries(["a", "b", "zz"])
+    assert (a.source, a.chunk, a.has_text, a.n_vectors) == ("a.txt", 0, True, 2)
+    assert (b.source, b.chunk, b.has_text, b.n_vectors) == (None, None, False, 1)
+    assert missing is None
+    store.put_many([Document("b", {"text": "beta"}, {"source": "b.txt"})])
+    assert store.summaries(["b"])[0].has_text and store.summaries(["b"])[0].source == "b.txt"
+    other = DocStore(path)
+    other.delete_many(["a"])
+    other.close()
+    assert store.summaries(["a"]) == [None]
+    store.close()
