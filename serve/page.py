@@ -97,7 +97,7 @@ ol { list-style: none; padding: 0; margin: 8px 0; }
 .meta { display: flex; flex-wrap: wrap; gap: 6px; }
 .meta .chip { background: #f2f4f7; color: var(--muted); }
 .thumbs { display: flex; gap: 8px; }
-.thumbs img { width: 120px; height: 90px; object-fit: cover; border-radius: 8px;
+.thumbs img { width: 120px; height: 90px; object-fit: contain; border-radius: 8px;
               border: 1px solid var(--line); background: #f2f4f7; }
 .error { color: #b42318; }
 """
@@ -135,17 +135,31 @@ async function render(data) {
     const bar = el("span", { class: "score", title: r.score.toFixed(3) });
     bar.append(el("i", {}));
     bar.firstChild.style.width = Math.round(100 * Math.max(0, r.score) / top) + "%";
-    const meta = el("div", { class: "meta" }, el("span", { class: "chip" }, r.modality));
-    for (const [k, v] of Object.entries(r.metadata || {})) {
-      if (k.endsWith("_score") || k === "chunk" || k === "source") continue;
-      meta.append(el("span", { class: "chip" }, `${k}: ${v}`));
+    const m = r.metadata || {};
+    const chip = (text) => el("span", { class: "chip" }, text);
+    const meta = el("div", { class: "meta" }, chip(r.modality));
+    if (typeof m.relevance === "number") meta.append(chip(`relevance ${m.relevance.toFixed(2)}`));
+    if (m.matched_chunks > 1) meta.append(chip(`${m.matched_chunks} passages matched`));
+    if (Array.isArray(m.duplicates)) meta.append(chip(`same as ${m.duplicates.join(", ")}`));
+    const shown = new Set(["chunk", "source", "kind", "relevance", "matched_chunks",
+                           "duplicates"]);
+    for (const [k, v] of Object.entries(m)) {
+      if (k.endsWith("_score") || shown.has(k)) continue;
+      meta.append(chip(`${k}: ${v}`));
     }
-    const where = r.metadata && r.metadata.source !== undefined && r.metadata.chunk !== undefined
-      ? `${r.metadata.source} \u00b7 passage ${r.metadata.chunk + 1}` : r.id;
+    // the file a hit came from (an image's own file name), and its passage counted from 1
+    const where = m.source !== undefined && m.chunk !== undefined
+      ? `${m.source} \u00b7 passage ${m.chunk + 1}` : (m.source || r.id);
+    const full = "/documents/" + encodeURIComponent(r.id).replace(/%2F/g, "/");
     const thumbs = el("div", { class: "thumbs" });
-    for (const url of r.image_urls || []) thumbs.append(await thumbnail(url));
+    for (const url of r.image_urls || []) {
+      thumbs.append(el("a", { href: url, target: "_blank", title: "full-size image" },
+                       await thumbnail(url)));
+    }
     const body = el("div", { class: "body" },
-      el("div", {}, el("span", { class: "id" }, where), bar, r.score.toFixed(3)),
+      el("div", {}, el("a", { class: "id", href: full, target: "_blank",
+                              title: "the whole document" }, where), bar,
+         r.score.toFixed(3)),
       el("p", { class: "snippet" }, r.snippet || (r.images.length ? "(image)" : "")),
       meta);
     list.append(el("li", { class: "result", "data-id": r.id },

@@ -46,6 +46,11 @@ def test_query_in_url_renders_results(page_server: ThreadedServer, tmp_path: Pat
     assert 'data-id="notes/coffee.md#0"' in dom and 'data-id="photos/espresso.jpg"' in dom
     assert dom.index('data-id="notes/coffee.md#0"') < dom.index('data-id="photos/espresso.jpg"')
     assert "5 result(s) for" in dom and "demo.nyx" in dom
+    # each hit links to its whole document; passages count from 1; the estimate is labelled
+    assert 'href="/documents/notes/coffee.md%230"' in dom
+    assert "notes/coffee.md · passage 1" in dom and "relevance 0." in dom
+    assert "matched_chunks" not in dom and "relevance:" not in dom
+    assert "object-fit: contain" in httpx.get(f"{page_server.url}/page.css").text
 
     shot = tmp_path / "search-page.png"
     chromium(url, f"--screenshot={shot}", home=tmp_path / "profile-shot")
