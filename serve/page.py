@@ -149,7 +149,8 @@ async function render(data) {
     }
     // the file a hit came from (an image's own file name), and its passage counted from 1
     const where = m.source !== undefined && m.chunk !== undefined
-      ? `${m.source} \u00b7 passage ${m.chunk + 1}` : (m.source || r.id);
+      ? `${m.source} \u00b7 passage ${m.chunk + 1}`
+      : (m.source && m.source !== r.id ? `${m.source} \u00b7 ${r.id}` : r.id);
     const full = "/documents/" + encodeURIComponent(r.id).replace(/%2F/g, "/");
     const thumbs = el("div", { class: "thumbs" });
     for (const url of r.image_urls || []) {
