@@ -88,10 +88,9 @@ class BuildOptions:
     exclude: tuple[str, ...] | None = None
 
 
-def reading_options(options: BuildOptions, recorded: dict[str, Any] | None) -> ReadOptions:
+def reading_options(options: BuildOptions, before: ReadOptions) -> ReadOptions:
     """What a build reads: the options given, else what the index recorded at its last
     build (an option given replaces the recorded one; an empty tuple clears it)."""
-    before = ReadOptions.from_dict(recorded)
     return ReadOptions(
         before.include_ext if options.include_ext is None else tuple(options.include_ext),
         before.exclude if options.exclude is None else tuple(options.exclude))
@@ -128,18 +127,16 @@ def build_index(corpus: str | Path, output: str | Path,
         if retriever.lexical is not None:
             retriever.lexical.defer_adds(spill)
         try:
-            reading = reading_options(
-                options, retriever.manifest.reading if retriever.manifest else None)
+            recorded = ReadOptions.from_dict(retriever.manifest.reading
+                                             if retriever.manifest else None)
+            reading = reading_options(options, recorded)
             new_sources = _update(retriever, root, out, options, summary, reading)
             summary.documents = retriever.count()
             summary.vectors = retriever.index.count()
             sources = new_sources
             current = directory.current()
-            recorded = retriever.manifest.reading if retriever.manifest else {}
             if current is not None and not (summary.added or summary.updated or summary.removed
-                                            or summary.reanalyzed
-                                            or reading.to_dict() != ReadOptions.from_dict(
-                                                recorded).to_dict()):
+                                            or summary.reanalyzed or reading != recorded):
                 summary.generation = current.name  # nothing changed: keep the live generation
             else:
                 if options.show_progress:  # writing vectors, BM25 and store takes a while

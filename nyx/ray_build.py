@@ -37,7 +37,7 @@ from nyx.builder import (
 )
 from nyx.chunking import embedding_pieces
 from nyx.content import Item
-from nyx.corpus import SourceError, SourceFile, scan_corpus
+from nyx.corpus import ReadOptions, SourceError, SourceFile, scan_corpus
 from nyx.embedding_cache import EmbeddingCache, cached_keys
 from nyx.encoders import DEFAULT_ENCODER, Encoder
 from nyx.indexes import IndexDirectory, Manifest
@@ -146,7 +146,8 @@ def _files_to_embed(root: Path, out: Path, directory: IndexDirectory,
     """New and changed files (the ones the builder will embed), inside the corpus only."""
     current = directory.current()
     manifest = Manifest.load(current) if current is not None else None
-    reading = reading_options(options, manifest.reading if manifest else None)
+    reading = reading_options(options, ReadOptions.from_dict(manifest.reading if manifest
+                                                             else None))
     scan = scan_corpus(root, allow_hardlinks=options.allow_hardlinks, reading=reading)
     old = manifest.sources if manifest is not None else {}
     files = [f for f in scan.files if out not in f.path.resolve().parents]

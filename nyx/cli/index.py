@@ -258,16 +258,16 @@ def _search(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"query image not found: {args.image}")
         parts.append(ImagePart(str(args.image)))
     flt = Filter.from_cli(args.filter) if args.filter else None
-    if args.min_score is None and not args.image:
+    default_cut = args.min_score is None and not args.image
+    if default_cut:
         args.min_score = DEFAULT_MIN_RELEVANCE
-        args.default_cut = True
     if not (args.no_server or args.model or args.qdrant_url):
         served = _search_running_server(args, flt)
         if served is not None and args.json:
             print(json.dumps(served, indent=2, ensure_ascii=False))
             return 0
         if served is not None:
-            _print_rows(served, getattr(args, "default_cut", False))
+            _print_rows(served, default_cut)
             return 0
     index_options = {"url": args.qdrant_url} if args.qdrant_url else None
     retriever = Retriever.load(args.index, args.model, trust_remote=args.trust_remote,
@@ -283,7 +283,7 @@ def _search(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
-    _print_rows(rows, getattr(args, "default_cut", False))
+    _print_rows(rows, default_cut)
     return 0
 
 
