@@ -114,6 +114,19 @@ class VectorIndex(abc.ABC):
     """
 
     backend_name: ClassVar[str]
+    #: Whether the index can hold a sparse BM25 vector per document beside its dense ones
+    #: (Qdrant collections created with ``sparse=True``); see :mod:`nyx.indexes.qdrant_hybrid`.
+    supports_sparse: bool = False
+    #: The average document length the stored sparse vectors were computed with (``None``:
+    #: none written yet); their writer records it.
+    sparse_avgdl: float | None = None
+
+    @property
+    def sparse_fusion(self) -> str | None:
+        """How the index serves hybrid (dense + sparse BM25) search itself: ``"exact"``
+        (both rankings, fused by the caller) or a fusion it runs (``"formula"``, ``"rrf"``,
+        ``"dbsf"``); ``None`` when BM25 stays with the caller's lexical index."""
+        return None
 
     @property
     @abc.abstractmethod

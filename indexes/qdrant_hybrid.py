@@ -90,7 +90,7 @@ class QdrantHybrid:
     document embedded in chunks has several points, scored as its best one)."""
 
     def __init__(self, index: QdrantIndex, doc_key: str = ID_PAYLOAD_KEY) -> None:
-        if not index.has_sparse:
+        if not index.supports_sparse:
             raise ValueError(f"Qdrant collection {index.config.collection!r} has no "
                              f"{SPARSE_VECTOR!r} sparse vector (created by an older Nyx); "
                              "rebuild the index to serve BM25 from Qdrant")

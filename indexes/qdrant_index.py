@@ -114,10 +114,14 @@ class QdrantIndex(VectorIndex):
         self.config = config or QdrantConfig(**params)
         self._models = _qdrant().models
         self._client = client if client is not None else self._connect()
-        #: the average document length the stored sparse vectors were computed with
         self.sparse_avgdl: float | None = None
-        self.has_sparse = False
+        self.supports_sparse = False
         self._ensure_collection()
+
+    @property
+    def sparse_fusion(self) -> str | None:
+        return self.config.hybrid if self.supports_sparse and self.config.hybrid != "local" \
+            else None
 
     def _connect(self) -> Any:
         cfg = self.config
@@ -155,11 +159,11 @@ class QdrantIndex(VectorIndex):
                 replication_factor=cfg.replication_factor,
                 quantization_config=quantization,
             )
-            self.has_sparse = self.config.sparse
+            self.supports_sparse = self.config.sparse
             logger.info("created Qdrant collection %r (dim=%d, DOT)", name, self._dim)
             return
         params = self._client.get_collection(name).config.params
-        self.has_sparse = SPARSE_VECTOR in (params.sparse_vectors or {})
+        self.supports_sparse = SPARSE_VECTOR in (params.sparse_vectors or {})
         vectors = params.vectors
         if not isinstance(vectors, models.VectorParams):
             raise ValueError(

@@ -19,6 +19,7 @@ _HOMES = {
     "ImagePart": "nyx.content",
     "Item": "nyx.content",
     "Retriever": "nyx.retriever",
+    "SearchOptions": "nyx.search_options",
     "SearchResult": "nyx.results",
     "as_items": "nyx.content",
     "load_encoder": "nyx.encoders",
@@ -32,6 +33,7 @@ __all__ = [
     "ImagePart",
     "Item",
     "Retriever",
+    "SearchOptions",
     "SearchResult",
     "__version__",
     "as_items",
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from nyx.images import ImageLoadError, load_image
     from nyx.results import SearchResult
     from nyx.retriever import Retriever
+    from nyx.search_options import SearchOptions
 
 
 __getattr__, __dir__ = lazy_exports("nyx", _HOMES, globals())

@@ -1,164 +1,172 @@
-"""The candidates of one search: dense hits by each document's best chunk, BM25 hits, and
-their fusion (:mod:`nyx.hybrid`), for :meth:`nyx.Retriever.search`."""
+"""Where the candidates of one search come from: one small interface, two backends.
+
+A candidate source answers :meth:`LocalSource.rank` -- the ``n`` best documents of a query in
+one mode, with the dense and BM25 scores it saw -- for :meth:`nyx.Retriever.search`, which
+groups, reranks and scores the hits. :class:`LocalSource` ranks with any
+:class:`~nyx.indexes.VectorIndex` (dense, each document by its best chunk) and the in-process
+:class:`~nyx.indexes.LexicalIndex` (BM25); :class:`nyx.served_hybrid.ServedSource` lets a
+Qdrant collection serve both rankings of a hybrid query. Both end in the same fusion tail,
+:func:`nyx.hybrid.fuse_candidates`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from nyx.hybrid import fuse_scores
+from nyx.hybrid import HybridConfig, fuse_candidates
 from nyx.ids import document_id, vector_ids
-from nyx.indexes import Filter, Hit
-from nyx.served_hybrid import served_hybrid_search, serves_hybrid
+from nyx.indexes import DocStore, Filter, Hit, LexicalIndex, VectorIndex
+from nyx.search_options import Modality, Mode
 
-if TYPE_CHECKING:
-    from nyx.content import Item
-    from nyx.rerank import CrossEncoder
-    from nyx.retriever import Modality, Mode, Retriever
-
-__all__ = ["best_chunks", "dense_many", "depth", "has_text", "ids_with", "lexical_candidates",
-           "rank", "resolve_mode"]
+__all__ = ["CandidateQuery", "Candidates", "LocalSource", "ModalityIds", "best_chunks"]
 
 
-def resolve_mode(r: Retriever, item: Item, mode: Mode) -> Mode:
-    """``auto`` -> hybrid for a query with text (when there is a lexical index), else dense;
-    lexical and hybrid need text."""
-    text = item.text
-    if mode == "auto":
-        return "hybrid" if text and r.lexical is not None else "dense"
-    if mode in ("lexical", "hybrid") and not text:
-        raise ValueError(f"{mode} search needs a query with text; search an image with "
-                         "mode dense (or auto)")
-    return mode
+@dataclass
+class CandidateQuery:
+    """One query as a candidate source sees it."""
+
+    text: str
+    vector: np.ndarray | None
+    filter: Filter | None = None
+    #: only these documents may be returned (a ``modality`` search); ``None``: any
+    allowed: set[str] | None = None
+    #: the documents BM25 may return (the filter's matches within ``allowed``); ``None``: all
+    lexical_ids: Iterable[str] | None = None
+    #: dense hits computed for a whole batch of queries, deep enough for the first ``rank``
+    dense_hits: dict[str, float] | None = None
 
 
-def depth(r: Retriever, item: Item, k: int, mode: Mode, reranker: CrossEncoder | None,
-          rerank_depth: int | None = None) -> int:
-    """How many documents each ranking must deliver for this query (``rerank_depth``: how
-    many the reranker re-scores; default the retriever's ``rerank_candidates``)."""
-    wanted = max(k, rerank_depth or r.rerank_candidates) if reranker is not None and \
-        item.text else k
-    return max(wanted, r.hybrid.candidates) if mode == "hybrid" else wanted
+@dataclass
+class Candidates:
+    """The ``(id, score)`` pairs of one ranking, best first, and the scores seen on the way."""
+
+    ranked: list[tuple[str, float]]
+    dense: dict[str, float] = field(default_factory=dict)
+    lexical: dict[str, float] = field(default_factory=dict)
 
 
-def rank(r: Retriever, text: str, mode: Mode, n: int, flt: Filter | None,
-         query_vector: np.ndarray | None, allowed: set[str] | None,
-         dense_hits: dict[str, float] | None = None,
-         lexical_ids: Iterable[str] | None = None
-          ) -> tuple[list[tuple[str, float]], dict[str, float], dict[str, float]]:
-    """The ``n`` best ``(id, score)`` pairs, with the dense and lexical scores seen."""
-    dense: dict[str, float] = {}
-    lexical: dict[str, float] = {}
-    # both rankings come from Qdrant (not for a modality-restricted search: local path)
-    served = mode == "hybrid" and allowed is None and serves_hybrid(r)
-    if mode in ("dense", "hybrid") and not served:
-        assert query_vector is not None
-        dense = (dict(dense_hits) if dense_hits is not None
-                 else dense_one(r, query_vector, n, flt, allowed))
-    if mode in ("lexical", "hybrid") and not served:
-        lexical = lexical_scores(r, text, n, lexical_ids)
-    if mode == "dense":
-        ranked = sorted(dense.items(), key=lambda kv: -kv[1])
-    elif mode == "lexical":
-        ranked = sorted(lexical.items(), key=lambda kv: -kv[1])
-    elif served:
-        assert query_vector is not None
-        ranked, dense, lexical = served_hybrid_search(r, text, query_vector, n, n, flt)
-    else:
-        ids = list(dict.fromkeys([*dense, *lexical]))
-        in_dense = np.array([i in dense for i in ids], dtype=bool)
-        in_lexical = np.array([i in lexical for i in ids], dtype=bool)
-        fill_dense(r, dense, ids, query_vector)
-        missing = [i for i in ids if i not in lexical]
-        if missing and r.lexical is not None:
-            lexical.update(zip(missing, r.lexical.get_scores(text, missing).tolist()))
-        ranked = fuse_scores(ids, np.array([dense[i] for i in ids]),
-                             np.array([lexical[i] for i in ids]), r.hybrid,
-                             in_dense=in_dense, in_lexical=in_lexical,
-                             has_text=has_text(r, ids) if r.hybrid.textless else None)
-    return ranked, dense, lexical
+class LocalSource:
+    """Dense hits from a vector index and BM25 hits from the in-process lexical index."""
+
+    def __init__(self, index: VectorIndex, lexical: LexicalIndex | None, store: DocStore,
+                 hybrid: HybridConfig) -> None:
+        self.index, self.lexical, self.store, self.hybrid = index, lexical, store, hybrid
+
+    def rank(self, query: CandidateQuery, mode: Mode, n: int) -> Candidates:
+        """The ``n`` best documents for ``query`` in ``mode`` (dense, lexical or hybrid)."""
+        if mode == "dense":
+            dense = self.dense(query, n)
+            return Candidates(sorted(dense.items(), key=lambda kv: -kv[1]), dense)
+        if mode == "lexical":
+            lexical = self.bm25(query, n)
+            return Candidates(sorted(lexical.items(), key=lambda kv: -kv[1]), {}, lexical)
+        return self.hybrid_rank(query, n)
+
+    def hybrid_rank(self, query: CandidateQuery, n: int) -> Candidates:
+        dense, lexical = self.dense(query, n), self.bm25(query, n)
+        ranked = fuse_candidates(dense, lexical,
+                                 lambda d, lx: self.missing_scores(query, d, lx),
+                                 self.hybrid, self.has_text)
+        return Candidates(ranked, dense, lexical)
+
+    # -- the two rankings -------------------------------------------------------------------
+
+    def dense(self, query: CandidateQuery, n: int) -> dict[str, float]:
+        if query.dense_hits is not None:
+            return dict(query.dense_hits)
+        assert query.vector is not None, "dense and hybrid search need a query vector"
+        return self.dense_many(query.vector[None, :], n, query.filter, query.allowed)[0]
+
+    def dense_many(self, vectors: np.ndarray, n: int, flt: Filter | None,
+                   allowed: set[str] | None = None) -> list[dict[str, float]]:
+        """The ``n`` best documents for each query vector, by their best chunk's score.
+
+        One index search serves every vector. A document with many chunks may fill a query's
+        hits alone: that query alone is searched again, twice as wide each time, until ``n``
+        documents are among its hits or the index has no more matching vectors.
+        """
+        total = self.index.count()
+        fetch = min(n * 4 if total > self.store.count() else n, max(total, 1))
+        out = []
+        for vector, hits in zip(vectors, self.index.search(vectors, fetch, flt)):
+            width, best = fetch, best_chunks(hits, allowed)
+            while len(best) < n and len(hits) >= width and width < total:
+                width = min(width * 2, total)
+                hits = self.index.search(vector[None, :], width, flt)[0]
+                best = best_chunks(hits, allowed)
+            out.append(dict(sorted(best.items(), key=lambda kv: -kv[1])[:n]))
+        return out
+
+    def bm25(self, query: CandidateQuery, n: int) -> dict[str, float]:
+        assert self.lexical is not None, "lexical and hybrid search need a lexical index"
+        hits = self.lexical.search([query.text], n, allowed_ids=query.lexical_ids)[0]
+        return {h.id: h.score for h in hits}
+
+    def lexical_candidates(self, flt: Filter | None,
+                           allowed: set[str] | None) -> Iterable[str] | None:
+        """The documents BM25 may return (``None``: all): the filter's matches (a scan of the
+        store's metadata, done once per search call), within ``allowed``."""
+        if flt is None:
+            return allowed
+        matching = self.store.ids_matching(flt)
+        return matching if allowed is None else [i for i in matching if i in allowed]
+
+    # -- what the fusion tail looks up -----------------------------------------------------
+
+    def missing_scores(self, query: CandidateQuery, dense_missing: list[str],
+                       lexical_missing: list[str]
+                       ) -> tuple[dict[str, float], dict[str, float]]:
+        """The dense and BM25 scores of candidates the other ranking retrieved."""
+        dense: dict[str, float] = {}
+        if dense_missing and query.vector is not None:
+            counts = [s.n_vectors if s is not None else 1
+                      for s in self.store.summaries(dense_missing)]
+            # one vector-index read for every missing document's chunks, not one per document
+            scores = self.index.get_vectors([v for doc_id, n in zip(dense_missing, counts)
+                                             for v in vector_ids(doc_id, n)]) @ query.vector
+            start = 0
+            for doc_id, n in zip(dense_missing, counts):
+                dense[doc_id] = float(np.max(scores[start:start + n]))
+                start += n
+        lexical: dict[str, float] = {}
+        if lexical_missing and self.lexical is not None:
+            lexical = dict(zip(lexical_missing,
+                               self.lexical.get_scores(query.text, lexical_missing).tolist()))
+        return dense, lexical
+
+    def has_text(self, ids: list[str]) -> np.ndarray:
+        """Whether each document has searchable text (unknown ids count as having it): read
+        for these candidates only, not by scanning the whole store."""
+        return np.array([s is None or s.has_text for s in self.store.summaries(ids)],
+                        dtype=bool)
 
 
-def has_text(r: Retriever, ids: list[str]) -> np.ndarray:
-    """Whether each document has searchable text (unknown ids count as having it): read for
-    these candidates only, not by scanning the whole store."""
-    return np.array([s is None or s.has_text for s in r.store.summaries(ids)], dtype=bool)
+class ModalityIds:
+    """Ids of the documents with an image (``"image"``) or with text parts (``"text"``): read
+    from the store once and kept until :meth:`forget` (the retriever calls it on every write)."""
 
+    def __init__(self, store: DocStore) -> None:
+        self.store = store
+        self._kinds: dict[str, set[str]] | None = None
 
-def ids_with(r: Retriever, modality: Modality) -> set[str]:
-    """Ids of the documents with an image (``"image"``) or with text parts (``"text"``); read
-    from the store once and kept until the next add or delete."""
-    if r._modalities is None:
-        kinds: dict[str, set[str]] = {"text": set(), "image": set()}
-        for batch in r.store.iter_documents(2000):
-            for doc in batch:
-                parts = doc.payload.get("parts") or []
-                if any("image" in p for p in parts):
-                    kinds["image"].add(doc.id)
-                if any("text" in p for p in parts):
-                    kinds["text"].add(doc.id)
-        r._modalities = kinds
-    return r._modalities[modality]
+    def forget(self) -> None:
+        self._kinds = None
 
-
-def dense_one(r: Retriever, vector: np.ndarray, n: int, flt: Filter | None,
-              allowed: set[str] | None = None) -> dict[str, float]:
-    return dense_many(r, vector[None, :], n, flt, allowed)[0]
-
-
-def dense_many(r: Retriever, vectors: np.ndarray, n: int, flt: Filter | None,
-               allowed: set[str] | None = None) -> list[dict[str, float]]:
-    """The ``n`` best documents for each query vector, by their best chunk's score.
-
-    One index search serves every vector. A document with many chunks may fill a query's
-    hits alone: that query alone is searched again, twice as wide each time, until ``n``
-    documents are among its hits or the index has no more matching vectors.
-    """
-    total = r.index.count()
-    fetch = min(n * 4 if total > r.store.count() else n, max(total, 1))
-    out = []
-    for vector, hits in zip(vectors, r.index.search(vectors, fetch, flt)):
-        width, best = fetch, best_chunks(hits, allowed)
-        while len(best) < n and len(hits) >= width and width < total:
-            width = min(width * 2, total)
-            hits = r.index.search(vector[None, :], width, flt)[0]
-            best = best_chunks(hits, allowed)
-        out.append(dict(sorted(best.items(), key=lambda kv: -kv[1])[:n]))
-    return out
-
-
-def fill_dense(r: Retriever, dense: dict[str, float], ids: list[str],
-               vector: np.ndarray | None) -> None:
-    missing = [i for i in ids if i not in dense]
-    if not missing or vector is None:
-        return
-    counts = [s.n_vectors if s is not None else 1 for s in r.store.summaries(missing)]
-    # one vector-index read for every missing document's chunks, not one per document
-    scores = r.index.get_vectors([v for doc_id, n in zip(missing, counts)
-                                  for v in vector_ids(doc_id, n)]) @ vector
-    start = 0
-    for doc_id, n in zip(missing, counts):
-        dense[doc_id] = float(np.max(scores[start:start + n]))
-        start += n
-
-
-def lexical_candidates(r: Retriever, flt: Filter | None,
-                       allowed: set[str] | None) -> Iterable[str] | None:
-    """The documents BM25 may return (``None``: all): the filter's matches (a scan of the
-    store's metadata, done once per search call), within ``allowed``."""
-    if flt is None:
-        return allowed
-    matching = r.store.ids_matching(flt)
-    return matching if allowed is None else [i for i in matching if i in allowed]
-
-
-def lexical_scores(r: Retriever, text: str, n: int,
-                   candidates: Iterable[str] | None) -> dict[str, float]:
-    assert r.lexical is not None
-    hits = r.lexical.search([text], n, allowed_ids=candidates)[0]
-    return {h.id: h.score for h in hits}
+    def __call__(self, modality: Modality) -> set[str]:
+        if self._kinds is None:
+            kinds: dict[str, set[str]] = {"text": set(), "image": set()}
+            for batch in self.store.iter_documents(2000):
+                for doc in batch:
+                    parts = doc.payload.get("parts") or []
+                    if any("image" in p for p in parts):
+                        kinds["image"].add(doc.id)
+                    if any("text" in p for p in parts):
+                        kinds["text"].add(doc.id)
+            self._kinds = kinds
+        return self._kinds[modality]
 
 
 def best_chunks(hits: Sequence[Hit], allowed: set[str] | None) -> dict[str, float]:

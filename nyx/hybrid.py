@@ -20,7 +20,7 @@ The default was chosen by leave-one-domain-out over four question -> passage dom
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -29,7 +29,11 @@ import numpy as np
 from nyx.fusion import minmax, rrf_scores, zscore
 
 __all__ = ["DEFAULT_ALPHA", "DEFAULT_DENSE_WEIGHT", "DEFAULT_TEXTLESS", "FUSION_METHODS",
-           "HybridConfig", "confidence", "fuse_scores"]
+           "HybridConfig", "MissingScores", "confidence", "fuse_candidates", "fuse_scores"]
+
+#: ``(dense_missing, lexical_missing) -> (dense scores, BM25 scores)`` of candidates one
+#: ranking did not retrieve, looked up by the candidate source
+MissingScores = Callable[[list[str], list[str]], tuple[dict[str, float], dict[str, float]]]
 
 FUSION_METHODS: tuple[str, ...] = ("minmax", "adaptive", "zscore", "rrf")
 #: Chosen by ``nyx-bench fusion-domains`` (benchmarks/results/fusion-domains.md): of minmax,
@@ -130,3 +134,28 @@ def fuse_scores(ids: Sequence[str], dense: np.ndarray, lexical: np.ndarray,
         fused = w * d + (1.0 - w) * np.where(textless, share * d, minmax(lexical))
     order = sorted(range(len(ids)), key=lambda i: (-fused[i], -dense[i], ids[i]))
     return [(ids[i], float(fused[i])) for i in order]
+
+
+def fuse_candidates(dense: dict[str, float], lexical: dict[str, float],
+                    missing_scores: MissingScores, config: HybridConfig,
+                    has_text: Callable[[list[str]], np.ndarray] | None = None
+                    ) -> list[tuple[str, float]]:
+    """The one fusion tail of every hybrid search, whichever backend ranked the candidates.
+
+    ``dense`` and ``lexical`` are each ranking's own hits (id -> score); the union is the
+    candidate set; ``missing_scores`` looks up the score a ranking did not deliver (and the
+    dicts are completed in place, so the caller sees every score). ``has_text`` tells which
+    candidates have searchable text (needed only when ``config.textless`` is set). A score
+    that cannot be looked up (a document without vectors) counts as 0.
+    """
+    ids = list(dict.fromkeys([*dense, *lexical]))
+    in_dense = np.array([i in dense for i in ids], dtype=bool)
+    in_lexical = np.array([i in lexical for i in ids], dtype=bool)
+    more_dense, more_lexical = missing_scores([i for i in ids if i not in dense],
+                                              [i for i in ids if i not in lexical])
+    dense.update(more_dense)
+    lexical.update(more_lexical)
+    text = has_text(ids) if has_text is not None and config.textless else None
+    return fuse_scores(ids, np.array([dense.get(i, 0.0) for i in ids]),
+                       np.array([lexical.get(i, 0.0) for i in ids]), config,
+                       in_dense=in_dense, in_lexical=in_lexical, has_text=text)

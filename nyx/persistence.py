@@ -28,7 +28,6 @@ from nyx.indexes import (
     VectorIndex,
     load_index,
 )
-from nyx.served_hybrid import serves_hybrid, sync_sparse
 
 if TYPE_CHECKING:
     from nyx.retriever import Retriever
@@ -147,8 +146,7 @@ def write_generation(retriever: Retriever, folder: Path, *,
     ``sources``, ``corpus_root`` and ``reading`` (what ``nyx-index build`` read and how) go
     into the manifest, the previous generation's kept where not given."""
     r = retriever
-    if serves_hybrid(r):
-        sync_sparse(r)
+    r.sync_sparse()
     r.index.save(folder / "vectors")
     if r.lexical is not None:
         r.lexical.save(folder / "lexical")

@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from nyx.content import Item
 from nyx.indexes import DocSummary, Document
 from nyx.rerank import CrossEncoder
+from nyx.search_options import Group
 
-__all__ = ["Group", "SearchResult", "attach", "check_search_options", "collapse",
-           "rerank_results"]
-
-#: ``"document"``: the chunks of one file are one hit (its best chunk); ``"chunk"``: every chunk
-Group = Literal["document", "chunk"]
-
-
-def check_search_options(k: Any, mode: Any, group: Any, modality: Any, min_score: Any) -> None:
-    """Refuse a search option that is not one of its values, naming it and the choices."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
-    if mode not in ("auto", "dense", "lexical", "hybrid"):
-        raise ValueError(f"unknown mode {mode!r}: use auto, dense, lexical or hybrid")
-    if group not in ("document", "chunk"):
-        raise ValueError(f"unknown group {group!r}: use document or chunk")
-    if modality not in ("any", "text", "image"):
-        raise ValueError(f"unknown modality {modality!r}: use any, text or image")
-    if min_score is not None and (isinstance(min_score, bool)
-                                  or not isinstance(min_score, (int, float))):
-        raise ValueError(f"min_score must be a number, got {min_score!r}")
-
+__all__ = ["SearchResult", "attach", "collapse", "rerank_results"]
 
 @dataclass
 class SearchResult:

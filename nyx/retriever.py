@@ -13,11 +13,11 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any, overload
 
 import numpy as np
 
-from nyx import candidates
+from nyx.candidates import CandidateQuery, LocalSource, ModalityIds
 from nyx.chunking import DEFAULT_MAX_WORDS, embedding_pieces
 from nyx.content import Item, ItemLike, as_items
 from nyx.encoders import Encoder, load_encoder
@@ -39,22 +39,13 @@ from nyx.media_store import MediaStore
 from nyx.persistence import Generation, open_generation, save_retriever, write_generation
 from nyx.relevance import estimate
 from nyx.rerank import DEFAULT_RERANK_CANDIDATES, CrossEncoder
-from nyx.results import (
-    Group,
-    SearchResult,
-    attach,
-    check_search_options,
-    collapse,
-    rerank_results,
-)
+from nyx.results import SearchResult, attach, collapse, rerank_results
+from nyx.search_options import Group, Modality, Mode, SearchOptions
+from nyx.served_hybrid import ServedSource, SparseSync
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Group", "Modality", "Mode", "Retriever", "SearchResult"]
-
-Mode = Literal["auto", "dense", "lexical", "hybrid"]
-#: ``"image"``: documents with an image; ``"text"``: documents with text parts
-Modality = Literal["any", "text", "image"]
+__all__ = ["Group", "Modality", "Mode", "Retriever", "SearchOptions", "SearchResult"]
 
 
 class Retriever:
@@ -111,8 +102,9 @@ class Retriever:
         self.loaded_from: tuple[Path, str] | None = None
         #: sources some of whose documents were deleted (the next build indexes them again)
         self.deleted_sources: set[str] = set()
-        self._modalities: dict[str, set[str]] | None = None  # see _ids_with
-        self._sparse_pending: set[str] = set()  # BM25 weights not yet written to Qdrant
+        self._modality_ids = ModalityIds(self.store)
+        #: keeps BM25 weights stored in the vector index (Qdrant) in step with ``lexical``
+        self.sparse_sync = SparseSync(index) if index.supports_sparse else None
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -146,13 +138,13 @@ class Retriever:
                                                     show_progress=show_progress)
         self.index.upsert(ids_of_vectors, vectors, vector_meta)
         del to_encode, vectors, vector_meta  # a huge document's chunks: free before the store
-        self._modalities = None
+        self._modality_ids.forget()
         texts = [self._document_text(item) for item in items]
         if self.lexical is not None:
             self.lexical.add(ids, [lexical_text(t, item.metadata.get("source"))
                                    for t, item in zip(texts, items)])
-            if getattr(self.index, "has_sparse", False):
-                self._sparse_pending.update(ids)
+            if self.sparse_sync is not None:
+                self.sparse_sync.added(ids)
         self.store.put_many(
             Document(doc_id, {**self.media.to_payload(item), "text": text, "n_vectors": n},
                      dict(item.metadata), source=source or item.metadata.get("source"),
@@ -215,7 +207,7 @@ class Retriever:
     def delete(self, ids: str | Iterable[str]) -> int:
         """Remove documents by id (one id or several); returns how many existed."""
         ids = [ids] if isinstance(ids, str) else list(ids)
-        self._modalities = None
+        self._modality_ids.forget()
         docs = [d for d in self.store.get_many(ids, skip_missing=True) if d is not None]
         if not docs:
             return 0
@@ -251,8 +243,9 @@ class Retriever:
                filter: dict[str, Any] | Filter | str | Sequence[str] | None = None,
                mode: Mode = "auto", *, rerank: bool | int | None = None,
                batch_size: int = 64, group: Group = "document",
-               min_score: float | None = None,
-               modality: Modality = "any") -> list[SearchResult] | list[list[SearchResult]]:
+               min_score: float | None = None, modality: Modality = "any",
+               options: SearchOptions | None = None
+               ) -> list[SearchResult] | list[list[SearchResult]]:
         """Top-``k`` documents for one query (a list of results) or for a list of queries.
 
         ``mode="auto"`` fuses dense and lexical scores for queries with text and uses dense
@@ -271,82 +264,120 @@ class Retriever:
         text queries; the score where there is none) is below it; ``modality`` keeps only
         documents with an image (``"image"``) or with text (``"text"``), searching among
         those rather than filtering the top hits.
+
+        ``options`` (a :class:`~nyx.SearchOptions`) gives ``mode``, ``rerank``, ``group``,
+        ``min_score`` and ``modality`` in one object, in place of those keywords.
         """
         single = isinstance(query, (str, Item, Path, bytes)) or not isinstance(query, Sequence)
         items = as_items(query)
-        check_search_options(k, mode, group, modality, min_score)
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        given = SearchOptions(mode=mode, group=group, modality=modality, min_score=min_score,
+                              rerank=rerank)
+        if options is not None and given != SearchOptions():
+            raise ValueError("give the search options as keywords or as options=, not both")
+        opts = options or given
         flt = self.store.check_filter(Filter.coerce(filter))  # unknown keys are errors
-        if mode in ("lexical", "hybrid") and self.lexical is None:
+        if opts.mode in ("lexical", "hybrid") and self.lexical is None:
             raise ValueError("this retriever has no lexical index (created with lexical=False)")
-        modes = [candidates.resolve_mode(self, item, mode) for item in items]
+        modes = [self._resolve_mode(item, opts.mode) for item in items]
         need = [i for i, m in enumerate(modes) if m in ("dense", "hybrid")]
         vectors: dict[int, np.ndarray] = {}
         if need:
             encoded = self.encoder.encode_queries([items[i] for i in need],
                                                   batch_size=batch_size)
             vectors = dict(zip(need, encoded))
-        if rerank is not None and not isinstance(rerank, bool) and (
-                not isinstance(rerank, int) or rerank < 1):
-            raise ValueError(f"rerank must be True, False, None or how many hits to rerank "
-                             f"(at least 1), got {rerank!r}")
-        rerank_depth = None if rerank is None or isinstance(rerank, bool) else rerank
-        reranker = self.reranker
-        if rerank and reranker is None:
-            # loaded once for calls that ask; later calls that do not ask are not reranked
-            if self._on_request_reranker is None:
-                self._on_request_reranker = CrossEncoder()
-            reranker = self._on_request_reranker
-        elif rerank is False:
-            reranker = None
-        allowed = None if modality == "any" else candidates.ids_with(self, modality)
+        reranker = self._reranker_for(opts.rerank)
+        # how many hits each query keeps for the reranker, and how deep its rankings go
+        keep = [max(k, opts.rerank_depth or self.rerank_candidates)
+                if reranker is not None and item.text else k for item in items]
+        depth = [max(n, self.hybrid.candidates) if m == "hybrid" else n
+                 for n, m in zip(keep, modes)]
+        source = self.candidate_source()
+        allowed = None if opts.modality == "any" else self._modality_ids(opts.modality)
         # One vector-index call for every query that needs dense hits (a modality search
         # looks among that modality's documents instead).
         dense_hits: dict[int, dict[str, float]] = {}
         if need and allowed is None:
-            depths = [candidates.depth(self, items[i], k, modes[i], reranker, rerank_depth)
-                      for i in need]
-            found = candidates.dense_many(self, np.stack([vectors[i] for i in need]),
-                                          max(depths), flt)
-            dense_hits = {i: dict(list(hits.items())[:d])
-                          for i, d, hits in zip(need, depths, found)}
-        lexical_ids = (candidates.lexical_candidates(self, flt, allowed)
+            found = source.dense_many(np.stack([vectors[i] for i in need]),
+                                      max(depth[i] for i in need), flt)
+            dense_hits = {i: dict(list(hits.items())[:depth[i]])
+                          for i, hits in zip(need, found)}
+        lexical_ids = (source.lexical_candidates(flt, allowed)
                        if any(m in ("lexical", "hybrid") for m in modes) else None)
-        results = [self._search_one(item, k, flt, m, vectors.get(i), reranker,
-                                    dense_hits.get(i), group=group, allowed=allowed,
-                                    lexical_ids=lexical_ids, rerank_depth=rerank_depth)
-                   for i, (item, m) in enumerate(zip(items, modes))]
-        if min_score is not None:
-            results = [[r for r in hits if r.threshold_score >= min_score] for hits in results]
+        results = [self._search_one(
+            source, CandidateQuery(item.text, vectors.get(i), flt, allowed, lexical_ids,
+                                   dense_hits.get(i)),
+            item, modes[i], k, keep[i], depth[i], reranker, opts.group)
+            for i, item in enumerate(items)]
+        if opts.min_score is not None:
+            results = [[r for r in hits if r.threshold_score >= opts.min_score]
+                       for hits in results]
         return results[0] if single else results
 
-    def _search_one(self, item: Item, k: int, flt: Filter | None, mode: Mode,
-                    query_vector: np.ndarray | None, reranker: CrossEncoder | None = None,
-                    dense_hits: dict[str, float] | None = None, *, group: Group = "chunk",
-                    allowed: set[str] | None = None,
-                    lexical_ids: Iterable[str] | None = None,
-                    rerank_depth: int | None = None) -> list[SearchResult]:
+    def candidate_source(self) -> LocalSource:
+        """Where this retriever's candidates come from: Qdrant serves hybrid rankings when the
+        index holds BM25 weights and is set to (``sparse_fusion``), else the local indexes."""
+        if self.sparse_sync is not None and self.lexical is not None and \
+                self.index.sparse_fusion is not None:
+            return ServedSource(self.index, self.lexical, self.store, self.hybrid,
+                                self.sparse_sync)
+        return LocalSource(self.index, self.lexical, self.store, self.hybrid)
+
+    def sync_sparse(self) -> int:
+        """Write the BM25 weights not yet stored in an index that serves hybrid search (a
+        Qdrant collection with sparse vectors); returns how many were written (0 without)."""
+        if self.sparse_sync is None or self.lexical is None or \
+                self.index.sparse_fusion is None:
+            return 0
+        return self.sparse_sync.sync(self.lexical, self.store)
+
+    def _resolve_mode(self, item: Item, mode: Mode) -> Mode:
+        """``auto`` -> hybrid for a query with text (when there is a lexical index), else
+        dense; lexical and hybrid need text."""
+        if mode == "auto":
+            return "hybrid" if item.text and self.lexical is not None else "dense"
+        if mode in ("lexical", "hybrid") and not item.text:
+            raise ValueError(f"{mode} search needs a query with text; search an image with "
+                             "mode dense (or auto)")
+        return mode
+
+    def _reranker_for(self, rerank: bool | int | None) -> CrossEncoder | None:
+        """The cross-encoder of one call: the retriever's setting unless ``rerank`` says."""
+        if rerank is False:
+            return None
+        if rerank and self.reranker is None:
+            # loaded once for calls that ask; later calls that do not ask are not reranked
+            if self._on_request_reranker is None:
+                self._on_request_reranker = CrossEncoder()
+            return self._on_request_reranker
+        return self.reranker
+
+    def _search_one(self, source: LocalSource, query: CandidateQuery, item: Item, mode: Mode,
+                    k: int, keep: int, n: int, reranker: CrossEncoder | None,
+                    group: Group) -> list[SearchResult]:
+        """One query's hits: ``n``-deep rankings, grouped, ``keep`` of them read, reranked
+        and given a relevance, ``k`` returned."""
         text = item.text
-        wanted = rerank_depth or self.rerank_candidates
-        depth = max(k, wanted) if reranker is not None and text else k
-        n = candidates.depth(self, item, k, mode, reranker, rerank_depth)
         total = self.store.count()
         while True:
-            ranked, dense, lexical = candidates.rank(self, text, mode, n, flt, query_vector,
-                                                     allowed, dense_hits, lexical_ids)
-            hits = collapse(ranked, self.store.summaries([i for i, _ in ranked]), group)
-            # Grouping or collapsing can leave fewer than ``depth`` hits: look deeper.
-            if len(hits) >= depth or len(ranked) < n or n >= total:
+            found = source.rank(query, mode, n)
+            hits = collapse(found.ranked, self.store.summaries([i for i, _ in found.ranked]),
+                            group)
+            # Grouping or collapsing can leave fewer than ``keep`` hits: look deeper.
+            if len(hits) >= keep or len(found.ranked) < n or n >= total:
                 break
             n *= 4
-            dense_hits = None  # the batched dense hits were only ``n`` deep
-        results = hits[:depth]  # only these are read and decoded from the store
+            query.dense_hits = None  # the batched dense hits were only ``n`` deep
+        results = hits[:keep]  # only these are read and decoded from the store
         docs = self.store.get_many([r.id for r in results], skip_missing=False)
         attach(results, docs)
         for r, doc in zip(results, docs):
             r.document = self.media.to_item(doc) if doc is not None else None
-            r.dense_score, r.lexical_score = dense.get(r.id), lexical.get(r.id)
+            r.dense_score, r.lexical_score = found.dense.get(r.id), found.lexical.get(r.id)
         reranked = reranker is not None and bool(text)
         if reranked:
+            assert reranker is not None
             results = rerank_results(reranker, text, results)
         if text and not item.images:
             self._estimate_relevance(text, mode, results[:k], reranked)
