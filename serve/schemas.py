@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
-from nyx.ensemble.tools import MAX_IMAGE_BYTES, MAX_K, MAX_QUERY_CHARS, MAX_RERANK
+from nyx.ensemble.tools import MAX_IMAGE_BYTES, MAX_K, MAX_QUERY_CHARS
+from nyx.search_options import option_schema
 
 __all__ = ["AnswerRequest", "ERRORS", "MULTIPART_DOC", "SearchForm", "SearchParams",
            "SearchRequest", "ToolCallRequest", "ToolSearchParams"]
 
-Modality = Literal["any", "text", "image"]
-Mode = Literal["auto", "dense", "lexical", "hybrid"]
-Group = Literal["document", "chunk"]
 #: the one filter grammar (nyx.indexes.filters): expressions or, in JSON, an object
 FILTER_DOC = ("metadata filter, ANDed: expressions such as year>=2024, topic=shop|news or "
               "source=doc/* (glob), ';'-separated, or a JSON object such as "
@@ -22,20 +20,31 @@ FILTER_DOC = ("metadata filter, ANDed: expressions such as year>=2024, topic=sho
 MAX_FILTER_PARAMS = 32
 
 
-class _SearchOptions(BaseModel):
-    """Per-request search options shared by the JSON, query-string and multipart forms."""
+_WIRE_TYPES: dict[str, Any] = {"number": float, "integer": int, "string": str}
 
-    mode: Mode = Field("auto", description="auto (the server's setting), dense, lexical or "
-                       "hybrid")
-    group: Group = Field("document", description="document: each file once, by its best "
-                         "passage; chunk: every passage")
-    min_score: float | None = Field(None, description="drop hits scoring below this")
-    rerank: int | None = Field(None, ge=1, le=MAX_RERANK, description="re-score the top N "
-                               "hits with the cross-encoder; leave out for no reranking")
 
+def _option_field(spec: dict[str, Any]) -> tuple[Any, Any]:
+    """A pydantic field from one search option's JSON schema (nyx.search_options)."""
+    kind = (Literal[tuple(spec["enum"])] if "enum" in spec  # type: ignore[misc]
+            else _WIRE_TYPES[spec["type"]])
+    if "default" not in spec:
+        kind = kind | None
+    return kind, Field(spec.get("default"), description=spec["description"],
+                       ge=spec.get("minimum"), le=spec.get("maximum"))
+
+
+class _OptionsBase(BaseModel):
     def options(self) -> dict[str, Any]:
-        return {"mode": self.mode, "group": self.group, "min_score": self.min_score,
-                "rerank": self.rerank}
+        """The keyword search options of this request, as :meth:`SearchTool.search` takes
+        them (``modality`` is its positional argument)."""
+        return {name: getattr(self, name) for name in option_schema() if name != "modality"}
+
+
+#: Per-request search options shared by the JSON, query-string and multipart forms, generated
+#: from :class:`nyx.SearchOptions`.
+_SearchOptions = create_model(  # type: ignore[call-overload]
+    "_SearchOptions", __base__=_OptionsBase,
+    **{name: _option_field(spec) for name, spec in option_schema().items()})
 
 
 class _Strict(BaseModel):
@@ -45,7 +54,6 @@ class _Strict(BaseModel):
 class SearchRequest(_Strict, _SearchOptions):
     query: str = Field("", max_length=MAX_QUERY_CHARS, description="query text")
     k: int = Field(5, ge=1, le=MAX_K)
-    modality: Modality = "any"
     filter: dict[str, Any] | str | None = Field(None, description=FILTER_DOC)
     image: str | None = Field(None, max_length=MAX_IMAGE_BYTES * 4 // 3 + 4,
                               description="base64-encoded query image")
@@ -55,7 +63,6 @@ class SearchParams(_SearchOptions):
     model_config = ConfigDict(extra="forbid")
     q: str = Field("", max_length=MAX_QUERY_CHARS, description="query text")
     k: int = Field(5, ge=1, le=MAX_K)
-    modality: Modality = "any"
     filter: list[Annotated[str, StringConstraints(max_length=MAX_QUERY_CHARS)]] | None = Field(
         None, max_length=MAX_FILTER_PARAMS, description=FILTER_DOC + "; repeatable")
 
@@ -66,7 +73,6 @@ class SearchForm(_SearchOptions):
     model_config = ConfigDict(extra="forbid")
     query: str = Field("", max_length=MAX_QUERY_CHARS)
     k: int = Field(5, ge=1, le=MAX_K)
-    modality: Modality = "any"
     filter: str | None = Field(None, max_length=MAX_QUERY_CHARS, description=FILTER_DOC)
 
 

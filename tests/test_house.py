@@ -73,3 +73,98 @@ def test_serving_lives_in_its_own_room() -> None:
             if module == "nyx.serve" or module.startswith("nyx.serve."):
                 raise AssertionError(f"{rel} imports {node.module}")
     assert not (ROOT / "ensemble" / "server").exists()
+
+
+#: Each search vocabulary, whole: written out anywhere but nyx/search_options.py it is a copy
+#: that will drift (the CLI, HTTP, MCP and tool schemas are generated from SearchOptions).
+VOCABULARIES = {"search modes": {"auto", "dense", "lexical", "hybrid"},
+                "groupings": {"document", "chunk"}, "modalities": {"any", "text", "image"}}
+
+
+def _string_sets(tree: ast.Module) -> list[set[str]]:
+    """The string constants of every tuple, list or set display (a ``Literal[...]`` too)."""
+    return [{e.value for e in node.elts if isinstance(e, ast.Constant)}
+            for node in ast.walk(tree) if isinstance(node, ast.Tuple | ast.List | ast.Set)]
+
+
+def test_one_home_per_search_vocabulary() -> None:
+    copies = [f"{path.relative_to(ROOT)}: {name}" for path, tree in _trees().items()
+              if path != ROOT / "nyx" / "search_options.py"
+              for found in _string_sets(tree) for name, words in VOCABULARIES.items()
+              if found == words]
+    assert copies == []
+
+
+def test_one_fusion_tail() -> None:
+    """Every hybrid search (local or served by Qdrant) fuses through nyx.hybrid.fuse_candidates;
+    only benchmarks that study fusion itself call fuse_scores directly."""
+    callers = {str(path.relative_to(ROOT)) for path, tree in _trees().items()
+               for node in ast.walk(tree) if isinstance(node, ast.Call)
+               and getattr(node.func, "id", getattr(node.func, "attr", "")) == "fuse_scores"}
+    assert {c for c in callers if not c.startswith("benchmarks/")} == {"nyx/hybrid.py"}
+    tails = {str(path.relative_to(ROOT)) for path, tree in _trees().items()
+             for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and getattr(node.func, "id", "") == "fuse_candidates"}
+    assert tails == {"nyx/candidates.py", "nyx/served_hybrid.py"}
+
+
+SEARCH_CORE = ("nyx/candidates.py", "nyx/served_hybrid.py", "nyx/retriever.py")
+
+
+def test_the_search_core_reads_no_private_attribute_of_another_object() -> None:
+    """``r._modalities`` or ``getattr(index, "has_sparse")`` from outside is a capability that
+    should be declared (STYLE.md); an object's own ``self._x`` is its business."""
+    offenders = []
+    for name in SEARCH_CORE:
+        tree = ast.parse((ROOT / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and \
+                    not node.attr.startswith("__") and \
+                    not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                offenders.append(f"{name}:{node.lineno} .{node.attr}")
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "getattr":
+                offenders.append(f"{name}:{node.lineno} getattr")
+    assert offenders == []
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts if parts[0] == "nyx" else ["nyx", *parts])
+
+
+def _imports(path: Path, tree: ast.Module) -> set[str]:
+    """Every nyx module ``path`` imports, at the top or inside a function (a function-level
+    import that closes a cycle is still a cycle), leaving out ``if TYPE_CHECKING:`` blocks."""
+    checking = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                and getattr(node.test, "id", "") == "TYPE_CHECKING"
+                for body in node.body for n in ast.walk(body)}
+    package = _module_name(path).rsplit(".", 0 if path.name == "__init__.py" else 1)[0]
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in checking:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join([*package.split(".")[:len(package.split(".")) - node.level + 1],
+                                 *([base] if base else [])])
+            found |= {base} | {f"{base}.{a.name}" for a in node.names}
+    return {f for f in found if f.startswith("nyx.")}
+
+
+def test_the_search_core_forms_no_import_cycle() -> None:
+    graph = {_module_name(p): _imports(p, t) for p, t in _trees().items()}
+    for name in SEARCH_CORE:
+        start = _module_name(ROOT / name)
+        seen, stack = set(), [start]
+        while stack:  # every module reachable from start; start must not be among them
+            for nxt in graph.get(stack.pop(), ()):
+                if nxt in graph and nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+        assert start not in seen, f"{start} imports itself through another module"

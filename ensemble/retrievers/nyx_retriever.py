@@ -13,6 +13,7 @@ from nyx.ensemble.config import ConfigBuilder
 from nyx.ensemble.passages import Corpus
 from nyx.ensemble.retrievers.base import RetrieverModule
 from nyx.ensemble.types import RetrievedDoc
+from nyx.search_options import SearchOptions
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +39,7 @@ class NyxRetriever(RetrieverModule):
         if sum(x is not None for x in (retriever, index, corpus)) != 1:
             raise ValueError("give exactly one of retriever= (a nyx Retriever), index= (a saved "
                              "index folder) or corpus= (passages to index)")
-        if mode not in ("auto", "dense", "lexical", "hybrid"):
-            raise ValueError(f"unknown mode {mode!r}: use auto, dense, lexical or hybrid")
+        SearchOptions(mode=mode)  # an unknown mode is refused here, naming the choices
         self.retriever = retriever
         self.index = index
         self.corpus = Corpus.resolve(corpus) if corpus is not None else None

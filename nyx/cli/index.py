@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nyx.cli.options import add_search_options
 from nyx.indexes import EncoderMismatchError, Filter, IndexLockedError, StaleIndexError
 from nyx.relevance import DEFAULT_MIN_RELEVANCE
 
@@ -69,21 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="metadata filter: key=value, key=a|b (any of), key>=3 (also >, "
                         "<, <=), key=prefix* (glob: * and ?), key=\"literal*\"; repeatable or "
                         "';'-separated, all ANDed (grammar: nyx.indexes.filters docstring)")
-    search.add_argument("--mode", choices=["auto", "dense", "lexical", "hybrid"],
-                        default="auto", help="dense: by meaning; lexical: by exact words; "
-                        "hybrid: both; auto (default): hybrid for text, dense for an image")
-    search.add_argument("--group", choices=["document", "chunk"], default="document",
-                        help="document (default): each file once, by its best passage, "
-                             "identical files folded together; chunk: every passage")
-    search.add_argument("--min-score", type=float, metavar="S",
-                        help="leave out hits whose relevance (an estimate in [0, 1] for text "
-                        "queries; the score for image queries) is below S (default "
-                        f"{DEFAULT_MIN_RELEVANCE} for text queries; 0 shows every hit)")
-    search.add_argument("--modality", choices=["any", "text", "image"], default="any",
-                        help="search only documents with images, or with text")
-    search.add_argument("--rerank", nargs="?", type=int, const=20, default=None, metavar="N",
-                        help="re-score the top N (default 20) with the offline ms-marco "
-                             "cross-encoder: better top ranks for text questions, ~+0.1-0.3 s")
+    add_search_options(search, extra_help={
+        "min_score": f"default {DEFAULT_MIN_RELEVANCE} for text queries; 0 shows every hit",
+        "rerank": "with the offline ms-marco cross-encoder (alone: 20): better top ranks for "
+                  "text questions, ~+0.1-0.3 s"}, const={"rerank": 20})
     search.add_argument("--json", action="store_true",
                         help="print the hits as JSON (full text, scores, metadata)")
     search.add_argument("--no-server", action="store_true",

@@ -78,6 +78,11 @@ class Encoder(ABC):
         """Embed documents."""
         return self._encode(as_items(items), False, batch_size, show_progress)
 
+    def document_text(self, item: Item) -> str:
+        """The text a lexical index should hold for ``item`` (encoders that read text from
+        images, like nyx-lite's OCR, add it)."""
+        return item.text
+
     def _encode(self, items: list[Item], is_query: bool, batch_size: int,
                 show_progress: bool) -> np.ndarray:
         if batch_size < 1:
