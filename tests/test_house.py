@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -73,3 +74,28 @@ def test_serving_lives_in_its_own_room() -> None:
             if module == "nyx.serve" or module.startswith("nyx.serve."):
                 raise AssertionError(f"{rel} imports {node.module}")
     assert not (ROOT / "ensemble" / "server").exists()
+
+
+#: What an encoder spec starts with (see nyx/encoders/spec.py, the one place that reads them).
+SPEC_PREFIXES = ("clip:", "vlm:", "nyx-lite:")
+SPEC_PARSER = re.compile(r"pars\w*spec|spec\w*pars|_family$")
+
+
+def test_one_encoder_spec_parser() -> None:
+    """``clip:ARCH@TAG`` and its kin were split in three places that disagreed; EncoderSpec
+    parses and writes them, and no other function takes a spec apart by its prefix."""
+    home = Path("nyx/encoders/spec.py")
+    offenders = []
+    for path, tree in _trees().items():
+        rel = path.relative_to(ROOT)
+        if rel == home:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and \
+                    SPEC_PARSER.search(node.name):
+                offenders.append(f"{rel}:{node.lineno} def {node.name}")
+            elif isinstance(node, ast.Constant) and node.value in SPEC_PREFIXES:
+                offenders.append(f"{rel}:{node.lineno} {node.value!r}")
+            elif isinstance(node, ast.ClassDef) and node.name == "EncoderSpec":
+                offenders.append(f"{rel}:{node.lineno} class EncoderSpec")
+    assert offenders == []
