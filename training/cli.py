@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from nyx.training.config import load_config
+from nyx.training.config import load_train_config
 
 logger = logging.getLogger("nyx.training")
 
@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
-        config = load_config(args.config, args.overrides, args.stage)
+        config = load_train_config(args.config, args.overrides, args.stage)
     except (OSError, ValueError, TypeError) as exc:
         parser.error(str(exc))
     from nyx.training import distributed, runs
