@@ -100,3 +100,16 @@ def test_one_encoder_spec_parser() -> None:
             elif isinstance(node, ast.ClassDef) and node.name == "EncoderSpec":
                 offenders.append(f"{rel}:{node.lineno} class EncoderSpec")
     assert offenders == []
+
+
+def test_one_class_per_name() -> None:
+    """``Generation`` named an index generation and an LLM output, ``Hit`` an index hit and a
+    training stage's retrieved item: one name, one concept, one definition."""
+    homes: dict[str, list[str]] = defaultdict(list)
+    for path, tree in _trees().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                homes[node.name].append(str(path.relative_to(ROOT)))
+    assert {name: places for name, places in homes.items() if len(places) > 1} == {}
+    assert homes["Generation"] == ["ensemble/types.py"]
+    assert homes["Hit"] == ["indexes/base.py"]
