@@ -1,6 +1,6 @@
 """``nyx-train CONFIG.yaml``: contrastive training, the NyxQA data pipeline, feedback training.
 
-    nyx-train training/configs/lite-projection.yaml
+    nyx-train training/configs/lite-projection-openclipart.yaml
     nyx-train run.yaml --set optim.max_steps=20 --set output_dir=runs/quick
     nyx-train run.yaml --stage nyxqa
 """
