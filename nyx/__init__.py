@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from nyx.lazy import lazy_exports
 
+#: The one place the version is written: pyproject.toml reads it from here.
 __version__ = "0.1.0"
 
 _HOMES = {
