@@ -15,8 +15,7 @@ real data files (default ``$NYX_DATA_DIR``; see :mod:`nyx.benchmarks.datasets.so
 
 Each subcommand lives in its own module, which provides ``add_arguments(parser)`` and
 ``run(args) -> int``; :data:`COMMANDS` maps names to modules (:func:`register_command` adds
-one). A module that is missing or lacks those two functions is listed as "not installed yet"
-and explains itself when called.
+one).
 """
 
 from __future__ import annotations
@@ -60,22 +59,16 @@ def register_command(name: str, module: str, help: str) -> None:
     COMMANDS[name] = Command(module, help)
 
 
-def _load(command: Command) -> ModuleType | None:
-    """The command's module, or None while it is missing or does not yet define the
-    ``add_arguments(parser)`` / ``run(args)`` pair (e.g. a package still being written)."""
-    try:
-        module = importlib.import_module(command.module)
-    except ModuleNotFoundError as error:
-        if error.name != command.module:
-            raise  # the module exists but one of its imports is missing: show that error
-        return None
+def _load(command: Command) -> ModuleType:
+    """The command's module, checked to define ``add_arguments(parser)`` and ``run(args)``."""
+    module = importlib.import_module(command.module)
     if not (callable(getattr(module, "add_arguments", None))
             and callable(getattr(module, "run", None))):
-        return None
+        raise TypeError(f"{command.module} defines no add_arguments(parser) and run(args)")
     return module
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType | None]]:
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
     parser = argparse.ArgumentParser(prog="nyx-bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -84,16 +77,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType | None
                         help="folder holding the real data files, laid out like ../shared/data "
                              "(default: $NYX_DATA_DIR, then the cache, then the files' sources)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    modules: dict[str, ModuleType | None] = {}
+    modules: dict[str, ModuleType] = {}
     for name, command in COMMANDS.items():
-        module = _load(command)
-        modules[name] = module
-        help_text = command.help if module else f"{command.help} [not installed yet]"
-        child = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
-        if module is not None:
-            module.add_arguments(child)
-        else:
-            child.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        modules[name] = module = _load(command)
+        child = sub.add_parser(name, help=command.help, description=command.help,
+                               parents=[common])
+        module.add_arguments(child)
     return parser, modules
 
 
@@ -106,10 +95,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     module = modules[args.command]
-    if module is None:
-        print(f"nyx-bench {args.command}: {COMMANDS[args.command].module} does not exist yet "
-              "or defines no add_arguments(parser) and run(args)", file=sys.stderr)
-        return 2
     from nyx.benchmarks.datasets import DatasetUnavailableError
     from nyx.benchmarks.datasets.sources import DATA_DIR_ENV
 

@@ -164,6 +164,15 @@ def run_interleaved(peers: list[Peer], corpus: TextCorpus, k: int, show_progress
             for peer, run, recorder, seconds in zip(peers, runs, recorders, build_s)]
 
 
+def _import_bm25s() -> Any:
+    try:
+        import bm25s
+    except ImportError as exc:
+        raise ImportError("the bm25s baseline needs bm25s, a benchmark dependency: "
+                          "pip install 'nyx-retrieval[bench]'") from exc
+    return bm25s
+
+
 class Bm25sPeer(Peer):
     """bm25s at its best setting here: Snowball stemming (PyStemmer), English stopwords, and
     the k1/b chosen for Nyx's own BM25 by leave-one-domain-out (``nyx-bench fusion-domains``)."""
@@ -174,6 +183,7 @@ class Bm25sPeer(Peer):
     def __init__(self, k1: float | None = None, b: float | None = None) -> None:
         from nyx.indexes import BM25Config
 
+        self._bm25s = _import_bm25s()  # before the run spends minutes encoding, not after
         defaults = BM25Config()
         self.k1 = defaults.k1 if k1 is None else k1
         self.b = defaults.b if b is None else b
@@ -181,14 +191,12 @@ class Bm25sPeer(Peer):
                             "Snowball stemming)")
 
     def build(self, corpus: TextCorpus) -> None:
-        import bm25s
         import Stemmer
 
-        self._bm25s = bm25s
         self._stemmer = Stemmer.Stemmer("english")
         self._ids = corpus.doc_ids
-        self._index = bm25s.BM25(k1=self.k1, b=self.b)
-        tokens = bm25s.tokenize(corpus.doc_texts, stopwords="en", stemmer=self._stemmer,
+        self._index = self._bm25s.BM25(k1=self.k1, b=self.b)
+        tokens = self._bm25s.tokenize(corpus.doc_texts, stopwords="en", stemmer=self._stemmer,
                                 show_progress=False)
         self._index.index(tokens, show_progress=False)
 

@@ -1,9 +1,12 @@
 """Nyx ensembles: generator, retriever and reranker modules, RAG pipelines, aggregation of
 answers and rankings, and agent tools over a Nyx retriever.
 
->>> from nyx.ensemble import build
->>> system = build("benchmarks/configs/ensemble/squad.yaml", resources={"squad": corpus})
+>>> from nyx.ensemble import Corpus, build
+>>> corpus = Corpus({"p1": "Roger Goodell was the NFL Commissioner in early 2012."})
+>>> system = build("benchmarks/configs/ensemble/squad.yaml", {"corpus": corpus},
+...                component="sequential")
 >>> system.run("Who was the NFL Commissioner in early 2012?").text
+'Roger Goodell'
 """
 
 from __future__ import annotations

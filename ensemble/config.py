@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 
 import yaml
 
+from nyx.dataclass_config import read_mapping
 from nyx.ensemble.cache import DiskCache
 from nyx.ensemble.registry import available_types as _available_types
 from nyx.ensemble.registry import component_class, extra_types, type_name
@@ -331,13 +332,7 @@ def load_config(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str,
     """A config as a dict: a mapping is returned as is, a path is read as YAML (or JSON)."""
     if isinstance(source, Mapping):
         return dict(source)
-    path = Path(source)
-    if not path.is_file():
-        raise FileNotFoundError(f"no config file at {path}")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} does not hold a mapping (got {type(data).__name__})")
-    return data
+    return read_mapping(source)
 
 
 def build(source: str | os.PathLike[str] | Mapping[str, Any],

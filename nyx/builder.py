@@ -23,6 +23,7 @@ from nyx.content import Item
 from nyx.corpus import ReadOptions, SourceError, SourceFile, scan_corpus
 from nyx.embedding_cache import EmbeddingCache
 from nyx.encoders import Encoder, load_encoder
+from nyx.encoders.spec import EncoderSpec
 from nyx.indexes import BM25Config, EncoderMismatchError, IndexDirectory, analyzer_id
 from nyx.paths import PathRefused
 from nyx.readers import Parsed, parse_source
@@ -216,18 +217,12 @@ def _check_options_fit(retriever: Retriever, out: Path, options: BuildOptions) -
                          f"(-o NEW_FOLDER --backend {options.backend}) or leave --backend out")
     asked = options.model
     if isinstance(asked, (str, Path)):
-        family, built_family = _family(str(asked)), _family(retriever.built_with[0]
-                                                              if retriever.built_with else "")
-        if family != built_family:
+        built = retriever.built_with[0] if retriever.built_with else ""
+        if EncoderSpec.parse(asked).kind != (EncoderSpec.parse(built).kind if built else ""):
             raise EncoderMismatchError(
                 f"{out} was built with encoder {manifest.encoder.name}; --model {asked} "
                 "computes other vectors and cannot update it. Leave --model out to update "
                 f"this index, or build a new one: -o NEW_FOLDER --model {asked}")
-
-
-def _family(spec: str) -> str:
-    """``nyx-lite:proj.safetensors`` -> ``nyx-lite``, ``clip:ViT-B-32@openai`` -> ``clip``."""
-    return spec.split(":", 1)[0] if ":" in spec else spec
 
 
 def _reanalyze_if_changed(retriever: Retriever, summary: BuildSummary) -> None:

@@ -21,7 +21,7 @@ from nyx.ids import document_id, vector_ids
 from nyx.indexes import DocStore, Filter, Hit, LexicalIndex, VectorIndex
 from nyx.search_options import Modality, Mode
 
-__all__ = ["CandidateQuery", "Candidates", "LocalSource", "ModalityIds", "best_chunks"]
+__all__ = ["CandidateQuery", "Ranking", "LocalSource", "ModalityIds", "best_chunks"]
 
 
 @dataclass
@@ -40,7 +40,7 @@ class CandidateQuery:
 
 
 @dataclass
-class Candidates:
+class Ranking:
     """The ``(id, score)`` pairs of one ranking, best first, and the scores seen on the way."""
 
     ranked: list[tuple[str, float]]
@@ -55,22 +55,22 @@ class LocalSource:
                  hybrid: HybridConfig) -> None:
         self.index, self.lexical, self.store, self.hybrid = index, lexical, store, hybrid
 
-    def rank(self, query: CandidateQuery, mode: Mode, n: int) -> Candidates:
+    def rank(self, query: CandidateQuery, mode: Mode, n: int) -> Ranking:
         """The ``n`` best documents for ``query`` in ``mode`` (dense, lexical or hybrid)."""
         if mode == "dense":
             dense = self.dense(query, n)
-            return Candidates(sorted(dense.items(), key=lambda kv: -kv[1]), dense)
+            return Ranking(sorted(dense.items(), key=lambda kv: -kv[1]), dense)
         if mode == "lexical":
             lexical = self.bm25(query, n)
-            return Candidates(sorted(lexical.items(), key=lambda kv: -kv[1]), {}, lexical)
+            return Ranking(sorted(lexical.items(), key=lambda kv: -kv[1]), {}, lexical)
         return self.hybrid_rank(query, n)
 
-    def hybrid_rank(self, query: CandidateQuery, n: int) -> Candidates:
+    def hybrid_rank(self, query: CandidateQuery, n: int) -> Ranking:
         dense, lexical = self.dense(query, n), self.bm25(query, n)
         ranked = fuse_candidates(dense, lexical,
                                  lambda d, lx: self.missing_scores(query, d, lx),
                                  self.hybrid, self.has_text)
-        return Candidates(ranked, dense, lexical)
+        return Ranking(ranked, dense, lexical)
 
     # -- the two rankings -------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RETRIEVER_FILE", "Generation", "open_generation", "read_settings",
+__all__ = ["RETRIEVER_FILE", "IndexGeneration", "open_generation", "read_settings",
            "remote_vectors", "save_retriever", "write_generation"]
 
 RETRIEVER_FILE = "retriever.json"
@@ -43,7 +43,7 @@ _SETTINGS_TYPES: dict[str, type] = {"encoder": str, "hybrid": dict, "max_words":
 
 
 @dataclass
-class Generation:
+class IndexGeneration:
     """An opened generation: what a :class:`~nyx.Retriever` is assembled from."""
 
     folder: Path
@@ -71,7 +71,7 @@ class Generation:
 
 
 def open_generation(path: str | Path, *, trust_remote: bool = False,
-                    index_options: dict[str, Any] | None = None) -> Generation:
+                    index_options: dict[str, Any] | None = None) -> IndexGeneration:
     """Open the live generation of the index folder ``path``, checked for consistency."""
     directory = IndexDirectory(path)
     folder = directory.current()
@@ -95,8 +95,8 @@ def open_generation(path: str | Path, *, trust_remote: bool = False,
             f"BM25 index was written with {lexical.analyzer_id()!r}; the folder is "
             "inconsistent: rebuild it with `nyx-index build` (or restore it from a copy)")
     media = folder / "media" if (folder / "media").is_dir() else None
-    return Generation(folder, manifest, settings, index, lexical,
-                      HybridConfig(**settings["hybrid"]), int(settings["max_words"]), media)
+    return IndexGeneration(folder, manifest, settings, index, lexical,
+                           HybridConfig(**settings["hybrid"]), int(settings["max_words"]), media)
 
 
 def save_retriever(retriever: Retriever, path: str | Path, *,

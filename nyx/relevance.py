@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from nyx.encoders.spec import EncoderSpec
+
 __all__ = ["DEFAULT_MIN_RELEVANCE", "Calibration", "calibration_for", "estimate"]
 
 
@@ -80,5 +82,8 @@ def calibration_for(encoder: str | None, mode: str) -> Calibration | None:
         return _LEXICAL
     if mode == "rerank":
         return _NYX_LITE["rerank"]
-    family = encoder.split(":", 1)[0] if encoder else None  # nyx-lite:proj -> nyx-lite
+    try:
+        family = EncoderSpec.parse(encoder).family if encoder else None
+    except ValueError:  # a custom encoder's name: no calibration was fitted for it
+        family = None
     return _NYX_LITE.get(mode) if family == "nyx-lite" else None

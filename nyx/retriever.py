@@ -36,7 +36,7 @@ from nyx.indexes import (
     create_index,
 )
 from nyx.media_store import MediaStore
-from nyx.persistence import Generation, open_generation, save_retriever, write_generation
+from nyx.persistence import IndexGeneration, open_generation, save_retriever, write_generation
 from nyx.relevance import estimate
 from nyx.rerank import DEFAULT_RERANK_CANDIDATES, CrossEncoder
 from nyx.results import SearchResult, attach, collapse, rerank_results
@@ -78,7 +78,7 @@ class Retriever:
                   encoder_options: dict[str, Any], *, index: VectorIndex,
                   lexical: LexicalIndex | None, hybrid: HybridConfig, max_words: int,
                   rerank: CrossEncoder | bool | None, rerank_candidates: int,
-                  generation: Generation | None = None, trust_remote: bool = True) -> None:
+                  generation: IndexGeneration | None = None, trust_remote: bool = True) -> None:
         """Every attribute, set in one place for both :meth:`__init__` and :meth:`load`.
         ``encoder`` None: load ``encoder_spec`` on first use."""
         if encoder is not None and index.dim != encoder.dim:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nyx.candidates import CandidateQuery, Candidates, LocalSource
+from nyx.candidates import CandidateQuery, LocalSource, Ranking
 from nyx.hybrid import HybridConfig, confidence, fuse_candidates
 from nyx.ids import vector_ids
 from nyx.indexes import DocStore, LexicalIndex, VectorIndex
@@ -86,7 +86,7 @@ class ServedSource(LocalSource):
         self.sparse = sparse
         self.lexical_index = lexical
 
-    def hybrid_rank(self, query: CandidateQuery, n: int) -> Candidates:
+    def hybrid_rank(self, query: CandidateQuery, n: int) -> Ranking:
         from nyx.indexes.qdrant_hybrid import QdrantHybrid, query_sparse
 
         if query.allowed is not None:  # among one modality's documents: the local path
@@ -100,14 +100,14 @@ class ServedSource(LocalSource):
         sparse_query = query_sparse(lexical.tokenizer(query.text))
         method = self.index.sparse_fusion
         if method != "exact":
-            return Candidates(served.fuse(vector, sparse_query, n, n, query.filter, method,
+            return Ranking(served.fuse(vector, sparse_query, n, n, query.filter, method,
                                           dense_weight=self.hybrid.dense_weight,
                                           rrf_k=self.hybrid.rrf_k, adapt=self._adapt()))
         dense, bm25 = served.candidates(vector, sparse_query, n, query.filter)
         ranked = fuse_candidates(dense, bm25,
                                  lambda d, lx: served.scores(vector, sparse_query, d, lx),
                                  self.hybrid, self.has_text)
-        return Candidates(ranked, dense, bm25)
+        return Ranking(ranked, dense, bm25)
 
     def _adapt(self) -> Callable[[np.ndarray, np.ndarray], float] | None:
         """The per-query dense weight of the ``adaptive`` method, for Qdrant's formula."""

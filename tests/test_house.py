@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -10,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("nyx", "indexes", "ensemble", "training", "benchmarks", "serve")
 #: Functions with one home each: a second definition is a look-alike that will drift.
 ONE_OF_EACH = ("normalize_answer", "exact_match", "token_f1", "answer_contains", "minmax",
-               "zscore", "recall_at_k", "reciprocal_rank_fusion", "comb_sum", "comb_mnz")
+               "zscore", "recall_at_k", "reciprocal_rank_fusion", "comb_sum", "comb_mnz",
+               "from_mapping", "read_mapping", "load_config")
 
 
 def _modules() -> list[Path]:
@@ -168,3 +170,40 @@ def test_the_search_core_forms_no_import_cycle() -> None:
                     seen.add(nxt)
                     stack.append(nxt)
         assert start not in seen, f"{start} imports itself through another module"
+
+#: What an encoder spec starts with (see nyx/encoders/spec.py, the one place that reads them).
+SPEC_PREFIXES = ("clip:", "vlm:", "nyx-lite:")
+SPEC_PARSER = re.compile(r"pars\w*spec|spec\w*pars|_family$")
+
+
+def test_one_encoder_spec_parser() -> None:
+    """``clip:ARCH@TAG`` and its kin were split in three places that disagreed; EncoderSpec
+    parses and writes them, and no other function takes a spec apart by its prefix."""
+    home = Path("nyx/encoders/spec.py")
+    offenders = []
+    for path, tree in _trees().items():
+        rel = path.relative_to(ROOT)
+        if rel == home:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and \
+                    SPEC_PARSER.search(node.name):
+                offenders.append(f"{rel}:{node.lineno} def {node.name}")
+            elif isinstance(node, ast.Constant) and node.value in SPEC_PREFIXES:
+                offenders.append(f"{rel}:{node.lineno} {node.value!r}")
+            elif isinstance(node, ast.ClassDef) and node.name == "EncoderSpec":
+                offenders.append(f"{rel}:{node.lineno} class EncoderSpec")
+    assert offenders == []
+
+
+def test_one_class_per_name() -> None:
+    """``Generation`` named an index generation and an LLM output, ``Hit`` an index hit and a
+    training stage's retrieved item: one name, one concept, one definition."""
+    homes: dict[str, list[str]] = defaultdict(list)
+    for path, tree in _trees().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                homes[node.name].append(str(path.relative_to(ROOT)))
+    assert {name: places for name, places in homes.items() if len(places) > 1} == {}
+    assert homes["Generation"] == ["ensemble/types.py"]
+    assert homes["Hit"] == ["indexes/base.py"]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+import nyx
+
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"nyx": "nyx", "indexes": "nyx.indexes", "ensemble": "nyx.ensemble",
            "training": "nyx.training", "benchmarks": "nyx.benchmarks", "serve": "nyx.serve"}
@@ -34,6 +36,16 @@ def test_every_package_folder_is_declared_under_nyx() -> None:
             rel = init.parent.relative_to(ROOT / folder).parts
             found.add(".".join((name, *rel)))
     assert found == set(_declared_packages())
+
+
+def test_the_version_is_written_once() -> None:
+    """pyproject.toml reads the version from ``nyx.__version__`` (the wheel test checks the
+    built wheel carries it)."""
+    tomllib = pytest.importorskip("tomllib")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in config["project"] and "version" in config["project"]["dynamic"]
+    assert config["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "nyx.__version__"}
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", nyx.__version__)
 
 
 def test_no_module_imports_the_bare_folder_names() -> None:
@@ -60,6 +72,7 @@ def test_wheel_installs_only_the_nyx_namespace(tmp_path: Path) -> None:
                     "--no-build-isolation", "-w", str(wheels), str(source)],
                    check=True, capture_output=True, text=True, timeout=600)
     (wheel,) = wheels.glob("*.whl")
+    assert wheel.name.startswith(f"nyx_retrieval-{nyx.__version__}-")
     names = zipfile.ZipFile(wheel).namelist()
     top = {name.split("/", 1)[0] for name in names}
     assert {t for t in top if not t.endswith(".dist-info")} == {"nyx"}

@@ -50,3 +50,42 @@ def test_readme_block_runs_as_written(number: int, tmp_path: Path) -> None:
     assert done.returncode == 0, f"README {lang} block {number} failed:\n{code}\n" \
                                  f"--- stderr ---\n{done.stderr[-3000:]}"
     assert "Traceback" not in done.stderr
+
+
+#: Where a path in the docs may point: the repository's top-level folders.
+REPO_FOLDERS = ("nyx", "indexes", "ensemble", "training", "benchmarks", "serve", "docs", "tests",
+                "scripts", "deploy")
+REPO_PATH = re.compile(r"(?<![\w./-])((?:" + "|".join(REPO_FOLDERS) + r")/[\w./{},*-]*[\w/}*])")
+LINK = re.compile(r"\]\((?!https?:|#|mailto:)([^)\s#]+)")
+
+
+def _markdown() -> list[Path]:
+    return sorted(p for p in ROOT.rglob("*.md") if ".venv" not in p.parts
+                  and not p.name.startswith(".") and "demo_corpus" not in p.parts)
+
+
+def _exists(ref: str, md: Path) -> bool:
+    """``ref`` exists from the root or beside ``md``; ``nyx/<folder>/...`` is an installed
+    name for ``<folder>/...``; ``a-{1,2}.json`` names both files."""
+    brace = re.search(r"\{([^}]*)\}", ref)
+    if brace:
+        return all(_exists(ref[:brace.start()] + part + ref[brace.end():], md)
+                   for part in brace[1].split(","))
+    places = [ROOT / ref, md.parent / ref]
+    if ref.startswith("nyx/"):
+        places.append(ROOT / ref[len("nyx/"):])
+    return any(place.exists() for place in places)
+
+
+def test_the_docs_name_only_files_that_exist() -> None:
+    """Every repository path written in code spans of the Markdown docs, and every relative
+    link or image, names a file or folder that exists."""
+    missing = []
+    for md in _markdown():
+        text = md.read_text(encoding="utf-8")
+        spans = re.findall(r"`([^`\n]+)`", text)
+        refs = [m[1] for span in spans for m in REPO_PATH.finditer(span)]
+        refs += LINK.findall(re.sub(r"`[^`\n]+`", "", text))
+        missing += [f"{md.relative_to(ROOT)}: {ref}" for ref in refs
+                    if "*" not in ref and "..." not in ref and not _exists(ref, md)]
+    assert missing == []

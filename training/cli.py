@@ -1,6 +1,6 @@
 """``nyx-train CONFIG.yaml``: contrastive training, the NyxQA data pipeline, feedback training.
 
-    nyx-train training/configs/lite-projection.yaml
+    nyx-train training/configs/lite-projection-openclipart.yaml
     nyx-train run.yaml --set optim.max_steps=20 --set output_dir=runs/quick
     nyx-train run.yaml --stage nyxqa
 """
@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from nyx.training.config import load_config
+from nyx.training.config import load_train_config
 
 logger = logging.getLogger("nyx.training")
 
@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
-        config = load_config(args.config, args.overrides, args.stage)
+        config = load_train_config(args.config, args.overrides, args.stage)
     except (OSError, ValueError, TypeError) as exc:
         parser.error(str(exc))
     from nyx.training import distributed, runs

@@ -1,16 +1,16 @@
-"""Run configuration: dataclasses that load from and save to YAML, with errors naming bad keys."""
+"""Run configuration: dataclasses that load from and save to YAML, with errors naming bad keys
+(:mod:`nyx.dataclass_config`)."""
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from nyx.dataclass_config import from_mapping, read_mapping
 
 Stage = Literal["contrastive", "nyxqa", "feedback"]
 ModelKind = Literal["nyx-lite-projection", "vlm"]
@@ -197,19 +197,12 @@ class TrainConfig:
     feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        return _build(cls, data, "config")
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        return from_mapping(cls, data, "config")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}; see training/configs/ for "
-                                    "examples")
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path} must hold a YAML mapping, got {type(data).__name__}")
-        return cls.from_dict(data)
+        return cls.from_dict(read_mapping(path, "see training/configs/ for examples"))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -219,63 +212,6 @@ class TrainConfig:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
         return path
-
-
-def _build(cls: type, data: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise ValueError(f"{where} must be a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in {where}; valid keys: {sorted(fields)}")
-    kwargs = {}
-    for name, value in data.items():
-        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}")
-    return cls(**kwargs)
-
-
-def _coerce(hint: Any, value: Any, where: str) -> Any:
-    origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, where)
-    if origin is Literal:
-        if value not in typing.get_args(hint):
-            raise ValueError(f"{where} must be one of {list(typing.get_args(hint))}, "
-                             f"got {value!r}")
-        return value
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in (a for a in args if a is not type(None)):
-            try:
-                return _coerce(arg, value, where)
-            except (TypeError, ValueError) as exc:
-                errors.append(str(exc))
-        raise ValueError(f"{where}: {value!r} fits none of {hint}: {'; '.join(errors)}")
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise TypeError(f"{where} must be a list, got {value!r}")
-        (arg,) = typing.get_args(hint) or (Any,)
-        return [_coerce(arg, v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise TypeError(f"{where} must be a mapping, got {value!r}")
-        return dict(value)
-    if hint is float:
-        # YAML 1.1 reads "3e-4" (no dot) as a string; accept it as the number it means.
-        try:
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        except (TypeError, ValueError):
-            raise TypeError(f"{where} must be a number, got {value!r}") from None
-    if hint in (int, str, bool) and not isinstance(value, hint) or (
-            hint is int and isinstance(value, bool)):
-        raise TypeError(f"{where} must be {hint.__name__}, got {value!r}")
-    return value
 
 
 def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
@@ -303,8 +239,8 @@ def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def load_config(path: str, overrides: Sequence[str] = (), stage: str | None = None
-                ) -> TrainConfig:
+def load_train_config(path: str | Path, overrides: Sequence[str] = (),
+                      stage: str | None = None) -> TrainConfig:
     """A run config from YAML with ``--set KEY=VALUE`` overrides and an optional stage."""
     base = TrainConfig.from_yaml(path).to_dict()
     extra = parse_overrides(overrides)

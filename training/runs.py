@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from nyx.content import Item
+from nyx.encoders.spec import EncoderSpec
 from nyx.training import distributed
 from nyx.training.checkpoint import seed_everything
 from nyx.training.config import TrainConfig
@@ -87,7 +88,7 @@ def feedback_encoder(config: TrainConfig) -> tuple[str, dict[str, Any]]:
         return fb.encoder, options
     if model.kind == "nyx-lite-projection":
         options.setdefault("ocr", False)
-        return (f"nyx-lite:{model.init_from}" if model.init_from else "nyx-lite"), options
+        return str(EncoderSpec("nyx-lite", model.init_from or "")), options
     if model.init_from:
         options.setdefault("adapter", model.init_from)
     return model.name, options

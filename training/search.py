@@ -18,7 +18,11 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class Hit:
+class RankedItem:
+    """A document a stage retrieved: its id, score and (where the searcher has it) its content,
+    which feedback labelling shows the generator (an index's :class:`~nyx.indexes.Hit` has
+    no content)."""
+
     id: str
     score: float
     item: Item | None = None
@@ -27,7 +31,7 @@ class Hit:
 class Searcher(Protocol):
     """Top-``k`` hits per query, best first."""
 
-    def __call__(self, queries: Sequence[str], k: int) -> list[list[Hit]]: ...
+    def __call__(self, queries: Sequence[str], k: int) -> list[list[RankedItem]]: ...
 
 
 class RetrieverSearcher:
@@ -55,17 +59,17 @@ class RetrieverSearcher:
         logger.info("indexed %d documents with %s", len(items), encoder)
         return cls(retriever, mode)
 
-    def __call__(self, queries: Sequence[str], k: int) -> list[list[Hit]]:
+    def __call__(self, queries: Sequence[str], k: int) -> list[list[RankedItem]]:
         if not queries:
             return []
         k = min(k, max(1, self.retriever.count()))
         # every stored passage is a candidate: mining wants chunks, not files
         results = self.retriever.search(list(queries), k=k, mode=self.mode, group="chunk")
-        return [[Hit(r.id, float(r.score), r.document) for r in hits] for hits in results]
+        return [[RankedItem(r.id, float(r.score), r.document) for r in hits] for hits in results]
 
 
-def ranks_window(hits: Sequence[Hit], first: int, last: int,
-                 exclude: Sequence[str] = ()) -> list[Hit]:
+def ranks_window(hits: Sequence[RankedItem], first: int, last: int,
+                 exclude: Sequence[str] = ()) -> list[RankedItem]:
     """Hits ranked ``first``..``last`` (1-based, inclusive), without the ``exclude`` ids.
 
     The default NyxQA window 10-20 skips the top ranks, where unlabelled positives hide, and

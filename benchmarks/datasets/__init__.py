@@ -11,20 +11,20 @@ See :mod:`nyx.benchmarks.datasets.registry` for every name.
 from __future__ import annotations
 
 from nyx.benchmarks.datasets.base import (
+    CorpusEntry,
     DatasetError,
     DatasetFormatError,
     DatasetUnavailableError,
-    Document,
     Query,
     RetrievalDataset,
 )
 from nyx.benchmarks.datasets.registry import available_datasets, load_dataset, register_dataset
 
 __all__ = [
+    "CorpusEntry",
     "DatasetError",
     "DatasetFormatError",
     "DatasetUnavailableError",
-    "Document",
     "Query",
     "RetrievalDataset",
     "available_datasets",

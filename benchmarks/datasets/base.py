@@ -9,10 +9,10 @@ from typing import Any, TypedDict
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "CorpusEntry",
     "DatasetError",
     "DatasetFormatError",
     "DatasetUnavailableError",
-    "Document",
     "Query",
     "RetrievalDataset",
     "check_limit",
@@ -33,7 +33,7 @@ class DatasetUnavailableError(DatasetError, RuntimeError):
     """The data cannot be had here (missing package, no network); the message says what to do."""
 
 
-class Document(TypedDict):
+class CorpusEntry(TypedDict):
     """A corpus entry. ``image`` is a path to an image file, or ``None`` for text only."""
 
     text: str
@@ -48,7 +48,7 @@ class Query(TypedDict):
     image: str | None
 
 
-def make_document(text: str = "", title: str = "", image: str | None = None) -> Document:
+def make_document(text: str = "", title: str = "", image: str | None = None) -> CorpusEntry:
     return {"text": text, "title": title, "image": image}
 
 
@@ -71,7 +71,7 @@ class RetrievalDataset:
 
     Attributes:
         name: registry name, e.g. ``"squad-dev"`` or ``"beir:/data/my-beir-set"``.
-        corpus: doc id -> :class:`Document`.
+        corpus: doc id -> :class:`CorpusEntry`.
         queries: query id -> :class:`Query`.
         qrels: query id -> {doc id: graded relevance}; grades ``> 0`` are relevant.
         answers: query id -> gold answer strings, for QA sets (empty otherwise).
@@ -79,7 +79,7 @@ class RetrievalDataset:
     """
 
     name: str
-    corpus: dict[str, Document]
+    corpus: dict[str, CorpusEntry]
     queries: dict[str, Query]
     qrels: dict[str, dict[str, int]]
     answers: dict[str, list[str]] = field(default_factory=dict)

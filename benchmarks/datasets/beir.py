@@ -25,8 +25,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from nyx.benchmarks.datasets.base import (
+    CorpusEntry,
     DatasetFormatError,
-    Document,
     Query,
     RetrievalDataset,
     check_limit,
@@ -114,7 +114,7 @@ def load_beir(
             "(pass split=...)"
         )
 
-    corpus: dict[str, Document] = {}
+    corpus: dict[str, CorpusEntry] = {}
     for doc_id, (line_no, record) in _read_records(corpus_path, "document").items():
         text, title = _text_fields(record, corpus_path, line_no)
         corpus[doc_id] = make_document(text, title, resolve_path(record.get("image"), folder))

@@ -31,8 +31,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from nyx.benchmarks.datasets.base import (
+    CorpusEntry,
     DatasetFormatError,
-    Document,
     Query,
     RetrievalDataset,
     check_limit,
@@ -66,9 +66,9 @@ def _answers(value: Any, path: Path, line_no: int) -> list[str]:
     return golds
 
 
-def read_flashrag_corpus(path: Path) -> dict[str, Document]:
+def read_flashrag_corpus(path: Path) -> dict[str, CorpusEntry]:
     """Read a FlashRAG corpus JSONL (``id`` + ``contents``, or ``id`` + ``title``/``text``)."""
-    corpus: dict[str, Document] = {}
+    corpus: dict[str, CorpusEntry] = {}
     for line_no, record in tqdm(
         iter_jsonl(path), desc=f"reading {path.name}", unit=" docs", leave=False
     ):
@@ -117,7 +117,7 @@ def load_flashrag(
             break
     if not queries:
         raise DatasetFormatError(f"{qa_path} holds no questions")
-    documents: dict[str, Document] = {}
+    documents: dict[str, CorpusEntry] = {}
     if corpus is not None:
         corpus_path = require_file(
             Path(corpus).expanduser(), "FlashRAG corpus", "expected JSON Lines with id and contents"

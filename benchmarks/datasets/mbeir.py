@@ -35,8 +35,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from nyx.benchmarks.datasets.base import (
+    CorpusEntry,
     DatasetFormatError,
-    Document,
     Query,
     RetrievalDataset,
     check_limit,
@@ -147,7 +147,7 @@ def load_mbeir(
         if positives:
             judged[qid] = dict.fromkeys(positives, 1)
 
-    corpus: dict[str, Document] = {}
+    corpus: dict[str, CorpusEntry] = {}
     for line_no, record in tqdm(
         iter_jsonl(pool_path), desc=f"reading {pool_path.name}", unit=" docs", leave=False
     ):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nyx.benchmarks.gpu.models import build_model
+from nyx.encoders.spec import EncoderSpec
 
 
 def section_index(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, Any]:
@@ -43,7 +44,8 @@ def section_index(args: argparse.Namespace, state: dict[str, Any]) -> dict[str, 
                                f"{done.stderr[-2000:]}")
         return done, time.perf_counter() - start
 
-    build, build_s = cli("build", str(corpus), "-o", str(index), "--model", f"vlm:{model_dir}",
+    build, build_s = cli("build", str(corpus), "-o", str(index), "--model",
+                         str(EncoderSpec("vlm", str(model_dir))),
                          "--json")
     text, text_s = cli("search", str(index), "a cup of coffee", "-k", "3", "--json")
     image, image_s = cli("search", str(index), "--image",

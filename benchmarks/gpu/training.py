@@ -55,7 +55,7 @@ def section_training(args: argparse.Namespace, state: dict[str, Any]) -> dict[st
     import torch
 
     from nyx.encoders.vlm import VLMEncoder
-    from nyx.training.config import load_config
+    from nyx.training.config import load_train_config
     from nyx.training.runs import run_stage
 
     work = Path(args.work)
@@ -86,14 +86,14 @@ def section_training(args: argparse.Namespace, state: dict[str, Any]) -> dict[st
         common += ["model.dtype=fp32", "optim.bf16=false"]
     recipe = str(Path(__file__).resolve().parents[2] / "training/configs/qwen2.5-vl-3b-lora.yaml")
     t0 = time.perf_counter()
-    run_stage(load_config(recipe, [f"optim.max_steps={args.steps}",
+    run_stage(load_train_config(recipe, [f"optim.max_steps={args.steps}",
                                    f"checkpoint.every_steps={args.steps}", *common]))
     first_wall = time.perf_counter() - t0
     peak = (torch.cuda.max_memory_allocated() / 2**30) if args.device.startswith("cuda") else None
     records = _metrics(run_dir)
     # Resume: two more steps from the checkpoint at --steps.
     t0 = time.perf_counter()
-    run_stage(load_config(recipe, [f"optim.max_steps={args.steps + 2}",
+    run_stage(load_train_config(recipe, [f"optim.max_steps={args.steps + 2}",
                                    f"checkpoint.every_steps={args.steps}", *common]))
     resume_wall = time.perf_counter() - t0
     resumed = _metrics(run_dir)[len(records):]

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from nyx.dataclass_config import from_mapping, read_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -44,19 +44,6 @@ __all__ = ["CONFIG_DIR", "RQ_NAMES", "RQ_TYPES", "ApiSpec", "PreferenceSpec", "R
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "rq"
 RQ_NAMES: tuple[str, ...] = tuple(f"RQ{n}" for n in range(1, 8))
 METRICS = ("exact_match", "f1", "contains")
-
-
-def _build(cls: type, data: Any, where: str) -> Any:
-    """A dataclass from a mapping, naming unknown keys."""
-    if data is None:
-        return None
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{where} must be a mapping, got {type(data).__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown}; expected some of {sorted(known)}")
-    return cls(**data)
 
 
 @dataclass
@@ -105,12 +92,6 @@ class TaskSpec:
 
     def __post_init__(self) -> None:
         where = f"task {self.name!r}"
-        self.scaling = _build(ScalingSpec, self.scaling, f"{where}: scaling") \
-            if not isinstance(self.scaling, ScalingSpec) else self.scaling
-        self.preference = _build(PreferenceSpec, self.preference, f"{where}: preference") \
-            if not isinstance(self.preference, PreferenceSpec) else self.preference
-        self.retrieval = _build(RetrievalSpec, self.retrieval, f"{where}: retrieval") \
-            if not isinstance(self.retrieval, RetrievalSpec) else self.retrieval
         if isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1:
             raise ValueError(f"{where}: limit must be a positive integer, got {self.limit!r}")
 
@@ -243,11 +224,7 @@ def _read(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """A YAML document with its ``include:`` files merged underneath it (components merge)."""
     if path in seen:
         raise ValueError(f"config include cycle: {' -> '.join(map(str, (*seen, path)))}")
-    if not path.is_file():
-        raise FileNotFoundError(f"no RQ config at {path}")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a mapping")
+    data = read_mapping(path)
     include = data.pop("include", None)
     if include is None:
         return data
@@ -269,15 +246,11 @@ def load_rq_config(source: str | Path) -> RQConfig:
     text = str(source)
     path = config_path(text) if text.upper() in RQ_NAMES else Path(text)
     data = _read(path)
-    known = {f.name for f in dataclasses.fields(RQConfig)} - {"path"}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"{path}: unknown keys {unknown}; expected some of {sorted(known)}")
-    tasks = [_build(TaskSpec, t, f"{path}: task") for t in data.pop("tasks", []) or []]
-    if not tasks:
+    if "path" in data:
+        raise ValueError(f"{path}: 'path' is where the config was read from, not a setting")
+    if not data.get("tasks"):
         raise ValueError(f"{path} lists no tasks")
-    api = _build(ApiSpec, data.pop("api", None), f"{path}: api")
-    config = RQConfig(tasks=tasks, api=api, path=str(path), **data)
+    config = from_mapping(RQConfig, {**data, "path": str(path)}, str(path))
     config.validate()
     logger.debug("loaded %s from %s", config.rq, path)
     return config

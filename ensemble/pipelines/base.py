@@ -9,8 +9,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from tqdm.auto import tqdm
-
 from nyx.ensemble.config import Configurable
 from nyx.ensemble.generators.base import Generator
 from nyx.ensemble.prompts import extract_answer, qa_prompt
@@ -45,9 +43,6 @@ class System(Configurable, ABC):
         answer.system = self.name
         answer.metadata["seconds"] = time.perf_counter() - start
         return answer
-
-    def run_many(self, questions: Sequence[str], progress: bool = True) -> list[Answer]:
-        return [self.run(q) for q in tqdm(questions, desc=self.name, disable=not progress)]
 
 
 class Pipeline(System):

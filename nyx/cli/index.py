@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nyx.cli.options import add_search_options
+from nyx.encoders.spec import SPEC_FORMS
 from nyx.indexes import EncoderMismatchError, Filter, IndexLockedError, StaleIndexError
 from nyx.relevance import DEFAULT_MIN_RELEVANCE
 
@@ -28,8 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("corpus", type=Path, help="folder of text, markdown, HTML, PDF, "
                        "source code, .jsonl/.json records and images (README: formats)")
     build.add_argument("-o", "--output", type=Path, help="index folder (default CORPUS.nyx)")
-    build.add_argument("--model", help="encoder: nyx-lite (default for new indexes), "
-                       "nyx-lite:PROJ.safetensors, clip:ARCH@TAG, vlm:PATH")
+    build.add_argument("--model", help="encoder (nyx-lite for new indexes): "
+                       + ", ".join(SPEC_FORMS))
     build.add_argument("--backend", choices=["faiss", "qdrant"],
                        help="vector index of a new index (default faiss); an existing index "
                             "keeps its own")

@@ -13,6 +13,7 @@ import numpy as np
 from nyx.content import Item
 from nyx.encoders.base import Encoder, resolve_device
 from nyx.encoders.fusion import fuse_vectors
+from nyx.encoders.spec import EncoderSpec
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class ClipEncoder(Encoder):
         self.tokenizer = open_clip.get_tokenizer(model)
         self._input_dtype = open_clip.get_input_dtype(precision)
 
-        self.name = "clip:" + model
+        self.name = str(EncoderSpec("clip", model))
         suffix = "" if precision == "fp32" else f"+{precision}"
         self.version = f"{model}/{version_tag}{suffix}"
         self.dim = int(self._encode_texts(["a"]).shape[-1])

@@ -42,11 +42,6 @@ class ConSE:
         self.class_vectors = np.asarray(class_vectors, dtype=np.float32)
         self.top_t = min(top_t, len(self.class_vectors))
 
-    @classmethod
-    def from_encoder(cls, encode_texts: Callable[[list[str]], np.ndarray], top_t: int = 10,
-                     template: str = DEFAULT_TEMPLATE) -> ConSE:
-        return cls(encode_texts(class_prompts(imagenet_class_names(), template)), top_t)
-
     def __call__(self, probabilities: np.ndarray) -> np.ndarray:
         """``probabilities`` (n, classes) -> unnormalised vectors (n, dim)."""
         probs = np.asarray(probabilities, dtype=np.float32)

@@ -8,19 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from nyx.encoders.base import Encoder
+from nyx.encoders.spec import SPEC_HELP, EncoderSpec
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_ENCODER = "nyx-lite"
-
-_HELP = (
-    "known encoders: 'nyx-lite' (offline default, images through ConSE; bridge='trained' for "
-    "the image bridge shipped in the package; 'nyx-lite:PROJECTION.safetensors' uses a trained "
-    "image projection), "
-    "'clip:ARCH[@PRETRAINED_TAG_OR_CHECKPOINT]' (pip install "
-    "'nyx-retrieval[clip]'), 'vlm:MODEL_PATH_OR_HUB_ID' or a Qwen2-VL-family folder or hub id "
-    "such as 'SnowNation/Nyx' (pip install 'nyx-retrieval[vlm]')"
-)
 
 _VLM_MODEL_TYPES = {"qwen2_vl", "qwen2_5_vl", "qwen3_vl"}
 
@@ -37,35 +29,34 @@ def load_encoder(spec: str | Path | Encoder = DEFAULT_ENCODER, *, device: str | 
     """
     if isinstance(spec, Encoder):
         return spec
-    text = str(spec).strip()
-    if not text:
-        raise ValueError(f"empty encoder name; {_HELP}")
+    parsed = EncoderSpec.parse(spec)
     given = dict(options)  # _dispatch may consume some
-    encoder = _dispatch(text, device, options)
+    encoder = _dispatch(parsed, device, options)
     # What rebuilds this encoder (Encoder.spec): Retriever.save records it.
-    encoder.spec = text
+    encoder.spec = str(parsed)
     encoder.spec_options = {k: v for k, v in given.items()
                             if v is None or isinstance(v, (bool, int, float, str))}
     return encoder
 
 
-def _dispatch(text: str, device: str | None, options: dict[str, Any]) -> Encoder:
-    if text == "nyx-lite" or text.startswith("nyx-lite:"):
+def _dispatch(spec: EncoderSpec, device: str | None, options: dict[str, Any]) -> Encoder:
+    if spec.family == "nyx-lite":
         from nyx.encoders.lite import load_lite
 
-        projection = text.partition(":")[2] or options.pop("projection", None)
+        projection = spec.model or options.pop("projection", None)
         return load_lite(projection=projection, device=device or "cpu", **options)
-    if text.startswith("clip:"):
+    if spec.family == "clip":
         from nyx.encoders.clip import ClipEncoder
 
-        arch, _, source = text[len("clip:"):].partition("@")
+        source = spec.source
         if source and (Path(source).expanduser().exists() or _looks_like_file(source)):
-            return ClipEncoder(arch, checkpoint=Path(source).expanduser(), device=device,
+            return ClipEncoder(spec.model, checkpoint=Path(source).expanduser(), device=device,
                                **options)
-        return ClipEncoder(arch, pretrained=source or None, device=device, **options)
-    if text.startswith("vlm:"):
-        return _vlm(text[len("vlm:"):], device, options)
+        return ClipEncoder(spec.model, pretrained=source or None, device=device, **options)
+    if spec.family == "vlm":
+        return _vlm(spec.model, device, options)
 
+    text = spec.model
     path = Path(text).expanduser()
     if path.is_file() and path.suffix == ".safetensors":
         from nyx.encoders.lite import load_lite
@@ -76,14 +67,14 @@ def _dispatch(text: str, device: str | None, options: dict[str, Any]) -> Encoder
         if model_type in _VLM_MODEL_TYPES:
             return _vlm(str(path), device, options)
         raise ValueError(f"{path} is a folder but not a known model (config.json model_type="
-                         f"{model_type!r}); {_HELP}")
+                         f"{model_type!r}); {SPEC_HELP}")
     if path.exists():
         raise ValueError(f"{path} is not a model: expected a projection .safetensors or a model "
-                         f"folder; {_HELP}")
+                         f"folder; {SPEC_HELP}")
     if "/" in text and not text.startswith(("/", ".", "~")):
         # A hub id: the Nyx model family is a Qwen2.5-VL embedder.
         return _vlm(text, device, options)
-    raise ValueError(f"unknown encoder {text!r}; {_HELP}")
+    raise ValueError(f"unknown encoder {text!r}; {SPEC_HELP}")
 
 
 def remote_reason(spec: str) -> str | None:
@@ -93,18 +84,19 @@ def remote_reason(spec: str) -> str | None:
     An index folder is data: :class:`~nyx.Retriever` loads the encoder it names only when
     this is ``None``, unless the caller names the encoder or passes ``trust_remote=True``.
     """
-    text = str(spec).strip()
-    if text == "nyx-lite" or text.startswith("nyx-lite:"):
+    try:
+        parsed = EncoderSpec.parse(spec)
+    except ValueError as error:
+        return f"it is not an encoder spec ({error})"
+    if parsed.family == "nyx-lite":
         return None
-    if text.startswith("clip:"):
-        source = text[len("clip:"):].partition("@")[2]
-        if source and Path(source).expanduser().exists():
+    if parsed.family == "clip":
+        if parsed.source and Path(parsed.source).expanduser().exists():
             return None
-        return f"CLIP weights {source or '(default)'!r} are fetched from a model hub"
-    model = text[len("vlm:"):] if text.startswith("vlm:") else text
-    if Path(model).expanduser().exists():
+        return f"CLIP weights {parsed.source or '(default)'!r} are fetched from a model hub"
+    if Path(parsed.model).expanduser().exists():
         return None
-    return f"{model!r} is not on this machine and would be fetched from a model hub"
+    return f"{parsed.model!r} is not on this machine and would be fetched from a model hub"
 
 
 def _vlm(model: str, device: str | None, options: dict[str, Any]) -> Encoder:

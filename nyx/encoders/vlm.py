@@ -12,6 +12,7 @@ import numpy as np
 
 from nyx.content import Item
 from nyx.encoders.base import Encoder, resolve_device
+from nyx.encoders.spec import EncoderSpec
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ class VLMEncoder(Encoder):
 
         adapter_id = "none" if adapter is None else _adapter_id(adapter)
         instruction_id = hashlib.sha256(query_instruction.encode()).hexdigest()[:8]
-        self.name = "vlm:" + label
+        self.name = str(EncoderSpec("vlm", label))
         self.version = (f"{label}+dim{self.dim}+adapter:{adapter_id}"
                         f"+px{min_pixels or 'default'}-{max_pixels or 'default'}"
                         f"+instruction:{instruction_id}"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nyx.benchmarks.hybrid_grid import candidate_scores, fuse, ranking_metrics
-from nyx.benchmarks.peers import top_k_indices
+from nyx.benchmarks.peers import Bm25sPeer, top_k_indices
 from nyx.benchmarks.report import markdown_table, to_jsonable
 from nyx.benchmarks.speed_corpus import extend_by_perturbation
 from nyx.benchmarks.vector_cache import cached_vectors
@@ -108,3 +109,9 @@ def test_markdown_table_and_json_conversion() -> None:
     assert "| a | 0.12 | 1,200 | yes |" in table and "| b | - | 3 | no |" in table
     assert to_jsonable({"a": np.float32(0.5), "b": np.arange(2), "c": float("nan"),
                         "d": Path("/x")}) == {"a": 0.5, "b": [0, 1], "c": None, "d": "/x"}
+
+
+def test_the_bm25s_baseline_names_the_extra_it_needs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "bm25s", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"pip install 'nyx-retrieval\[bench\]'"):
+        Bm25sPeer()

@@ -161,11 +161,3 @@ def test_images_on_the_first_fashion_mnist_images(tmp_path: Path) -> None:
     assert sum(sum(row) for row in zero_shot["confusion"]) == 30
     assert set(data["systems"]) == {"nyx-lite dense", "random"}
 
-
-def test_a_missing_subcommand_module_explains_itself(capsys: pytest.CaptureFixture) -> None:
-    cli.register_command("not-yet", "nyx.benchmarks.no_such_module", "placeholder")
-    try:
-        assert cli.main(["not-yet"]) == 2
-    finally:
-        del cli.COMMANDS["not-yet"]
-    assert "does not exist yet" in capsys.readouterr().err

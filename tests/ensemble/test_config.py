@@ -161,3 +161,22 @@ def test_build_one_component_of_a_benchmark_config(corpus, tmp_path, monkeypatch
     assert bm25.retrieve("Nikola Tesla", 1)[0].id.startswith("3-")
     with pytest.raises(ValueError, match="no component 'nope'"):
         build(config, {"corpus": corpus}, component="nope")
+
+
+def test_the_package_docstring_example_builds(tmp_path, monkeypatch) -> None:
+    """``nyx.ensemble``'s example, all but its last line (which loads SmolLM2), run from a
+    folder like the repository's (the config's cache lands in ``tmp_path``)."""
+    import doctest
+    from pathlib import Path
+
+    import nyx.ensemble
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "benchmarks").symlink_to(root / "benchmarks")
+    monkeypatch.chdir(tmp_path)
+    examples = doctest.DocTestParser().get_examples(nyx.ensemble.__doc__ or "")
+    namespace: dict = {}
+    for example in examples[:-1]:
+        exec(example.source, namespace)
+    assert isinstance(namespace["system"], SequentialPipeline)
+    assert ".run(" in examples[-1].source and examples[-1].want.strip() == "'Roger Goodell'"

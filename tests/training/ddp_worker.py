@@ -27,11 +27,11 @@ def digest(parameters: list[torch.Tensor]) -> str:
 def main(argv: list[str]) -> None:
     from nyx.training import distributed, runs
     from nyx.training.checkpoint import seed_everything
-    from nyx.training.config import load_config
+    from nyx.training.config import load_train_config
     from nyx.training.embedders import build_embedder
 
     config_path, out, *overrides = argv
-    config = load_config(config_path, [*overrides, f"output_dir={out}"])
+    config = load_train_config(config_path, [*overrides, f"output_dir={out}"])
     seed_everything(config.seed)  # as run_contrastive does before it builds the model
     embedder = build_embedder(config)
     before = digest(embedder.trainable_parameters())

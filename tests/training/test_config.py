@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nyx.training.config import TrainConfig, load_config, parse_overrides
+from nyx.training.config import TrainConfig, load_train_config, parse_overrides
 
 CONFIGS = sorted((Path(__file__).parents[2] / "training" / "configs").glob("*.yaml"))
 
@@ -35,8 +35,8 @@ def test_cli_overrides(tmp_path: Path) -> None:
     assert parse_overrides(["optim.lr=0.001", "loss.matryoshka_dims=[8, 4]", "seed=3"]) == {
         "optim": {"lr": 0.001}, "loss": {"matryoshka_dims": [8, 4]}, "seed": 3}
     path = TrainConfig().to_yaml(tmp_path / "base.yaml")
-    config = load_config(str(path), ["optim.max_steps=7", "model.adapter.r=4", "optim.lr=3e-4"],
-                         stage="nyxqa")
+    config = load_train_config(str(path), ["optim.max_steps=7", "model.adapter.r=4",
+                                           "optim.lr=3e-4"], stage="nyxqa")
     assert (config.optim.max_steps, config.model.adapter.r, config.stage) == (7, 4, "nyxqa")
     assert config.optim.lr == 3e-4  # YAML 1.1 reads "3e-4" as a string; the config does not
     with pytest.raises(ValueError, match="KEY=VALUE"):

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from nyx.content import Item
+from nyx.encoders.spec import EncoderSpec
 from nyx.encoders.vlm import DEFAULT_QUERY_INSTRUCTION, VLMEncoder
 from nyx.training.config import AdapterConfig, ModelConfig
 from nyx.training.embedders.base import TrainableEmbedder
@@ -98,7 +99,7 @@ class VLMEmbedder(TrainableEmbedder):
         target = Path(folder) / ADAPTER_DIR
         self.peft_model.save_pretrained(str(target))
         (target / "nyx-train.json").write_text(json.dumps({
-            "base_model": self.encoder.name.removeprefix("vlm:"), "dim": self.dim,
+            "base_model": EncoderSpec.parse(self.encoder.name).model, "dim": self.dim,
             "query_instruction": self.encoder.query_instruction,
             "chat_template": self.encoder.uses_chat_template,
             "load_with": f"VLMEncoder(BASE_MODEL, adapter={str(target)!r}"
