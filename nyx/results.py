@@ -8,11 +8,12 @@ from typing import Any
 import numpy as np
 
 from nyx.content import Item
+from nyx.fusion import minmax
 from nyx.indexes import DocSummary, Document
 from nyx.rerank import CrossEncoder
 from nyx.search_options import Group
 
-__all__ = ["SearchResult", "attach", "collapse", "rerank_results"]
+__all__ = ["SearchResult", "attach", "blend_scores", "collapse", "rerank_results"]
 
 @dataclass
 class SearchResult:
@@ -26,8 +27,11 @@ class SearchResult:
     lexical_score: float | None = None
     #: the document's searchable text: its own text plus text read from its images (OCR)
     text: str = ""
-    #: with a reranker: the first-stage (fused) score; ``score`` is then the cross-encoder's
+    #: with a reranker: the first-stage (fused) score; ``score`` is then the blend of it and
+    #: the cross-encoder's (:func:`blend_scores`)
     first_stage_score: float | None = None
+    #: with a reranker: the cross-encoder's logit (predicted for a hit without text)
+    rerank_score: float | None = None
     #: the file the hit came from (``nyx-index build`` indexes), else ``None``
     source: str | None = None
     #: which chunk of ``source`` matched best (``id`` is that chunk's id), else ``None``
@@ -91,16 +95,28 @@ def attach(hits: list[SearchResult], docs: list[Document | None]) -> None:
             hit.text = str(doc.payload.get("text", ""))
 
 
-def rerank_results(reranker: CrossEncoder, query: str,
-                   results: list[SearchResult]) -> list[SearchResult]:
-    """One list in descending score order, scored by the cross-encoder.
+def blend_scores(first: np.ndarray, cross: np.ndarray, weight: float) -> np.ndarray:
+    """The reranked score: ``weight * minmax(cross) + (1 - weight) * minmax(first)`` over one
+    query's reranked hits. ``weight`` 1 is the cross-encoder's order alone; below 1 the first
+    stage keeps a say, so a cross-encoder that misjudges a collection cannot overturn a
+    confident first-stage ranking on its own."""
+    if weight >= 1.0:
+        return np.asarray(cross, dtype=np.float64)
+    return weight * minmax(cross) + (1.0 - weight) * minmax(first)
+
+
+def rerank_results(reranker: CrossEncoder, query: str, results: list[SearchResult],
+                   blend: float = 1.0) -> list[SearchResult]:
+    """One list in descending score order, scored by the cross-encoder blended with the first
+    stage (:func:`blend_scores` with weight ``blend``).
 
     Hits with text get the cross-encoder's score. A hit without text (an image nothing was
     read from) cannot be scored by it, so it gets the score the cross-encoder gives the text
     hits of this query at its first-stage score: a least-squares line through their (first
     stage, cross-encoder) pairs, never falling as the first-stage score rises. It thus keeps its
     place among them as far as the first stage can tell, on the cross-encoder's scale, and the
-    list stays sorted (``first_stage_score`` keeps the fused score of every hit)."""
+    list stays sorted (``first_stage_score`` keeps the fused score of every hit and
+    ``rerank_score`` the cross-encoder's)."""
     slots = [n for n, r in enumerate(results) if r.text.strip()]
     if not slots:
         return results
@@ -110,11 +126,12 @@ def rerank_results(reranker: CrossEncoder, query: str,
     if len(slots) > 1 and np.ptp(first) > 0:
         slope = max(0.0, float(np.cov(first, scores, bias=True)[0, 1] / np.var(first)))
     intercept = float(scores.mean() - slope * first.mean())
-    textless = [n for n in range(len(results)) if n not in set(slots)]
-    for n, score in [*zip(slots, scores.tolist()),
-                     *((n, intercept + slope * results[n].score) for n in textless)]:
-        r = results[n]
-        r.first_stage_score, r.score = r.score, float(score)
+    cross = np.array([intercept + slope * r.score for r in results])
+    cross[slots] = scores
+    stage = np.array([r.score for r in results], dtype=np.float64)
+    final = blend_scores(stage, cross, blend)
+    for r, c, f in zip(results, cross.tolist(), final.tolist()):
+        r.first_stage_score, r.rerank_score, r.score = r.score, float(c), float(f)
     order = sorted(range(len(results)),
                    key=lambda n: (-results[n].score, -(results[n].first_stage_score or 0.0), n))
     return [results[n] for n in order]

@@ -38,7 +38,7 @@ from nyx.indexes import (
 from nyx.media_store import MediaStore
 from nyx.persistence import IndexGeneration, open_generation, save_retriever, write_generation
 from nyx.relevance import estimate
-from nyx.rerank import DEFAULT_RERANK_CANDIDATES, CrossEncoder
+from nyx.rerank import DEFAULT_RERANK_BLEND, DEFAULT_RERANK_CANDIDATES, CrossEncoder
 from nyx.results import SearchResult, attach, collapse, rerank_results
 from nyx.search_options import Group, Modality, Mode, SearchOptions
 from nyx.served_hybrid import ServedSource, SparseSync
@@ -188,11 +188,18 @@ class Retriever:
         return lexical.count()
 
     def set_reranker(self, rerank: CrossEncoder | bool | None,
-                     candidates: int = DEFAULT_RERANK_CANDIDATES) -> None:
+                     candidates: int = DEFAULT_RERANK_CANDIDATES,
+                     blend: float = DEFAULT_RERANK_BLEND) -> None:
         """Re-score the top ``candidates`` of every text query with a cross-encoder
-        (``True``: the default ms-marco MiniLM; ``None``/``False``: no reranking)."""
+        (``True``: the default ms-marco MiniLM; ``None``/``False``: no reranking), its score
+        weighted ``blend`` against the first stage's (see :func:`nyx.results.blend_scores`;
+        1: the cross-encoder's order alone)."""
         if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
             raise ValueError(f"rerank_candidates must be a positive integer, got {candidates!r}")
+        if isinstance(blend, bool) or not isinstance(blend, (int, float)) or \
+                not 0.0 <= blend <= 1.0:
+            raise ValueError(f"rerank blend must be a number from 0 to 1, got {blend!r}")
+        self.rerank_blend = float(blend)
         if rerank is True:
             rerank = CrossEncoder()
         elif rerank is not None and rerank is not False and not isinstance(rerank,
@@ -377,7 +384,7 @@ class Retriever:
         reranked = reranker is not None and bool(text)
         if reranked:
             assert reranker is not None
-            results = rerank_results(reranker, text, results)
+            results = rerank_results(reranker, text, results, self.rerank_blend)
         if text and not item.images:
             self._estimate_relevance(text, mode, results[:k], reranked)
         return results[:k]
@@ -393,7 +400,7 @@ class Retriever:
             r.relevance = estimate(encoder, mode, dense=r.dense_score or 0.0, share=share,
                                    has_text=bool(r.text.strip()))
             if reranked:  # either judge may vouch for it: short keyword queries get low logits
-                judged = estimate(encoder, "rerank", logit=r.score)
+                judged = estimate(encoder, "rerank", logit=r.rerank_score or 0.0)
                 r.relevance = judged if r.relevance is None else max(r.relevance, judged or 0.0)
 
     # -- persistence (nyx.persistence) ----------------------------------------------------

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nyx import Item
-from nyx.rerank import CrossEncoder
+from nyx.rerank import DEFAULT_RERANK_BLEND, CrossEncoder
 from nyx.results import SearchResult, rerank_results
 from nyx.retriever import Retriever
 
@@ -152,3 +152,40 @@ def test_reranking_one_call_does_not_rerank_the_next(lite) -> None:
         after = r.search(query, k=3)
         assert r.reranker is None and all(h.first_stage_score is None for h in after)
         assert [(h.id, h.score) for h in after] == [(h.id, h.score) for h in plain]
+
+
+def _hits(scores: list[float]) -> list[SearchResult]:
+    return [SearchResult(d.id, s, d, text=d.text) for d, s in zip(DOCS, scores)]
+
+
+def test_the_blend_weight_decides_how_much_the_first_stage_keeps(cross_encoder):
+    """blend 1: the cross-encoder's order; 0: the first stage's order (reranking cannot undo a
+    confident first stage); every hit keeps both scores."""
+    query = "who wrote hamlet"
+    first = [0.9, 0.5, 0.1]  # the first stage put the keyword-stuffed passage first
+    logits = cross_encoder.score(query, [d.text for d in DOCS])
+    alone = rerank_results(cross_encoder, query, _hits(first), blend=1.0)
+    assert [r.id for r in alone] == [DOCS[i].id for i in np.argsort(-logits)]
+    assert alone[0].id == "answer"
+    kept = rerank_results(cross_encoder, query, _hits(first), blend=0.0)
+    assert [r.id for r in kept] == ["stuffed", "answer", "castle"]
+    half = rerank_results(cross_encoder, query, _hits(first), blend=0.5)
+    for hits in (alone, kept, half):
+        by_id = {r.id: r for r in hits}
+        assert [by_id[d.id].first_stage_score for d in DOCS] == first
+        assert np.allclose([by_id[d.id].rerank_score for d in DOCS], logits)
+        assert [r.score for r in hits] == sorted((r.score for r in hits), reverse=True)
+
+
+def test_a_retriever_blends_with_its_setting_and_refuses_a_bad_weight(cross_encoder):
+    with Retriever(rerank=cross_encoder) as r:
+        r.add(DOCS)
+        assert r.rerank_blend == DEFAULT_RERANK_BLEND
+        r.set_reranker(cross_encoder, blend=0.0)
+        first = r.search("who wrote hamlet", k=3, rerank=False)
+        kept = r.search("who wrote hamlet", k=3)
+        assert [h.id for h in kept] == [h.id for h in first]
+        assert all(h.rerank_score is not None for h in kept)
+        for bad in (1.5, -0.1, True, "0.5"):
+            with pytest.raises(ValueError, match="blend"):
+                r.set_reranker(cross_encoder, blend=bad)
