@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from nyx.benchmarks.bootstrap import paired_bootstrap
 from nyx.benchmarks.domain_data import DomainData, load_domain
 from nyx.benchmarks.environment import Stopwatch, limit_threads, machine_info
 from nyx.benchmarks.report import Report, markdown_table
@@ -208,16 +209,6 @@ class Study:
         return max(_grid(method), key=lambda p: self.mean(names, method, p, k1, b))
 
 
-def paired_bootstrap(a: np.ndarray, b: np.ndarray, n: int, seed: int = 0) -> tuple[float, ...]:
-    """Mean of a - b with a 95% percentile interval over resampled queries."""
-    rng = np.random.default_rng(seed)
-    diff = a - b
-    idx = rng.integers(0, len(diff), size=(n, len(diff)))
-    means = diff[idx].mean(axis=1)
-    return float(diff.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means,
-                                                                                    97.5))
-
-
 def study(settings: FusionSettings) -> Report:
     from nyx.benchmarks.peers import nyx_lite
 
@@ -268,8 +259,9 @@ def study(settings: FusionSettings) -> Report:
         single = max(("bm25", "dense"), key=lambda m: row[m]["ndcg@10"])
         a = s.metrics(held, best_method, e[best_method], k1h, bh)["ndcg@10"]
         ref = s.metrics(held, single, {}, k1h, bh)["ndcg@10"]
-        bootstrap[held] = {"vs": single, "diff_ci": paired_bootstrap(a, ref,
-                                                                    settings.bootstrap)}
+        low, high = paired_bootstrap(a, ref, resamples=settings.bootstrap)
+        bootstrap[held] = {"vs": single,
+                           "diff_ci": (float(np.mean(a) - np.mean(ref)), low, high)}
     return _report(settings, rows, chosen, ship, best_method, in_sample, bootstrap, clock,
                    encoder)
 

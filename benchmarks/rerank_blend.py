@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from nyx.benchmarks.bootstrap import paired_bootstrap
 from nyx.benchmarks.environment import Stopwatch, limit_threads, machine_info
-from nyx.benchmarks.fusion_domains import DOMAIN_NAMES, paired_bootstrap
+from nyx.benchmarks.fusion_domains import DOMAIN_NAMES
 from nyx.benchmarks.report import Report, markdown_table
 
 logger = logging.getLogger(__name__)
@@ -108,8 +109,9 @@ def study(settings: BlendSettings) -> Report:
         others = [n for n in data if n != held] or [held]
         chosen = max(WEIGHTS, key=lambda w: (np.mean([grid[n][w].mean() for n in others]), w))
         base, alone, blend = data[held].ndcg(None), grid[held][1.0], grid[held][chosen]
-        gain, lo, hi = paired_bootstrap(blend, base, settings.resamples)
-        vs_ce, vs_lo, vs_hi = paired_bootstrap(blend, alone, settings.resamples)
+        gain, vs_ce = float(blend.mean() - base.mean()), float(blend.mean() - alone.mean())
+        lo, hi = paired_bootstrap(blend, base, resamples=settings.resamples)
+        vs_lo, vs_hi = paired_bootstrap(blend, alone, resamples=settings.resamples)
         rows.append({"domain": held, "queries": len(base), "weight": chosen,
                      "first_stage": float(base.mean()), "cross_encoder": float(alone.mean()),
                      "blend": float(blend.mean()), "gain": f"{gain:+.3f} [{lo:+.3f}, {hi:+.3f}]",

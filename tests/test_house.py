@@ -11,8 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("nyx", "indexes", "ensemble", "training", "benchmarks", "serve")
 #: Functions with one home each: a second definition is a look-alike that will drift.
 ONE_OF_EACH = ("normalize_answer", "exact_match", "token_f1", "answer_contains", "minmax",
-               "zscore", "recall_at_k", "reciprocal_rank_fusion", "comb_sum", "comb_mnz",
-               "from_mapping", "read_mapping", "load_config")
+               "paired_bootstrap", "zscore", "recall_at_k", "reciprocal_rank_fusion", "comb_sum",
+               "comb_mnz", "from_mapping", "read_mapping", "load_config")
 
 
 def _modules() -> list[Path]:

@@ -20,6 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from nyx.answer_metrics import answer_contains, exact_match, token_f1
+from nyx.benchmarks.bootstrap import paired_bootstrap
 from nyx.benchmarks.rq.data import TaskData
 from nyx.ensemble.cache import DiskCache
 from nyx.ensemble.ensemble import Ensemble
@@ -173,13 +174,3 @@ def held_out_best(singles: Sequence[SystemResult], seed: int) -> HeldOutBest:
     scores = {m: [reference[q].scores[q][m] for q in qids] for m in METRICS}
     return HeldOutBest(scores, (first.name, second.name), (halves[0], halves[1]))
 
-
-def paired_bootstrap(a: Sequence[float], b: Sequence[float], seed: int,
-                     resamples: int = 2000) -> tuple[float, float]:
-    """95% interval of ``mean(a) - mean(b)`` over questions resampled with replacement."""
-    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    if diff.size == 0:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, diff.size, size=(resamples, diff.size))].mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
