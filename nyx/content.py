@@ -27,6 +27,8 @@ class ImagePart:
     source: ImageSource
     alt: str = ""
     origin: str | None = field(default=None, compare=False, repr=False)
+    #: the digest of encoded bytes (they never change), computed once however often it is asked
+    _bytes_digest: str | None = field(default=None, init=False, compare=False, repr=False)
 
     def load(self, max_side: int | None = 1024) -> Image.Image:
         return load_image(self.source, max_side=max_side)
@@ -37,8 +39,12 @@ class ImagePart:
 
     def digest(self) -> str:
         """A content hash: file bytes for paths and bytes, pixels for PIL images."""
-        h = hashlib.sha256()
         src = self.source
+        if isinstance(src, bytes):
+            digest = self._bytes_digest or hashlib.sha256(src).hexdigest()
+            object.__setattr__(self, "_bytes_digest", digest)  # frozen
+            return digest
+        h = hashlib.sha256()
         if isinstance(src, (str, Path)):
             path = Path(src)
             if not path.is_file():
@@ -46,8 +52,6 @@ class ImagePart:
             with path.open("rb") as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     h.update(block)
-        elif isinstance(src, bytes):
-            h.update(src)
         elif isinstance(src, Image.Image):
             h.update(f"{src.mode}{src.size}".encode())
             h.update(src.tobytes())
