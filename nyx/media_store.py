@@ -57,9 +57,9 @@ class MediaStore:
         for part in item.parts:
             if isinstance(part, ImagePart) and isinstance(part.source, bytes):
                 # encoded bytes (a corpus image read once, where it was checked): kept as is,
-                # named by the digest the item's content hash already computed
-                stored = self._store(part.source, _suffix(part.source), part.digest())
-                part = ImagePart(str(stored), alt=part.alt)
+                # named by their digest, which the copy keeps (see ImagePart.stored_as)
+                part = part.stored_as(str(self._store(part.source, _suffix(part.source),
+                                                      part.digest())))
             elif isinstance(part, ImagePart) and part.path is None:
                 target = self.writable / f"{part.digest()[:24]}.png"
                 if not target.exists():

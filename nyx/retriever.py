@@ -155,7 +155,7 @@ class Retriever:
         self.index.upsert(ids_of_vectors, vectors, vector_meta)
         del to_encode, vectors, vector_meta  # a huge document's chunks: free before the store
         self._modalities = None
-        texts = [self._document_text(p.item) for p in ready]  # images as hashed, not re-read
+        texts = [self._document_text(item) for item in items]
         if self.lexical is not None:
             self.lexical.add(ids, [lexical_text(t, item.metadata.get("source"))
                                    for t, item in zip(texts, items)])
