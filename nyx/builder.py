@@ -15,17 +15,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from nyx.chunking import DEFAULT_MAX_WORDS
 from nyx.content import Item
-from nyx.corpus import ReadOptions, SourceError, SourceFile, scan_corpus
+from nyx.corpus import ReadOptions, ScanResult, SourceError, SourceFile, scan_corpus
 from nyx.embedding_cache import EmbeddingCache
 from nyx.encoders import Encoder, load_encoder
 from nyx.encoders.spec import EncoderSpec
 from nyx.indexes import BM25Config, EncoderMismatchError, IndexDirectory, analyzer_id
 from nyx.paths import PathRefused
+from nyx.prepared import PreparedItem
 from nyx.readers import Parsed, parse_source
 from nyx.retriever import Retriever
 
@@ -97,18 +97,20 @@ def reading_options(options: BuildOptions, before: ReadOptions) -> ReadOptions:
         before.exclude if options.exclude is None else tuple(options.exclude))
 
 
-def cache_key(cache: EmbeddingCache, item: Item, max_words: int) -> str:
-    """The embedding-cache key of ``item``'s vectors (its content, the chunk size, the encoder
-    version): the same in the local build and in every Ray encoder actor."""
-    return cache.key(item.content_hash(), f"w{max_words}")
+def cache_key(cache: EmbeddingCache, content_hash: str, max_words: int) -> str:
+    """The embedding-cache key of an item's vectors (its content hash, the chunk size, the
+    encoder version): the same in the local build and in every Ray encoder actor."""
+    return cache.key(content_hash, f"w{max_words}")
 
 
-def build_index(corpus: str | Path, output: str | Path,
-                options: BuildOptions | None = None) -> BuildSummary:
+def build_index(corpus: str | Path, output: str | Path, options: BuildOptions | None = None,
+                *, scan: ScanResult | None = None) -> BuildSummary:
     """Build or update the index at ``output`` from the folder ``corpus``.
 
     Only changed files are re-embedded (content hashes). The previous generation stays live
     until the new one is committed; a killed build resumes from its embedding shards.
+    ``scan`` is a scan of ``corpus`` already made (the Ray build's, its files hashed where the
+    index held them): used instead of scanning again if it read the corpus as this build does.
     Raises :class:`indexes.IndexLockedError` if another process is writing the index.
     """
     options = options or BuildOptions()
@@ -131,7 +133,10 @@ def build_index(corpus: str | Path, output: str | Path,
             recorded = ReadOptions.from_dict(retriever.manifest.reading
                                              if retriever.manifest else None)
             reading = reading_options(options, recorded)
-            new_sources = _update(retriever, root, out, options, summary, reading)
+            if scan is None or not scan.made_as(root, reading, options.allow_hardlinks):
+                scan = scan_corpus(root, allow_hardlinks=options.allow_hardlinks,
+                                   reading=reading)
+            new_sources = _update(retriever, scan, out, options, summary)
             summary.documents = retriever.count()
             summary.vectors = retriever.index.count()
             sources = new_sources
@@ -251,18 +256,21 @@ def _new_retriever(encoder: Encoder | str | None, options: BuildOptions) -> Retr
                      **options.backend_params)
 
 
-def _update(retriever: Retriever, root: Path, out: Path, options: BuildOptions,
-            summary: BuildSummary, reading: ReadOptions) -> dict[str, str]:
+def _update(retriever: Retriever, scan: ScanResult, out: Path, options: BuildOptions,
+            summary: BuildSummary) -> dict[str, str]:
     """Apply the corpus's changes to ``retriever``; returns every indexed source's hash."""
-    scan = scan_corpus(root, allow_hardlinks=options.allow_hardlinks, reading=reading)
+    assert scan.root is not None  # made by scan_corpus
+    root = scan.root
     summary.skipped.extend(scan.skipped)
     # The index folder may sit inside the corpus; never index it.
     files = [f for f in scan.files if out.resolve() not in f.path.resolve().parents]
     recorded = dict(retriever.manifest.sources) if retriever.manifest else {}
     collided = {rel for rel, digest in recorded.items() if digest.startswith(COLLIDED)}
     old = {rel: digest.removeprefix(COLLIDED) for rel, digest in recorded.items()}
-    for f in tqdm(files, desc="hashing", unit="file", disable=not options.show_progress,
-                  leave=False):
+    # A file the index holds is hashed to see whether it changed; a new one is hashed once it
+    # is read (see _parse), so a first build reads each file once.
+    for f in tqdm([f for f in files if f.rel in old and not f.content_hash], desc="hashing",
+                  unit="file", disable=not options.show_progress, leave=False):
         f.compute_hash()
     current = {f.rel: f for f in files}
     summary.removed = sorted(set(old) - set(current))
@@ -350,9 +358,13 @@ def _work(f: SourceFile) -> int:
 
 def _parse(f: SourceFile, root: Path, options: BuildOptions,
            summary: BuildSummary) -> Parsed | None:
-    """One file's items, or ``None`` with the reason in the summary: no error stops a build."""
+    """One file's items, or ``None`` with the reason in the summary: no error stops a build.
+    A new file is hashed here, after its reader (which hashes an image file as it reads it)."""
     try:
-        return parse_source(f, root, options.max_words)
+        parsed = parse_source(f, root, options.max_words)
+        if not f.content_hash:
+            f.compute_hash()
+        return parsed
     except (SourceError, PathRefused) as exc:
         summary.skipped.append((f.rel, str(exc)))
     except OSError as exc:
@@ -367,40 +379,33 @@ def _add_batch(retriever: Retriever, batch: list[tuple[SourceFile, list[Item]]],
                cache: EmbeddingCache, options: BuildOptions, summary: BuildSummary) -> set[str]:
     """Embed and add one batch; returns the sources that kept at least one document.
 
-    An item whose id another source already holds, or that cannot be embedded, is left out
-    with a note naming it; the rest of the batch goes in.
+    Each item is hashed and chunked once (:meth:`Retriever.prepare`); its hash keys the
+    embedding cache and the store, its pieces are embedded, and it goes to the retriever with
+    its vectors. An item whose id another source already holds, or that cannot be embedded,
+    is left out with a note naming it; the rest of the batch goes in.
     """
     batch = _unique_ids(retriever, batch, summary)
     entries = [(f, item) for f, group in batch for item in group]
-    if not entries:
-        return set()
     for f, item in entries:
         item.metadata["source"] = f.rel  # the builder's to set, never a record's
-    extra = f"w{retriever.max_words}"
-    try:
-        keys = [cache_key(cache, item, retriever.max_words) for _, item in entries]
-    except Exception:  # an image that changed or vanished since it was read: find which
-        keys, entries = _hashable(entries, extra, cache, summary)
-    cached = [cache.pop(k) for k in keys]
-    missing = [i for i, v in enumerate(cached) if v is None]
-    failed: set[int] = set()
+    prepared = _prepare(retriever, entries, summary)
+    if not prepared:
+        return set()
+    keys = [cache_key(cache, p.content_hash, retriever.max_words) for _, p in prepared]
+    for key, (_, p) in zip(keys, prepared):
+        p.vectors = cache.pop(key)
+    missing = [i for i, (_, p) in enumerate(prepared) if p.vectors is None]
     if missing:
-        fresh = _embed(retriever, [entries[i] for i in missing], options, summary)
-        for i, vectors in zip(missing, fresh):
-            if vectors is None:
-                failed.add(i)
-            else:
-                cached[i] = vectors
-        cache.put_many([(keys[i], cached[i]) for i in missing if i not in failed])
-    summary.embedded += len(missing) - len(failed)
-    summary.reused_from_cache += len(entries) - len(missing)
-    keep = [i for i in range(len(entries)) if i not in failed]
+        _embed(retriever, [prepared[i] for i in missing], options, summary)
+        cache.put_many([(keys[i], vectors) for i in missing
+                        if (vectors := prepared[i][1].vectors) is not None])
+    keep = [(f, p) for f, p in prepared if p.vectors is not None]
+    summary.embedded += len(missing) - (len(prepared) - len(keep))
+    summary.reused_from_cache += len(prepared) - len(missing)
     if not keep:
         return set()
-    items = [entries[i][1] for i in keep]
-    retriever.add(items, vectors=np.concatenate([cached[i] for i in keep]),
-                  batch_size=options.batch_size)
-    return {entries[i][0].rel for i in keep}
+    retriever.add([p for _, p in keep], batch_size=options.batch_size)
+    return {f.rel for f, _ in keep}
 
 
 def _unique_ids(retriever: Retriever, batch: list[tuple[SourceFile, list[Item]]],
@@ -429,44 +434,40 @@ def _unique_ids(retriever: Retriever, batch: list[tuple[SourceFile, list[Item]]]
     return out
 
 
-def _hashable(entries: list[tuple[SourceFile, Item]], extra: str, cache: EmbeddingCache,
-              summary: BuildSummary) -> tuple[list[str], list[tuple[SourceFile, Item]]]:
-    keys, kept = [], []
+def _prepare(retriever: Retriever, entries: list[tuple[SourceFile, Item]],
+             summary: BuildSummary) -> list[tuple[SourceFile, PreparedItem]]:
+    """Each item hashed and chunked; one that cannot be hashed is left out with a note."""
+    prepared = []
     for f, item in entries:
         try:
-            keys.append(cache.key(item.content_hash(), extra))
-            kept.append((f, item))
-        except Exception as exc:
+            prepared.append((f, retriever.prepare(item)))
+        except Exception as exc:  # an image that changed or vanished since it was read
             summary.notes.append((f.rel, f"document {item.stable_id()} skipped: {exc}"))
-    return keys, kept
+    return prepared
 
 
-def _embed(retriever: Retriever, entries: list[tuple[SourceFile, Item]], options: BuildOptions,
-           summary: BuildSummary) -> list[np.ndarray | None]:
-    """Vectors per item (chunked items have several rows); ``None`` for an item that failed.
+def _embed(retriever: Retriever, entries: list[tuple[SourceFile, PreparedItem]],
+           options: BuildOptions, summary: BuildSummary) -> None:
+    """Set each item's vectors (a chunked item has several rows); an item that fails keeps
+    ``None``, with a note.
 
     The batch is embedded at once; if that fails, item by item, so that one bad image or an
     encoder error on one document costs that document only.
     """
-    items = [item for _, item in entries]
+    items = [p for _, p in entries]
     try:
         vectors = retriever.encode_for_add(items, batch_size=options.batch_size)
     except Exception:
         logger.debug("embedding a batch failed; retrying item by item", exc_info=True)
     else:
-        out: list[np.ndarray | None] = []
         offset = 0
-        for item in items:
-            n = len(retriever.pieces(item))
-            out.append(vectors[offset:offset + n])
-            offset += n
-        return out
-    out = []
-    for f, item in entries:
+        for p in items:
+            p.vectors = vectors[offset:offset + len(p.pieces)]
+            offset += len(p.pieces)
+        return
+    for f, p in entries:
         try:
-            out.append(retriever.encode_for_add([item], batch_size=options.batch_size))
+            p.vectors = retriever.encode_for_add([p], batch_size=options.batch_size)
         except Exception as exc:  # reported per document; the build goes on
-            summary.notes.append((f.rel, f"document {item.stable_id()} could not be embedded "
+            summary.notes.append((f.rel, f"document {p.item.stable_id()} could not be embedded "
                                          f"and was skipped: {type(exc).__name__}: {exc}"))
-            out.append(None)
-    return out

@@ -27,6 +27,9 @@ class ImagePart:
     source: ImageSource
     alt: str = ""
     origin: str | None = field(default=None, compare=False, repr=False)
+    #: the digest once known, for sources that never change: encoded bytes, and a stored copy
+    #: (see :meth:`stored_as`); a file path or a PIL image is hashed each time it is asked
+    _digest: str | None = field(default=None, init=False, compare=False, repr=False)
 
     def load(self, max_side: int | None = 1024) -> Image.Image:
         return load_image(self.source, max_side=max_side)
@@ -37,8 +40,14 @@ class ImagePart:
 
     def digest(self) -> str:
         """A content hash: file bytes for paths and bytes, pixels for PIL images."""
-        h = hashlib.sha256()
         src = self.source
+        if self._digest is not None:
+            return self._digest
+        if isinstance(src, bytes):
+            digest = hashlib.sha256(src).hexdigest()
+            object.__setattr__(self, "_digest", digest)  # frozen
+            return digest
+        h = hashlib.sha256()
         if isinstance(src, (str, Path)):
             path = Path(src)
             if not path.is_file():
@@ -46,14 +55,19 @@ class ImagePart:
             with path.open("rb") as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     h.update(block)
-        elif isinstance(src, bytes):
-            h.update(src)
         elif isinstance(src, Image.Image):
             h.update(f"{src.mode}{src.size}".encode())
             h.update(src.tobytes())
         else:
             raise TypeError(f"unsupported image source {describe_source(src)}")
         return h.hexdigest()
+
+    def stored_as(self, path: str) -> ImagePart:
+        """This image as its copy at ``path``, a file named by its content that never changes:
+        it keeps this part's digest instead of reading the copy to hash it again."""
+        stored = ImagePart(path, alt=self.alt)
+        object.__setattr__(stored, "_digest", self.digest())
+        return stored
 
     def __repr__(self) -> str:
         return f"ImagePart({describe_source(self.source)})"

@@ -135,6 +135,15 @@ class SourceFile:
 class ScanResult:
     files: list[SourceFile] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason)
+    #: the folder scanned and how: a build reuses a scan (the Ray build's) only if it reads alike
+    root: Path | None = None
+    reading: ReadOptions = field(default_factory=ReadOptions)
+    allow_hardlinks: bool = False
+
+    def made_as(self, root: Path, reading: ReadOptions, allow_hardlinks: bool) -> bool:
+        """Whether this is the scan ``scan_corpus(root, ...)`` with these options makes."""
+        return (self.root, self.reading, self.allow_hardlinks) == (root.resolve(), reading,
+                                                                   allow_hardlinks)
 
 
 def scan_corpus(root: str | Path, *, allow_hardlinks: bool = False,
@@ -154,7 +163,7 @@ def scan_corpus(root: str | Path, *, allow_hardlinks: bool = False,
     root = Path(root).resolve()
     if not root.is_dir():
         raise NotADirectoryError(f"corpus folder not found: {root}")
-    result = ScanResult()
+    result = ScanResult(root=root, reading=reading, allow_hardlinks=allow_hardlinks)
     stack: list[tuple[Path, int]] = [(root, 0)]
     while stack:
         here, depth = stack.pop()

@@ -56,9 +56,10 @@ class MediaStore:
         parts: list[Any] = []
         for part in item.parts:
             if isinstance(part, ImagePart) and isinstance(part.source, bytes):
-                # encoded bytes (a corpus image read once, where it was checked): kept as is
-                part = ImagePart(str(self._store(part.source, _suffix(part.source))),
-                                 alt=part.alt)
+                # encoded bytes (a corpus image read once, where it was checked): kept as is,
+                # named by their digest, which the copy keeps (see ImagePart.stored_as)
+                part = part.stored_as(str(self._store(part.source, _suffix(part.source),
+                                                      part.digest())))
             elif isinstance(part, ImagePart) and part.path is None:
                 target = self.writable / f"{part.digest()[:24]}.png"
                 if not target.exists():
@@ -79,8 +80,10 @@ class MediaStore:
             data = f.read()
         return self._store(data, path.suffix.lower() if is_image_path(path) else ".img")
 
-    def _store(self, data: bytes, suffix: str) -> Path:
-        target = self.writable / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
+    def _store(self, data: bytes, suffix: str, digest: str | None = None) -> Path:
+        """Write ``data`` under its SHA-256 (``digest``, if the caller has it)."""
+        digest = digest or hashlib.sha256(data).hexdigest()
+        target = self.writable / f"{digest[:32]}{suffix}"
         if not target.exists():
             self.writable.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(target.name + ".tmp")

@@ -37,7 +37,7 @@ from nyx.builder import (
 )
 from nyx.chunking import embedding_pieces
 from nyx.content import Item
-from nyx.corpus import ReadOptions, SourceError, SourceFile, scan_corpus
+from nyx.corpus import ReadOptions, ScanResult, SourceError, SourceFile, scan_corpus
 from nyx.embedding_cache import EmbeddingCache, cached_keys
 from nyx.encoders import DEFAULT_ENCODER, Encoder
 from nyx.indexes import IndexDirectory, Manifest
@@ -106,14 +106,14 @@ def build_index_ray(corpus: str | Path, output: str | Path,
         started = True
     try:
         with directory.lock():
-            files = _files_to_embed(root, out, directory, options)
+            scan, files = _files_to_embed(root, out, directory, options)
             embedded = _embed_on_ray(ray, files, root, out, spec, spec_options, options,
                                      ray_options)
     finally:
         if started and not ray_options.keep_running:
             ray.shutdown()
     ray_seconds = time.perf_counter() - start
-    summary = build_index(root, out, options)
+    summary = build_index(root, out, options, scan=scan)  # the writer scans and hashes no more
     # The actors' work counts as embedded by this build, not as reused from an earlier one.
     moved = min(embedded, summary.reused_from_cache)
     summary.embedded += moved
@@ -142,8 +142,10 @@ def _encoder_spec(directory: IndexDirectory,
 
 
 def _files_to_embed(root: Path, out: Path, directory: IndexDirectory,
-                    options: BuildOptions) -> list[SourceFile]:
-    """New and changed files (the ones the builder will embed), inside the corpus only."""
+                    options: BuildOptions) -> tuple[ScanResult, list[SourceFile]]:
+    """The corpus's scan, for the writer, and its new and changed files (the ones the builder
+    will embed), inside the corpus only. Like the builder, it hashes only the files the index
+    holds; a new file is hashed where the writer reads it."""
     current = directory.current()
     manifest = Manifest.load(current) if current is not None else None
     reading = reading_options(options, ReadOptions.from_dict(manifest.reading if manifest
@@ -152,8 +154,9 @@ def _files_to_embed(root: Path, out: Path, directory: IndexDirectory,
     old = manifest.sources if manifest is not None else {}
     files = [f for f in scan.files if out not in f.path.resolve().parents]
     for f in files:
-        f.compute_hash()
-    return [f for f in files if old.get(f.rel) != f.content_hash]
+        if f.rel in old:
+            f.compute_hash()
+    return scan, [f for f in files if old.get(f.rel) != f.content_hash]
 
 
 def _embed_on_ray(ray: Any, files: list[SourceFile], root: Path, out: Path, spec: str,
@@ -231,7 +234,7 @@ class _EncodeActor:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         items = [Item.from_dict(json.loads(text)) for text in batch["item"].tolist()]
-        keys = [cache_key(self.cache, item, self.max_words) for item in items]
+        keys = [cache_key(self.cache, item.content_hash(), self.max_words) for item in items]
         todo: dict[str, Item] = {}
         for key, item in zip(keys, items):
             if key not in self.skip and key not in todo:

@@ -186,9 +186,10 @@ def _parse_image(src: SourceFile, base: dict[str, Any]) -> Parsed:
     notes = []
     if max(width, height) > MAX_SIDE:
         notes.append(f"large image {width}x{height} downscaled to {MAX_SIDE} px for encoding")
-    alt = own_text(src.rel, data)
-    return Parsed([Item([ImagePart(data, alt=alt, origin=str(src.path))], dict(base), src.rel)],
-                  notes)
+    image = ImagePart(data, alt=own_text(src.rel, data), origin=str(src.path))
+    if not src.content_hash:  # the file is read whole: its hash is its image's, computed once
+        src.content_hash = image.digest()
+    return Parsed([Item([image], dict(base), src.rel)], notes)
 
 
 def own_text(rel: str, data: bytes) -> str:

@@ -37,6 +37,7 @@ from nyx.indexes import (
 )
 from nyx.media_store import MediaStore
 from nyx.persistence import IndexGeneration, open_generation, save_retriever, write_generation
+from nyx.prepared import PreparedItem, all_prepared
 from nyx.relevance import estimate
 from nyx.rerank import DEFAULT_RERANK_BLEND, DEFAULT_RERANK_CANDIDATES, CrossEncoder
 from nyx.results import SearchResult, attach, collapse, rerank_results
@@ -108,15 +109,18 @@ class Retriever:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def add(self, documents: ItemLike | Sequence[ItemLike], *, batch_size: int = 32,
-            show_progress: bool = False, vectors: np.ndarray | None = None,
+    def add(self, documents: ItemLike | Sequence[ItemLike] | Sequence[PreparedItem], *,
+            batch_size: int = 32, show_progress: bool = False, vectors: np.ndarray | None = None,
             source: str | None = None) -> list[str]:
         """Embed and index documents (replacing any with the same id). Returns their ids.
 
-        ``vectors`` may carry precomputed document vectors (one per item, unchunked), as the
-        index builder does when it resumes from cached shards.
+        ``vectors`` may carry precomputed vectors, one row per embedded piece in order (see
+        :meth:`pieces`: a long text has one per chunk); they are used if their count matches.
+        The index builder passes prepared items instead (:meth:`prepare`), each hashed and
+        chunked once and carrying its vectors.
         """
-        items = as_items(documents)
+        ready = all_prepared(documents)
+        items = [p.item for p in ready] if ready is not None else as_items(documents)
         if not items:
             return []
         ids = default_ids(items)
@@ -126,13 +130,17 @@ class Retriever:
         check_document_ids(ids)
         self.delete([i for i in ids if i in self.store])
         items = [self.media.keep(item) for item in items]
+        # an item is hashed and chunked as stored (a PIL image as the PNG file it becomes)
+        ready = ready if ready is not None else [self.prepare(item) for item in items]
         ids_of_vectors, vector_meta, to_encode, n_vectors = [], [], [], []
-        for item, doc_id in zip(items, ids):
-            pieces = self.pieces(item)
+        for item, doc_id, prepared in zip(items, ids, ready):
+            pieces = prepared.pieces
             n_vectors.append(len(pieces))
             ids_of_vectors += vector_ids(doc_id, len(pieces))
             vector_meta += [{**item.metadata, "_doc": doc_id}] * len(pieces)
             to_encode += pieces
+        if vectors is None and all(p.vectors is not None for p in ready):
+            vectors = np.concatenate([p.vectors for p in ready if p.vectors is not None])
         if vectors is None or len(vectors) != len(to_encode):
             vectors = self.encoder.encode_documents(to_encode, batch_size=batch_size,
                                                     show_progress=show_progress)
@@ -148,15 +156,22 @@ class Retriever:
         self.store.put_many(
             Document(doc_id, {**self.media.to_payload(item), "text": text, "n_vectors": n},
                      dict(item.metadata), source=source or item.metadata.get("source"),
-                     content_hash=item.content_hash())
-            for item, doc_id, text, n in zip(items, ids, texts, n_vectors)
+                     content_hash=prepared.content_hash)
+            for item, doc_id, text, n, prepared in zip(items, ids, texts, n_vectors, ready)
         )
         return ids
 
-    def encode_for_add(self, items: list[Item], batch_size: int = 32,
-                       show_progress: bool = False) -> np.ndarray:
-        """The vectors :meth:`add` would compute for ``items`` (chunked), for caching."""
-        pieces = [p for item in items for p in self.pieces(item)]
+    def prepare(self, item: Item) -> PreparedItem:
+        """``item`` hashed and cut into the pieces :meth:`add` embeds, once: hand it to
+        :meth:`encode_for_add` and then, with its vectors, to :meth:`add`."""
+        return PreparedItem(item, item.content_hash(), self.pieces(item))
+
+    def encode_for_add(self, items: Sequence[Item] | Sequence[PreparedItem],
+                       batch_size: int = 32, show_progress: bool = False) -> np.ndarray:
+        """The vectors :meth:`add` would compute for ``items``: one row per embedded piece (a
+        chunked text has several), in order."""
+        pieces = [p for item in items
+                  for p in (item.pieces if isinstance(item, PreparedItem) else self.pieces(item))]
         return self.encoder.encode_documents(pieces, batch_size=batch_size,
                                              show_progress=show_progress)
 

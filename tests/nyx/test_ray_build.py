@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,40 @@ def test_cli_summary_is_the_same_as_the_local_one(lite, local_ray, tmp_path, cap
         shutil.rmtree(tmp_path / "idx")  # the next build starts from nothing again
     assert outputs[0] == outputs[1]
     assert "embedded 12 (reused 0" in "\n".join(outputs[1])
+
+
+def test_the_writer_takes_the_ray_scan_and_hashes_no_file_again(lite, local_ray, tmp_path,
+                                                                 monkeypatch):
+    import nyx.builder
+    import nyx.ray_build
+    from nyx.corpus import SourceFile, scan_corpus
+
+    corpus, out = tmp_path / "corpus", tmp_path / "ray"
+    write_corpus(corpus, 5)
+    build_index(corpus, out, options(lite))
+    (corpus / "doc001.txt").write_text("Narwhals have a single long tusk.")
+    (corpus / "new.txt").write_text("Axolotls regrow their limbs.")
+    scans, hashed = [], Counter()
+    real_hash = SourceFile.compute_hash
+
+    def scan(*args, **kwargs):
+        scans.append(args)
+        return scan_corpus(*args, **kwargs)
+
+    def compute_hash(self):
+        hashed[self.rel] += 1
+        return real_hash(self)
+
+    for module in (nyx.builder, nyx.ray_build):
+        monkeypatch.setattr(module, "scan_corpus", scan)
+    monkeypatch.setattr(SourceFile, "compute_hash", compute_hash)
+
+    summary = build_index_ray(corpus, out, options(lite), RayOptions())
+
+    assert (summary.updated, summary.added, summary.unchanged) == (["doc001.txt"], ["new.txt"], 4)
+    assert summary.embedded == 2 and summary.reused_from_cache == 0
+    assert len(scans) == 1  # the writer takes the Ray driver's scan
+    assert hashed == {f"doc{i:03d}.txt": 1 for i in range(5)} | {"new.txt": 1}
 
 
 def test_an_encoder_actor_killed_mid_build_loses_and_duplicates_nothing(lite, local_ray,
