@@ -37,6 +37,8 @@ class CandidateQuery:
     lexical_ids: Iterable[str] | None = None
     #: dense hits computed for a whole batch of queries, deep enough for the first ``rank``
     dense_hits: dict[str, float] | None = None
+    #: BM25 hits computed for a whole batch of queries, likewise
+    lexical_hits: dict[str, float] | None = None
 
 
 @dataclass
@@ -50,6 +52,10 @@ class Ranking:
 
 class LocalSource:
     """Dense hits from a vector index and BM25 hits from the in-process lexical index."""
+
+    #: whether hybrid rankings come from elsewhere than :meth:`dense_many` / :meth:`bm25_many`
+    #: (a caller then need not compute those for a batch of hybrid queries)
+    serves_hybrid: bool = False
 
     def __init__(self, index: VectorIndex, lexical: LexicalIndex | None, store: DocStore,
                  hybrid: HybridConfig) -> None:
@@ -101,9 +107,17 @@ class LocalSource:
         return out
 
     def bm25(self, query: CandidateQuery, n: int) -> dict[str, float]:
+        if query.lexical_hits is not None:
+            return dict(query.lexical_hits)
+        return self.bm25_many([query.text], n, query.lexical_ids)[0]
+
+    def bm25_many(self, texts: list[str], n: int,
+                  candidates: Iterable[str] | None = None) -> list[dict[str, float]]:
+        """The ``n`` best documents by BM25 for each text, scored together in one call
+        (``candidates``: the documents that may be returned; ``None``: all)."""
         assert self.lexical is not None, "lexical and hybrid search need a lexical index"
-        hits = self.lexical.search([query.text], n, allowed_ids=query.lexical_ids)[0]
-        return {h.id: h.score for h in hits}
+        return [{h.id: h.score for h in hits}
+                for hits in self.lexical.search(texts, n, allowed_ids=candidates)]
 
     def lexical_candidates(self, flt: Filter | None,
                            allowed: set[str] | None) -> Iterable[str] | None:

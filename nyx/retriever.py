@@ -326,9 +326,18 @@ class Retriever:
                           for i, hits in zip(need, found)}
         lexical_ids = (source.lexical_candidates(flt, allowed)
                        if any(m in ("lexical", "hybrid") for m in modes) else None)
+        # and one BM25 call for every query it ranks here (not a hybrid query Qdrant serves)
+        local_bm25 = [i for i, m in enumerate(modes) if m == "lexical" or m == "hybrid" and (
+            allowed is not None or not source.serves_hybrid)]
+        lexical_hits: dict[int, dict[str, float]] = {}
+        if local_bm25:
+            found = source.bm25_many([items[i].text for i in local_bm25],
+                                     max(depth[i] for i in local_bm25), lexical_ids)
+            lexical_hits = {i: dict(list(hits.items())[:depth[i]])
+                            for i, hits in zip(local_bm25, found)}
         results = [self._search_one(
             source, CandidateQuery(item.text, vectors.get(i), flt, allowed, lexical_ids,
-                                   dense_hits.get(i)),
+                                   dense_hits.get(i), lexical_hits.get(i)),
             item, modes[i], k, keep[i], depth[i], reranker, opts.group)
             for i, item in enumerate(items)]
         if opts.min_score is not None:
@@ -389,7 +398,8 @@ class Retriever:
             if len(hits) >= keep or len(found.ranked) < n or n >= total:
                 break
             n *= 4
-            query.dense_hits = None  # the batched dense hits were only ``n`` deep
+            # the batched hits were only ``n`` deep
+            query.dense_hits = query.lexical_hits = None
         results = hits[:keep]  # only these are read and decoded from the store
         docs = self.store.get_many([r.id for r in results], skip_missing=False)
         attach(results, docs)

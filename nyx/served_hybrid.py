@@ -80,6 +80,8 @@ class ServedSource(LocalSource):
     """A :class:`~nyx.candidates.LocalSource` whose hybrid rankings Qdrant serves (dense-only
     and lexical-only searches, and modality searches, stay local)."""
 
+    serves_hybrid = True
+
     def __init__(self, index: VectorIndex, lexical: LexicalIndex, store: DocStore,
                  hybrid: HybridConfig, sparse: SparseSync) -> None:
         super().__init__(index, lexical, store, hybrid)

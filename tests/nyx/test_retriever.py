@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from nyx import Item, load_encoder
@@ -163,3 +164,21 @@ def test_fusion_math_hand_computed():
     assert [i for i, _ in rrf] == ["a", "b"]
     with pytest.raises(ValueError, match="dense_weight"):
         HybridConfig(dense_weight=1.5)
+
+
+def test_a_list_of_queries_finds_what_each_query_finds_alone(lite):
+    """A batch is one encode, one vector-index call and one BM25 call; each query's hits are
+    those it gets searched alone, in every mode, with and without a filter."""
+    from nyx.benchmarks.qdrant_hybrid import docstring_corpus, word_window_queries
+
+    items = docstring_corpus(150)
+    with Retriever(lite) as r:
+        r.add(items)
+        queries = word_window_queries(items, 12)
+        for mode in ("hybrid", "lexical", "dense"):
+            for flt in (None, {"kind": "class"}):
+                together = r.search(queries, k=5, mode=mode, filter=flt)
+                alone = [r.search(q, k=5, mode=mode, filter=flt) for q in queries]
+                for a, b in zip(together, alone):
+                    assert [h.id for h in a] == [h.id for h in b], (mode, flt)
+                    assert np.allclose([h.score for h in a], [h.score for h in b], atol=1e-4)
