@@ -49,7 +49,7 @@ def test_nyx_retriever_module(nyx_retriever):
         nyx_retriever.mode = mode
         docs = nyx_retriever.retrieve(TESLA, k=3)
         assert docs[0].metadata["title"] == "Nikola Tesla"
-        assert docs[0].metadata.get("dense_score") is not None
+        assert docs[0].dense_score is not None
     nyx_retriever.mode = "auto"
     assert nyx_retriever.fetch("3-0").text.startswith("Nikola Tesla")
     assert nyx_retriever.cache_id.startswith("nyx:")
@@ -87,7 +87,7 @@ def test_cross_encoder_reranked_retriever(bm25):
     reranked = RerankedRetriever(bm25, reranker, candidates=6)
     docs = reranked.retrieve("What was Maria Curie the first female recipient of?", k=2)
     assert docs[0].id == "1-0"  # the gold paragraph ("...first female recipient...")
-    assert "first_stage_score" in docs[0].metadata
+    assert docs[0].first_stage_score is not None
     assert isinstance(BM25Retriever(Corpus({"a": "x"})).retrieve("x", k=3), list)
 
 
