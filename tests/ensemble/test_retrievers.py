@@ -107,3 +107,22 @@ def test_entropy_fusion_cache_key_names_its_confidence_measure(bm25):
     # results of the old measure are not reused
     assert entropy.identity()["entropy_confidence"] == ENTROPY_CONFIDENCE
     assert "entropy_confidence" not in FusedRetriever([bm25, bm25], method="rrf").identity()
+
+
+def test_retrieve_batches_and_takes_the_search_options(nyx_retriever, bm25):
+    """A list of queries is one list of hits each (Nyx ranks them in one search); the search
+    options reach a Nyx retriever whole, and a text-only module refuses what it cannot do."""
+    from nyx.ensemble.errors import UnsupportedSearchError
+    from nyx.search_options import SearchOptions
+
+    queries = [TESLA, "Where is Warsaw?"]
+    for module in (nyx_retriever, bm25):
+        batch = module.retrieve(queries, k=3)
+        assert [[h.id for h in hits] for hits in batch] == \
+            [[h.id for h in module.retrieve(q, k=3)] for q in queries]
+    lexical = nyx_retriever.retrieve(TESLA, k=3, options=SearchOptions(mode="lexical"))
+    assert lexical and all(h.dense_score is None for h in lexical)
+    with pytest.raises(UnsupportedSearchError, match="one search mode"):
+        bm25.retrieve(TESLA, k=3, options=SearchOptions(mode="dense"))
+    with pytest.raises(UnsupportedSearchError, match="cannot rerank"):
+        bm25.retrieve(TESLA, k=3, options=SearchOptions(rerank=5))
