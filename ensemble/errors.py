@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 __all__ = ["GeneratorError", "GeneratorRequestError", "GeneratorTimeoutError",
-           "GeneratorUnavailableError", "ToolError"]
+           "GeneratorUnavailableError", "ToolError", "UnsupportedSearchError"]
 
 
 class GeneratorError(RuntimeError):
@@ -25,3 +25,8 @@ class GeneratorRequestError(GeneratorError, ValueError):
 class ToolError(ValueError):
     """A tool call was malformed or failed; :meth:`SearchTool.dispatch` returns it as a tool
     message instead of raising."""
+
+
+class UnsupportedSearchError(ValueError):
+    """A retriever module cannot search that way (an image query, a mode, reranking): the
+    message names what it can do instead."""

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from nyx.ensemble.types import RetrievedDoc
+from nyx.results import SearchResult
 
 __all__ = ["Corpus"]
 
@@ -74,10 +74,12 @@ class Corpus:
             self._fingerprint = digest.hexdigest()[:16]
         return self._fingerprint
 
-    def doc(self, doc_id: str, score: float = 0.0) -> RetrievedDoc:
+    def doc(self, doc_id: str, score: float = 0.0) -> SearchResult:
+        """Passage ``doc_id`` as a hit scoring ``score``."""
         rec = self.docs[doc_id]
         meta = {"title": rec["title"]} if rec.get("title") else {}
-        return RetrievedDoc(doc_id, score, rec["text"], list(rec.get("images", [])), meta)
+        return SearchResult(doc_id, score, text=rec["text"], images=list(rec.get("images", [])),
+                            metadata=meta)
 
     def ids(self) -> list[str]:
         return list(self.docs)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from nyx.ensemble.types import Message, RetrievedDoc
+from nyx.ensemble.types import Message
+from nyx.results import SearchResult
 
 __all__ = ["FEW_SHOT", "closed_book_prompt", "extract_answer", "format_documents",
            "qa_prompt", "truncate_words"]
@@ -38,7 +39,7 @@ def truncate_words(text: str, max_words: int) -> str:
     return text if len(words) <= max_words else " ".join(words[:max_words]) + " ..."
 
 
-def format_documents(docs: Sequence[RetrievedDoc], max_words: int = 150) -> str:
+def format_documents(docs: Sequence[SearchResult], max_words: int = 150) -> str:
     """Numbered passages, ``[1] (Title) text``; images are named by their reference."""
     lines = []
     for n, doc in enumerate(docs, 1):
@@ -49,7 +50,7 @@ def format_documents(docs: Sequence[RetrievedDoc], max_words: int = 150) -> str:
     return "\n".join(lines)
 
 
-def qa_prompt(question: str, docs: Sequence[RetrievedDoc] = (), *, style: str = "completion",
+def qa_prompt(question: str, docs: Sequence[SearchResult] = (), *, style: str = "completion",
               few_shot: bool = True, max_words: int = 150, context: str | None = None,
               prefix: str = "") -> str | list[Message]:
     """A prompt asking for a short answer to ``question`` given ``docs`` (or ``context``).

@@ -5,7 +5,7 @@ server and the HTTP API in :mod:`nyx.serve`.
 
 >>> tool = SearchTool(NyxRetriever(retriever=my_retriever))
 >>> tool.search("who founded Warsaw University of Technology", k=3)
-{'query': ..., 'results': [{'id': ..., 'score': ..., 'snippet': ..., 'images': [...]}, ...]}
+{'query': ..., 'results': [{'id': ..., 'score': ..., 'snippet': ..., 'images': [...], ...}]}
 >>> tool.tool_schemas()          # pass as `tools=` to an OpenAI-compatible chat API
 >>> tool.dispatch({"id": "call_1", "type": "function",
 ...                "function": {"name": "search", "arguments": '{"query": "Warsaw"}'}})
@@ -26,7 +26,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from nyx.ensemble.errors import GeneratorError, ToolError
+from nyx.content import ImagePart, Item
+from nyx.ensemble.errors import GeneratorError, ToolError, UnsupportedSearchError
 from nyx.ensemble.prompts import truncate_words
 from nyx.ensemble.retrievers.base import RetrieverModule
 from nyx.ensemble.tool_schema import (
@@ -43,7 +44,8 @@ from nyx.ensemble.tool_schema import (
     parse_call,
     tool_definitions,
 )
-from nyx.ensemble.types import RetrievedDoc
+from nyx.results import SearchResult
+from nyx.search_options import SearchOptions
 
 logger = logging.getLogger(__name__)
 
@@ -113,17 +115,20 @@ class SearchTool:
                filter: dict[str, Any] | str | None = None, image: Any = None,
                mode: str = "auto",
                group: str = "document", min_score: float | None = None,
-               rerank: int | None = None) -> dict[str, Any]:
+               rerank: int | None = None, full_text: bool = False) -> dict[str, Any]:
         """The top ``k`` documents for ``query`` (and/or an ``image``: bytes, a PIL image or
-        base64 text): ids, scores, snippets, image references; a ``confidence`` per hit for
-        ensembles of retrievers.
+        base64 text): one row per hit (:meth:`nyx.results.SearchResult.to_dict`, with a
+        ``snippet`` in place of the text, image references as file names, the hit's
+        modality); a ``confidence`` per hit for ensembles of retrievers.
 
         ``mode`` ``auto`` uses the retriever's own setting; ``group="document"`` returns each
         file once (its best passage), ``"chunk"`` every passage; ``min_score`` drops weaker
         hits; ``modality`` searches among documents with text or with images only;
         ``rerank=N`` re-scores the top ``N`` hits with the cross-encoder (Nyx retrievers).
         ``filter`` is a dict or a string of expressions (``"year>=2024; source=doc/*"``),
-        in the grammar of :mod:`nyx.indexes.filters`.
+        in the grammar of :mod:`nyx.indexes.filters`. ``full_text`` adds each hit's whole
+        ``text`` to its row (clients that show documents, such as ``nyx-index search
+        --json``, then need no request per hit).
         """
         arguments = {"query": query, "k": k, "modality": modality, "filter": filter,
                      "mode": mode, "group": group, "min_score": min_score, "rerank": rerank}
@@ -136,23 +141,20 @@ class SearchTool:
 
                 parsed = Filter.from_cli(filter)
                 filter = parsed.to_dict() or None
+            # checked against the tool schema above, so the choices hold
+            options = SearchOptions(mode=mode, group=group, modality=modality,  # type: ignore[arg-type]
+                                    min_score=min_score, rerank=rerank)
             with self._lock:
-                if _is_nyx(self.retriever):
-                    docs = self._nyx_search(query, image, k, filter, modality, mode, group,
-                                            min_score, rerank)
-                elif rerank is not None:
-                    raise ToolCallError(f"{type(self.retriever).__name__} cannot rerank; "
-                                        "leave rerank out (reranking needs a Nyx retriever)",
-                                        "unsupported")
-                else:
-                    docs = self._module_search(query, image, k, filter, modality, mode,
-                                               min_score)
-                confidence = self._ensemble_confidence(query, k, filter, docs, image)
+                hits = self.retriever.retrieve(self._query(query, image), k, filter or None,
+                                               options)
+                confidence = self._ensemble_confidence(query, k, filter, hits, image)
         except ToolError:
             raise
+        except UnsupportedSearchError as error:
+            raise ToolCallError(str(error), "unsupported") from error
         except ValueError as error:  # e.g. a malformed metadata filter
             raise ToolCallError(str(error)) from error
-        results = [self._result(d) for d in docs]
+        results = [self._result(h, full_text) for h in hits]
         out: dict[str, Any] = {"query": query, "results": results}
         if confidence is not None:
             for row, value in zip(results, confidence):
@@ -160,39 +162,16 @@ class SearchTool:
             out["confidence"] = results[0]["confidence"] if results else 0.0
         return out
 
-    def _nyx_search(self, query: str, image: Any, k: int, filter: dict[str, Any] | None,
-                    modality: str, mode: str, group: str, min_score: float | None,
-                    rerank: int | None = None) -> list[RetrievedDoc]:
-        """A Nyx retriever searches with every option itself (images among images, ...)."""
-        from nyx import ImagePart, Item
-        from nyx.ensemble.retrievers.nyx_retriever import to_retrieved_doc
-
+    @staticmethod
+    def _query(query: str, image: Any) -> str | Item:
+        """The text, or an item of the text and the decoded image."""
+        if image is None:
+            return query
         parts: list[Any] = [query] if query.strip() else []
-        if image is not None:
-            parts.append(ImagePart(decode_image(image)))
-        if mode == "auto":
-            mode = self.retriever.mode if query.strip() else "dense"
-        hits = self.retriever.load().search(Item(parts), k=k, filter=filter or None, mode=mode,
-                                            group=group, min_score=min_score,
-                                            modality=modality, rerank=rerank)
-        return [to_retrieved_doc(h) for h in hits]
-
-    def _module_search(self, query: str, image: Any, k: int, filter: dict[str, Any] | None,
-                       modality: str, mode: str,
-                       min_score: float | None) -> list[RetrievedDoc]:
-        if image is not None:
-            raise ToolCallError(f"{type(self.retriever).__name__} searches text only; image "
-                                "queries need a Nyx retriever", "unsupported")
-        if mode != "auto":
-            raise ToolCallError(f"{type(self.retriever).__name__} has one search mode; leave "
-                                f"mode 'auto' (got {mode!r})", "unsupported")
-        fetch = k if modality == "any" else min(self.max_k * 5, k * 5)
-        found = self.retriever.retrieve(query, fetch, filter or None)
-        return [d for d in found if _has_modality(d, modality)
-                and (min_score is None or d.score >= min_score)][:k]
+        return Item([*parts, ImagePart(decode_image(image))])
 
     def _ensemble_confidence(self, query: str, k: int, filter: dict[str, Any] | None,
-                             docs: list[RetrievedDoc], image: Any) -> list[float] | None:
+                             docs: list[SearchResult], image: Any) -> list[float] | None:
         """For an ensemble of retrievers: the share of members that rank each hit in their
         own top candidates (a member's stated ``confidence`` in metadata wins)."""
         stated = [d.metadata.get("confidence") for d in docs]
@@ -205,13 +184,18 @@ class SearchTool:
         tops = [{d.id for d in m.retrieve(query, n, filter or None)} for m in members]
         return [sum(d.id in top for top in tops) / len(tops) for d in docs]
 
-    def _result(self, doc: RetrievedDoc) -> dict[str, Any]:
-        row = {"id": doc.id, "score": round(float(doc.score), 6),
-               "snippet": truncate_words(doc.text, self.snippet_words),
-               "images": _public_refs(doc.images), "modality": _modality(doc),
-               "metadata": _jsonable(doc.metadata)}
+    def _result(self, hit: SearchResult, full_text: bool = False) -> dict[str, Any]:
+        """The hit's one serialisation, extended with what a client shows: a snippet (and the
+        whole text when asked), public image references and URLs, the modality."""
+        row = _jsonable(hit.to_dict())
+        text = row.pop("text")
+        row.update(score=round(float(hit.score), 6),
+                   snippet=truncate_words(text, self.snippet_words),
+                   images=_public_refs(hit.images), modality=_modality(hit))
+        if full_text:
+            row["text"] = text
         if self.media_url is not None:
-            row["image_urls"] = [self.media_url(doc.id, n) for n in range(len(doc.images))]
+            row["image_urls"] = [self.media_url(hit.id, n) for n in range(len(hit.images))]
         return row
 
     def fetch_document(self, id: str) -> dict[str, Any]:
@@ -234,11 +218,10 @@ class SearchTool:
         self._check("fetch_document", {"id": id})
         with self._lock:
             doc = self.retriever.fetch(id)
-            if doc is not None and 0 <= n < len(doc.images):
-                for index in _nyx_indexes(self.retriever):
-                    served = index.media_file(doc.images[n])
-                    if served is not None:
-                        return served
+            served = self.retriever.media_file(doc.images[n]) \
+                if doc is not None and 0 <= n < len(doc.images) else None
+        if served is not None:
+            return served
         raise ToolCallError(f"document {id!r} has no image {n}", "not_found")
 
     def thumbnail(self, id: str, n: int = 0, max_side: int = THUMBNAIL_SIDE) -> bytes:
@@ -334,46 +317,15 @@ class SearchTool:
                 "content": json.dumps(result, ensure_ascii=False)}
 
 
-def _is_nyx(module: Any) -> bool:
-    from nyx.ensemble.retrievers.nyx_retriever import NyxRetriever
-
-    return isinstance(module, NyxRetriever)
-
-
 def _public_refs(images: list[str]) -> list[str]:
     """Image references as clients see them: a file name, never a path on the server."""
     return [ref if ref.startswith("sha256:") else Path(ref).name for ref in images]
 
 
-def _nyx_indexes(module: Any) -> list[Any]:
-    """The Nyx retrievers (loaded) inside a retriever module or an ensemble of them."""
-    from nyx.ensemble.retrievers.nyx_retriever import NyxRetriever
-
-    found, stack = [], [module]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, NyxRetriever):
-            found.append(current.load())
-            continue
-        stack.extend(getattr(current, "retrievers", None) or [])
-        inner = getattr(current, "retriever", None)
-        if isinstance(inner, RetrieverModule):
-            stack.append(inner)
-    return found
-
-
-def _modality(doc: RetrievedDoc) -> str:
+def _modality(doc: SearchResult) -> str:
     if doc.images:
         return "interleaved" if doc.text.strip() else "image"
     return "text"
-
-
-def _has_modality(doc: RetrievedDoc, modality: str) -> bool:
-    if modality == "image":
-        return bool(doc.images)
-    if modality == "text":
-        return bool(doc.text.strip())
-    return True
 
 
 def _number(value: Any) -> float | None:

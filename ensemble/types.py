@@ -1,10 +1,13 @@
-"""The records every module passes around: messages, generations, documents, steps, answers."""
+"""The records every module passes around: messages, generations, steps, answers. A retrieved
+document is the retriever's hit, :class:`nyx.results.SearchResult`."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypeAlias, TypedDict
+
+from nyx.results import SearchResult
 
 
 class Message(TypedDict):
@@ -63,24 +66,6 @@ class Generation:
 
 
 @dataclass
-class RetrievedDoc:
-    """A retrieved document as pipelines see it: id, score, text, image references."""
-
-    id: str
-    score: float
-    text: str
-    images: list[str] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RetrievedDoc:
-        return cls(**data)
-
-
-@dataclass
 class Step:
     """One intermediate step of a pipeline run (a retrieval, a generation, a judgement...)."""
 
@@ -100,7 +85,7 @@ class Answer:
     question: str
     text: str
     raw_text: str = ""
-    documents: list[RetrievedDoc] = field(default_factory=list)
+    documents: list[SearchResult] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     token_logprobs: list[float] = field(default_factory=list)
     token_entropies: list[float] = field(default_factory=list)
@@ -123,14 +108,15 @@ class Answer:
         self.steps.append(Step(step, data))
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = asdict(replace(self, documents=[]))
+        data["documents"] = [d.to_dict() for d in self.documents]  # never the in-memory item
         data["mean_entropy"] = self.mean_entropy
         data["mean_nll"] = self.mean_nll
         return data
 
     @classmethod
     def from_generation(cls, question: str, text: str, generation: Generation,
-                        documents: list[RetrievedDoc] | None = None, **kwargs: Any) -> Answer:
+                        documents: list[SearchResult] | None = None, **kwargs: Any) -> Answer:
         return cls(question=question, text=text, raw_text=generation.text,
                    documents=list(documents or []), token_logprobs=list(generation.token_logprobs),
                    token_entropies=list(generation.token_entropies), **kwargs)

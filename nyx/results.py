@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from collections.abc import Mapping
+from dataclasses import KW_ONLY, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -13,20 +15,34 @@ from nyx.indexes import DocSummary, Document
 from nyx.rerank import CrossEncoder
 from nyx.search_options import Group
 
-__all__ = ["SearchResult", "attach", "blend_scores", "collapse", "rerank_results"]
+__all__ = ["SearchResult", "attach", "blend_scores", "collapse", "image_refs", "rerank_results"]
 
 @dataclass
 class SearchResult:
-    """One hit: the document id, its score, and the document itself."""
+    """One hit, the one shape a hit has from :meth:`nyx.Retriever.search` through the ensemble's
+    retriever modules, the agent tools, the HTTP/MCP API and the command line.
+
+    ``text``, ``images`` and ``metadata`` are the document's record; ``document`` is the
+    document itself where the hit came from an index in this process (``None`` in a hit read
+    back from JSON or a cache). :meth:`to_dict` is the one serialisation: the ensemble's disk
+    cache stores it and the API's rows extend it with what only they show (a snippet, a
+    confidence); :meth:`from_dict` reads either back.
+    """
 
     id: str
     score: float
-    document: Item | None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    dense_score: float | None = None
-    lexical_score: float | None = None
+    _: KW_ONLY
     #: the document's searchable text: its own text plus text read from its images (OCR)
     text: str = ""
+    #: the document's images: a file path, or ``sha256:<digest>`` for an image without one
+    images: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    #: an absolute estimate that the hit answers a text query, in [0, 1], comparable across
+    #: queries (see :mod:`nyx.relevance`); ``None`` where no calibration applies (image
+    #: queries, encoders other than nyx-lite in dense or hybrid mode)
+    relevance: float | None = None
+    dense_score: float | None = None
+    lexical_score: float | None = None
     #: with a reranker: the first-stage (fused) score; ``score`` is then the blend of it and
     #: the cross-encoder's (:func:`blend_scores`)
     first_stage_score: float | None = None
@@ -40,15 +56,30 @@ class SearchResult:
     matched_chunks: int = 1
     #: ids (or files) with exactly the same content, collapsed into this hit
     duplicates: list[str] = field(default_factory=list)
-    #: an absolute estimate that the hit answers a text query, in [0, 1], comparable across
-    #: queries (see :mod:`nyx.relevance`); ``None`` where no calibration applies (image
-    #: queries, encoders other than nyx-lite in dense or hybrid mode)
-    relevance: float | None = None
+    #: the document, in this process only (never serialised)
+    document: Item | None = field(default=None, repr=False, compare=False)
 
     @property
     def threshold_score(self) -> float:
         """What ``min_score`` compares: :attr:`relevance` where known, else :attr:`score`."""
         return self.relevance if self.relevance is not None else self.score
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field but :attr:`document`, as JSON-ready values."""
+        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)
+                if f.name != "document"}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchResult:
+        """A hit from :meth:`to_dict`'s output. Keys that are not fields are ignored: an API
+        row is this dict plus what the edge adds (``snippet``, ``confidence``...)."""
+        names = {f.name for f in fields(cls)} - {"document"}
+        return cls(**{k: copy.deepcopy(v) for k, v in data.items() if k in names})
+
+
+def image_refs(item: Item) -> list[str]:
+    """An item's images as references: the file path, else ``sha256:<digest>``."""
+    return [str(p.path) if p.path is not None else f"sha256:{p.digest()}" for p in item.images]
 
 
 def collapse(ranked: list[tuple[str, float]], summaries: list[DocSummary | None],
@@ -79,7 +110,7 @@ def collapse(ranked: list[tuple[str, float]], summaries: list[DocSummary | None]
             by_key[key] = None
             original.duplicates.append(key)
             continue
-        hit = SearchResult(doc_id, score, None, source=source, chunk=chunk)
+        hit = SearchResult(doc_id, score, source=source, chunk=chunk)
         by_key[key] = hit
         if content:
             by_content[content] = hit
@@ -87,12 +118,16 @@ def collapse(ranked: list[tuple[str, float]], summaries: list[DocSummary | None]
     return hits
 
 
-def attach(hits: list[SearchResult], docs: list[Document | None]) -> None:
-    """Give each hit its stored document's metadata and searchable text."""
-    for hit, doc in zip(hits, docs):
+def attach(hits: list[SearchResult], docs: list[Document | None],
+           items: list[Item | None]) -> None:
+    """Give each hit its stored document's record: metadata, searchable text, the document as
+    an item (``items``, read from ``docs``) and its image references."""
+    for hit, doc, item in zip(hits, docs, items):
         if doc is not None:
             hit.metadata = dict(doc.metadata)
             hit.text = str(doc.payload.get("text", ""))
+        hit.document = item
+        hit.images = image_refs(item) if item is not None else []
 
 
 def blend_scores(first: np.ndarray, cross: np.ndarray, weight: float) -> np.ndarray:

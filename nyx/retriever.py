@@ -402,9 +402,8 @@ class Retriever:
             query.dense_hits = query.lexical_hits = None
         results = hits[:keep]  # only these are read and decoded from the store
         docs = self.store.get_many([r.id for r in results], skip_missing=False)
-        attach(results, docs)
-        for r, doc in zip(results, docs):
-            r.document = self.media.to_item(doc) if doc is not None else None
+        attach(results, docs, [self.media.to_item(d) if d is not None else None for d in docs])
+        for r in results:
             r.dense_score, r.lexical_score = found.dense.get(r.id), found.lexical.get(r.id)
         reranked = reranker is not None and bool(text)
         if reranked:

@@ -158,17 +158,6 @@ def search_server(url: str, params: dict[str, Any],
         return None
 
 
-def fetch_server_document(url: str, doc_id: str) -> dict[str, Any] | None:
-    """``GET /documents/{id}``: one document's full text, images and metadata (``None`` when
-    the server does not answer or has no such document)."""
-    path = urllib.parse.quote(doc_id, safe="/")
-    try:
-        with urllib.request.urlopen(f"{url}/documents/{path}", timeout=60) as reply:
-            return dict(json.loads(reply.read()))
-    except (OSError, ValueError, TypeError):
-        return None
-
-
 def _multipart(fields: dict[str, str], image: Path) -> tuple[bytes, str]:
     boundary = "nyx-" + os.urandom(12).hex()
     parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'

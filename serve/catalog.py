@@ -81,9 +81,9 @@ class ToolCatalog:
                 self.retriever.search(query, k=min(n, len(self.tools)), mode=self.mode)
                 if h.id in self.tools]
         if self.reranker is not None:
-            from nyx.ensemble.types import RetrievedDoc
+            from nyx.results import SearchResult
 
-            docs = [RetrievedDoc(i, s, self.tools[i].long_text()) for i, s in hits]
+            docs = [SearchResult(i, s, text=self.tools[i].long_text()) for i, s in hits]
             hits = [(d.id, float(d.score)) for d in self.reranker.rerank(query, docs)]
         return [{"name": i, "score": round(s, 6), "description": self.tools[i].description,
                  "source": self.tools[i].source, "schema": self.tools[i].openai()}

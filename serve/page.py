@@ -138,11 +138,12 @@ async function render(data) {
     const m = r.metadata || {};
     const chip = (text) => el("span", { class: "chip" }, text);
     const meta = el("div", { class: "meta" }, chip(r.modality));
-    if (typeof m.relevance === "number") meta.append(chip(`relevance ${m.relevance.toFixed(2)}`));
-    if (m.matched_chunks > 1) meta.append(chip(`${m.matched_chunks} passages matched`));
-    if (Array.isArray(m.duplicates)) meta.append(chip(`same as ${m.duplicates.join(", ")}`));
-    const shown = new Set(["chunk", "source", "kind", "relevance", "matched_chunks",
-                           "duplicates"]);
+    if (typeof r.relevance === "number") meta.append(chip(`relevance ${r.relevance.toFixed(2)}`));
+    if (r.matched_chunks > 1) meta.append(chip(`${r.matched_chunks} passages matched`));
+    if (r.duplicates && r.duplicates.length) {
+      meta.append(chip(`same as ${r.duplicates.join(", ")}`));
+    }
+    const shown = new Set(["chunk", "source", "kind"]);
     for (const [k, v] of Object.entries(m)) {
       if (k.endsWith("_score") || shown.has(k)) continue;
       meta.append(chip(`${k}: ${v}`));

@@ -66,7 +66,8 @@ def health(request: Request) -> dict[str, Any]:
 def search_get(request: Request, params: Annotated[SearchParams, Query()]
                ) -> dict[str, Any]:
     return _tool(request).search(params.q, params.k, params.modality,
-                                 _filter(params.filter), **params.options())
+                                 _filter(params.filter), full_text=params.full_text,
+                                 **params.options())
 
 @router.post("/search", operation_id="nyx_search_post",
           summary="Search with JSON, or with an uploaded image (multipart)",
@@ -74,7 +75,7 @@ def search_get(request: Request, params: Annotated[SearchParams, Query()]
 async def search_post(request: Request) -> dict[str, Any]:
     tool = _tool(request)
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        form = await request.form(max_files=1, max_fields=8)
+        form = await request.form(max_files=1, max_fields=len(SearchForm.model_fields))
         upload = form.get("image")
         fields = {k: v for k, v in form.items() if k != "image"}
         params = _validated(SearchForm, fields)
@@ -85,10 +86,11 @@ async def search_post(request: Request) -> dict[str, Any]:
                                 "or both")
         return await run_in_threadpool(partial(
             tool.search, params.query, params.k, params.modality, _filter(params.filter),
-            data or None, **params.options()))
+            data or None, full_text=params.full_text, **params.options()))
     body = _validated(SearchRequest, await _json(request))
     return await run_in_threadpool(partial(tool.search, body.query, body.k, body.modality,
-                                           body.filter, body.image, **body.options()))
+                                           body.filter, body.image, full_text=body.full_text,
+                                           **body.options()))
 
 @router.post("/answer", operation_id="nyx_answer",
           summary="Answer a question with the configured pipeline/ensemble")

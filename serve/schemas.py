@@ -51,7 +51,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class SearchRequest(_Strict, _SearchOptions):
+class _Rows(BaseModel):
+    """What each result row carries besides the hit's fields and its snippet."""
+
+    full_text: bool = Field(False, description="also give each hit's whole text (the "
+                            "snippet is its first words), so that no request per hit is "
+                            "needed")
+
+
+class SearchRequest(_Strict, _SearchOptions, _Rows):
     query: str = Field("", max_length=MAX_QUERY_CHARS, description="query text")
     k: int = Field(5, ge=1, le=MAX_K)
     filter: dict[str, Any] | str | None = Field(None, description=FILTER_DOC)
@@ -59,7 +67,7 @@ class SearchRequest(_Strict, _SearchOptions):
                               description="base64-encoded query image")
 
 
-class SearchParams(_SearchOptions):
+class SearchParams(_SearchOptions, _Rows):
     model_config = ConfigDict(extra="forbid")
     q: str = Field("", max_length=MAX_QUERY_CHARS, description="query text")
     k: int = Field(5, ge=1, le=MAX_K)
@@ -67,7 +75,7 @@ class SearchParams(_SearchOptions):
         None, max_length=MAX_FILTER_PARAMS, description=FILTER_DOC + "; repeatable")
 
 
-class SearchForm(_SearchOptions):
+class SearchForm(_SearchOptions, _Rows):
     """The text fields of a multipart image search (the file goes in ``image``)."""
 
     model_config = ConfigDict(extra="forbid")

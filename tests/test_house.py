@@ -207,3 +207,26 @@ def test_one_class_per_name() -> None:
     assert {name: places for name, places in homes.items() if len(places) > 1} == {}
     assert homes["Generation"] == ["ensemble/types.py"]
     assert homes["Hit"] == ["indexes/base.py"]
+
+def _annotated_fields(node: ast.ClassDef) -> set[str]:
+    return {s.target.id for s in node.body
+            if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)}
+
+
+def test_one_definition_of_the_hit_type() -> None:
+    """A retrieved document has one type, ``nyx.results.SearchResult``, from
+    ``Retriever.search`` through the ensemble (retriever modules, rerankers, pipelines,
+    ``Answer.documents``), the training stages' searchers, the agent tools and the HTTP API's
+    rows (its ``to_dict`` plus a snippet) to the command line (its ``from_dict``). It used to
+    change shape on the way (``RetrievedDoc`` with scores folded into metadata, a training
+    ``Hit``, rows the command line picked apart).
+
+    Any class declaring an ``id`` and a ``score`` (dataclass, TypedDict, NamedTuple, pydantic
+    model) is a ranked record. The one other allowed is ``indexes``' vector-index ``Hit``: an
+    id and a similarity one level down, from an index that knows nothing of documents and
+    cannot import ``nyx`` (``indexes`` sits below it)."""
+    ranked = sorted(f"{path.relative_to(ROOT)}:{node.name}"
+                    for path, tree in _trees().items() for node in ast.walk(tree)
+                    if isinstance(node, ast.ClassDef)
+                    and {"id", "score"} <= _annotated_fields(node))
+    assert ranked == ["indexes/base.py:Hit", "nyx/results.py:SearchResult"]

@@ -9,29 +9,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from nyx.content import Item
+from nyx.results import SearchResult
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class RankedItem:
-    """A document a stage retrieved: its id, score and (where the searcher has it) its content,
-    which feedback labelling shows the generator (an index's :class:`~nyx.indexes.Hit` has
-    no content)."""
-
-    id: str
-    score: float
-    item: Item | None = None
 
 
 class Searcher(Protocol):
     """Top-``k`` hits per query, best first."""
 
-    def __call__(self, queries: Sequence[str], k: int) -> list[list[RankedItem]]: ...
+    def __call__(self, queries: Sequence[str], k: int) -> list[list[SearchResult]]: ...
 
 
 class RetrieverSearcher:
@@ -59,17 +48,16 @@ class RetrieverSearcher:
         logger.info("indexed %d documents with %s", len(items), encoder)
         return cls(retriever, mode)
 
-    def __call__(self, queries: Sequence[str], k: int) -> list[list[RankedItem]]:
+    def __call__(self, queries: Sequence[str], k: int) -> list[list[SearchResult]]:
         if not queries:
             return []
         k = min(k, max(1, self.retriever.count()))
         # every stored passage is a candidate: mining wants chunks, not files
-        results = self.retriever.search(list(queries), k=k, mode=self.mode, group="chunk")
-        return [[RankedItem(r.id, float(r.score), r.document) for r in hits] for hits in results]
+        return self.retriever.search(list(queries), k=k, mode=self.mode, group="chunk")
 
 
-def ranks_window(hits: Sequence[RankedItem], first: int, last: int,
-                 exclude: Sequence[str] = ()) -> list[RankedItem]:
+def ranks_window(hits: Sequence[SearchResult], first: int, last: int,
+                 exclude: Sequence[str] = ()) -> list[SearchResult]:
     """Hits ranked ``first``..``last`` (1-based, inclusive), without the ``exclude`` ids.
 
     The default NyxQA window 10-20 skips the top ranks, where unlabelled positives hide, and

@@ -19,10 +19,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from nyx.benchmarks.rq.data import TaskData
-from nyx.ensemble.retrievers.base import RetrieverModule
+from nyx.ensemble.retrievers.base import Query, RetrieverModule
 from nyx.ensemble.retrievers.nyx_retriever import NyxRetriever
-from nyx.ensemble.types import RetrievedDoc
 from nyx.metrics import evaluate_run
+from nyx.results import SearchResult
+from nyx.search_options import SearchOptions
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +48,13 @@ class CachedNyxRetriever(NyxRetriever):
             self.retriever = build_nyx_retriever(nyx_lite(), corpus, show_progress=False).retriever
         return super().load()
 
-    def _retrieve(self, query: str, k: int, filter: dict[str, Any] | None
-                  ) -> list[RetrievedDoc]:
+    def _retrieve_batch(self, queries: list[Query], k: int, filter: dict[str, Any] | None,
+                        options: SearchOptions) -> list[list[SearchResult]]:
+        found = super()._retrieve_batch(queries, k, filter, options)
         if self.corpus is None:
-            return super()._retrieve(query, k, filter)
-        results = self.load().search(query, k=k, filter=filter, mode=self.mode)
-        return [self.corpus.doc(r.id, float(r.score)) for r in results]
+            return found
+        corpus = self.corpus
+        return [[corpus.doc(h.id, float(h.score)) for h in hits] for hits in found]
 
 
 def ranking_scores(retriever: RetrieverModule, data: TaskData, ks: Sequence[int],

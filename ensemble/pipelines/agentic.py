@@ -26,7 +26,8 @@ from typing import Any
 from nyx.ensemble.pipelines.base import Pipeline
 from nyx.ensemble.prompts import extract_answer, truncate_words
 from nyx.ensemble.tools import SearchTool
-from nyx.ensemble.types import Answer, Generation, Message, RetrievedDoc
+from nyx.ensemble.types import Answer, Generation, Message
+from nyx.results import SearchResult
 
 __all__ = ["AgenticPipeline"]
 
@@ -82,7 +83,7 @@ class AgenticPipeline(Pipeline):
         answer = Answer(question, "")
         answer.metadata["post_tool_entropy"] = []
         transcript = "<search>" if self.force_first_search and self.max_calls else ""
-        docs: dict[str, RetrievedDoc] = {}
+        docs: dict[str, SearchResult] = {}
         calls, after_tool = 0, False
         while True:
             gen = self._turn(question, transcript, ["</search>", "</answer>"])
@@ -114,7 +115,7 @@ class AgenticPipeline(Pipeline):
             return self._done(answer, gen.text, gen, docs, question)
 
     def _search(self, answer: Answer, query: str, call: int,
-                docs: dict[str, RetrievedDoc]) -> str:
+                docs: dict[str, SearchResult]) -> str:
         message = self.tool.dispatch({"id": f"call_{call}", "type": "function", "function": {
             "name": "search", "arguments": json.dumps({"query": query, "k": self.k})}})
         content = json.loads(message["content"])
@@ -123,15 +124,14 @@ class AgenticPipeline(Pipeline):
             return f"error: {content['error']}"
         results = content["results"]
         for r in results:
-            docs.setdefault(r["id"], RetrievedDoc(r["id"], r["score"], r["snippet"],
-                                                  r["images"], r["metadata"]))
+            docs.setdefault(r["id"], SearchResult.from_dict({**r, "text": r["snippet"]}))
         answer.add_step("search", query=query, ids=[r["id"] for r in results],
                         scores=[r["score"] for r in results])
         return " ".join(f"[{n}] {truncate_words(r['snippet'], self.max_words)}"
                         for n, r in enumerate(results, 1))
 
     def _done(self, answer: Answer, text: str, gen: Generation,
-              docs: dict[str, RetrievedDoc], question: str) -> Answer:
+              docs: dict[str, SearchResult], question: str) -> Answer:
         found = list(docs.values())
         if self.answer_from == "documents" and found:
             best = sorted(found, key=lambda d: -d.score)[:self.k]

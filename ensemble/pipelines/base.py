@@ -13,7 +13,8 @@ from nyx.ensemble.config import Configurable
 from nyx.ensemble.generators.base import Generator
 from nyx.ensemble.prompts import extract_answer, qa_prompt
 from nyx.ensemble.retrievers.base import RetrieverModule
-from nyx.ensemble.types import Answer, Generation, Message, RetrievedDoc
+from nyx.ensemble.types import Answer, Generation, Message
+from nyx.results import SearchResult
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class Pipeline(System):
 
     # -- shared steps -------------------------------------------------------------------------
 
-    def retrieve(self, answer: Answer, query: str, k: int | None = None) -> list[RetrievedDoc]:
+    def retrieve(self, answer: Answer, query: str, k: int | None = None) -> list[SearchResult]:
         """Retrieve for ``query`` and record the step."""
         if self.retriever is None:
             raise ValueError(f"pipeline {self.name!r} needs a retriever; give retriever=...")
@@ -89,7 +90,7 @@ class Pipeline(System):
                         scores=[d.score for d in docs])
         return docs
 
-    def prompt(self, question: str, docs: Sequence[RetrievedDoc] = (), *,
+    def prompt(self, question: str, docs: Sequence[SearchResult] = (), *,
                closed_book: bool = False, prefix: str = "") -> str | list[Message]:
         return qa_prompt(question, docs, style=self.style, few_shot=self.few_shot,
                          max_words=self.max_words, context="" if closed_book else None,
@@ -99,7 +100,7 @@ class Pipeline(System):
         params = {"max_new_tokens": self.max_new_tokens, "stop": ["\n"], **overrides}
         return self.generator.generate(prompts, **params)
 
-    def answer_docs(self, answer: Answer, question: str, docs: Sequence[RetrievedDoc],
+    def answer_docs(self, answer: Answer, question: str, docs: Sequence[SearchResult],
                     step: str = "generate") -> tuple[str, Generation]:
         """Generate a short answer from ``docs`` and record the step."""
         gen = self.generate([self.prompt(question, docs, closed_book=not docs)])[0]
@@ -110,7 +111,7 @@ class Pipeline(System):
 
     @staticmethod
     def finish(answer: Answer, text: str, gen: Generation,
-               docs: Sequence[RetrievedDoc]) -> Answer:
+               docs: Sequence[SearchResult]) -> Answer:
         """Fill the answer text, the generation it came from and the documents it used."""
         answer.text = text
         answer.raw_text = gen.text

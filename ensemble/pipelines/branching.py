@@ -21,7 +21,8 @@ from nyx.answer_metrics import normalize_answer
 from nyx.ensemble.aggregation.answers import weighted_vote
 from nyx.ensemble.pipelines.base import Pipeline, softmax
 from nyx.ensemble.prompts import extract_answer, format_documents
-from nyx.ensemble.types import Answer, Generation, Message, RetrievedDoc
+from nyx.ensemble.types import Answer, Generation, Message
+from nyx.results import SearchResult
 
 __all__ = ["ReplugPipeline", "SurePipeline"]
 
@@ -88,7 +89,7 @@ class SurePipeline(Pipeline):
                         chosen=best)
         return self.finish(answer, candidates[best][0], candidates[best][1], docs)
 
-    def _candidates(self, question: str, docs: list[RetrievedDoc]
+    def _candidates(self, question: str, docs: list[SearchResult]
                     ) -> list[tuple[str, Generation]]:
         prompts = [self.prompt(question, docs)]
         prompts += [self.prompt(question, [d]) for d in docs[:self.n_candidates]]
@@ -103,7 +104,7 @@ class SurePipeline(Pipeline):
             return [(extract_answer(gen.text), gen)]
         return list(found.values())[:self.n_candidates]
 
-    def _summaries(self, question: str, docs: list[RetrievedDoc],
+    def _summaries(self, question: str, docs: list[SearchResult],
                    candidates: list[str]) -> list[str]:
         passages = format_documents(docs, self.max_words)
         prompts: list[str | list[Message]] = []

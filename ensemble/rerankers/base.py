@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 from nyx.ensemble.config import Configurable
-from nyx.ensemble.types import RetrievedDoc
+from nyx.results import SearchResult
 
 __all__ = ["Reranker"]
 
@@ -15,9 +15,8 @@ class Reranker(Configurable, ABC):
     """Returns the passages reordered (best first), each with its reranker score."""
 
     @abstractmethod
-    def rerank(self, query: str, docs: Sequence[RetrievedDoc]) -> list[RetrievedDoc]:
-        """``docs`` reordered for ``query``; ``metadata["first_stage_score"]`` keeps the old
-        score."""
+    def rerank(self, query: str, docs: Sequence[SearchResult]) -> list[SearchResult]:
+        """``docs`` reordered for ``query``; ``first_stage_score`` keeps the old score."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.cache_id!r})"

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from nyx.ensemble.rerankers.base import Reranker
-from nyx.ensemble.types import RetrievedDoc
 from nyx.rerank import CrossEncoder, default_reranker_dir
+from nyx.results import SearchResult
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +59,10 @@ class CrossEncoderReranker(Reranker):
         self.load()
         return [float(x) for x in self._session.score(query, passages)]
 
-    def rerank(self, query: str, docs: Sequence[RetrievedDoc]) -> list[RetrievedDoc]:
+    def rerank(self, query: str, docs: Sequence[SearchResult]) -> list[SearchResult]:
         if not docs:
             return []
         scores = self.score(query, [d.text for d in docs])
         order = sorted(range(len(docs)), key=lambda i: (-scores[i], i))
-        return [replace(docs[i], score=scores[i],
-                        metadata={**docs[i].metadata, "first_stage_score": docs[i].score})
+        return [replace(docs[i], score=scores[i], first_stage_score=docs[i].score)
                 for i in order]

@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 from nyx.ensemble.generators.base import Generator
 from nyx.ensemble.prompts import truncate_words
 from nyx.ensemble.rerankers.base import Reranker
-from nyx.ensemble.types import Message, RetrievedDoc
+from nyx.ensemble.types import Message
+from nyx.results import SearchResult
 
 __all__ = ["LLMListwiseReranker", "clean_ranking", "parse_ranking"]
 
@@ -57,7 +58,7 @@ class LLMListwiseReranker(Reranker):
         self.max_new_tokens = max_new_tokens
         self.style = style
 
-    def prompt(self, query: str, docs: Sequence[RetrievedDoc]) -> str | list[Message]:
+    def prompt(self, query: str, docs: Sequence[SearchResult]) -> str | list[Message]:
         passages = "\n".join(f"[{n}] {truncate_words(d.text, self.max_words)}"
                              for n, d in enumerate(docs, 1))
         body = f"{INSTRUCTION}\n\n{passages}\n\nQuestion: {query}"
@@ -65,11 +66,11 @@ class LLMListwiseReranker(Reranker):
             return [{"role": "user", "content": body}]
         return f"{body}\nRanking:"
 
-    def rerank(self, query: str, docs: Sequence[RetrievedDoc]) -> list[RetrievedDoc]:
+    def rerank(self, query: str, docs: Sequence[SearchResult]) -> list[SearchResult]:
         return self.rerank_with_text(query, docs)[0]
 
-    def rerank_with_text(self, query: str, docs: Sequence[RetrievedDoc]
-                         ) -> tuple[list[RetrievedDoc], dict[str, Any]]:
+    def rerank_with_text(self, query: str, docs: Sequence[SearchResult]
+                         ) -> tuple[list[SearchResult], dict[str, Any]]:
         """The reranked passages and what the model wrote (for pipeline step records)."""
         docs = list(docs)
         if len(docs) < 2:
@@ -78,7 +79,6 @@ class LLMListwiseReranker(Reranker):
         gen = self.generator.generate(self.prompt(query, head),
                                       max_new_tokens=self.max_new_tokens, stop=["\n"])[0]
         order = parse_ranking(gen.text, len(head))
-        ranked = [replace(head[i], score=float(len(head) - r),
-                          metadata={**head[i].metadata, "first_stage_score": head[i].score})
+        ranked = [replace(head[i], score=float(len(head) - r), first_stage_score=head[i].score)
                   for r, i in enumerate(order)]
         return ranked + tail, {"raw": gen.text, "order": order}

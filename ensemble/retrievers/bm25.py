@@ -8,7 +8,7 @@ from nyx.ensemble.cache import DiskCache
 from nyx.ensemble.config import ConfigBuilder
 from nyx.ensemble.passages import Corpus
 from nyx.ensemble.retrievers.base import RetrieverModule
-from nyx.ensemble.types import RetrievedDoc
+from nyx.results import SearchResult
 
 __all__ = ["BM25Retriever"]
 
@@ -39,7 +39,7 @@ class BM25Retriever(RetrieverModule):
         return super().from_config(config, builder)  # type: ignore[return-value]
 
     def _retrieve(self, query: str, k: int, filter: dict[str, Any] | None
-                  ) -> list[RetrievedDoc]:
+                  ) -> list[SearchResult]:
         from nyx.indexes import Filter
 
         flt = Filter.coerce(filter)  # the grammar of every Nyx filter: equality, any, ranges
@@ -49,5 +49,5 @@ class BM25Retriever(RetrieverModule):
         hits = self.index.search([query], k, allowed_ids=allowed)[0]
         return [self.corpus.doc(h.id, h.score) for h in hits]
 
-    def fetch(self, doc_id: str) -> RetrievedDoc | None:
+    def fetch(self, doc_id: str) -> SearchResult | None:
         return self.corpus.doc(doc_id) if doc_id in self.corpus else None

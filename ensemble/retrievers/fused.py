@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, ClassVar
 
 from nyx.ensemble.cache import DiskCache
 from nyx.ensemble.retrievers.base import RetrieverModule
-from nyx.ensemble.types import RetrievedDoc
 from nyx.fusion import ENTROPY_CONFIDENCE, FUSION_METHODS, fuse
+from nyx.results import SearchResult
 
 __all__ = ["FusedRetriever", "RerankedRetriever"]
 
@@ -38,21 +40,23 @@ class FusedRetriever(RetrieverModule):
         return {"entropy_confidence": ENTROPY_CONFIDENCE} if self.method == "entropy" else {}
 
     def _retrieve(self, query: str, k: int, filter: dict[str, Any] | None
-                  ) -> list[RetrievedDoc]:
+                  ) -> list[SearchResult]:
         n = max(k, self.candidates)
         lists = [r.retrieve(query, n, filter) for r in self.retrievers]
-        by_id: dict[str, RetrievedDoc] = {}
+        by_id: dict[str, SearchResult] = {}
         for docs in lists:
             for d in docs:
                 by_id.setdefault(d.id, d)
         fused = fuse([[(d.id, d.score) for d in docs] for docs in lists], self.method,
                      rrf_k=self.rrf_k, tau=self.tau, weights=self.weights)
-        return [RetrievedDoc(i, s, by_id[i].text, by_id[i].images,
-                             {**by_id[i].metadata, "fusion": self.method})
+        return [replace(by_id[i], score=s, metadata={**by_id[i].metadata, "fusion": self.method})
                 for i, s in fused[:k]]
 
-    def fetch(self, doc_id: str) -> RetrievedDoc | None:
+    def fetch(self, doc_id: str) -> SearchResult | None:
         return next((d for r in self.retrievers if (d := r.fetch(doc_id)) is not None), None)
+
+    def media_file(self, ref: str) -> Path | None:
+        return next((f for r in self.retrievers if (f := r.media_file(ref)) is not None), None)
 
 
 class RerankedRetriever(RetrieverModule):
@@ -68,9 +72,12 @@ class RerankedRetriever(RetrieverModule):
         self.candidates = candidates
 
     def _retrieve(self, query: str, k: int, filter: dict[str, Any] | None
-                  ) -> list[RetrievedDoc]:
+                  ) -> list[SearchResult]:
         docs = self.retriever.retrieve(query, max(k, self.candidates), filter)
         return self.reranker.rerank(query, docs)[:k]
 
-    def fetch(self, doc_id: str) -> RetrievedDoc | None:
+    def fetch(self, doc_id: str) -> SearchResult | None:
         return self.retriever.fetch(doc_id)
+
+    def media_file(self, ref: str) -> Path | None:
+        return self.retriever.media_file(ref)

@@ -6,18 +6,21 @@ import hashlib
 import logging
 import os
 import threading
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, ClassVar
 
+from nyx.content import Item
 from nyx.ensemble.cache import DiskCache
 from nyx.ensemble.config import ConfigBuilder
 from nyx.ensemble.passages import Corpus
-from nyx.ensemble.retrievers.base import RetrieverModule
-from nyx.ensemble.types import RetrievedDoc
+from nyx.ensemble.retrievers.base import Query, RetrieverModule
+from nyx.results import SearchResult, image_refs
 from nyx.search_options import SearchOptions
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["NyxRetriever", "to_retrieved_doc"]
+__all__ = ["NyxRetriever"]
 
 
 class NyxRetriever(RetrieverModule):
@@ -29,6 +32,7 @@ class NyxRetriever(RetrieverModule):
     """
 
     component_fields: ClassVar[tuple[str, ...]] = ("corpus", "retriever")
+    searches_natively: ClassVar[bool] = True
     #: a built Retriever is identified by its passages (data_identity), not as an object
     volatile_fields: ClassVar[tuple[str, ...]] = ("retriever",)
 
@@ -82,8 +86,6 @@ class NyxRetriever(RetrieverModule):
             if self.index is not None:
                 self.retriever = Retriever.load(self.index)
             else:
-                from nyx import Item
-
                 assert self.corpus is not None
                 logger.info("indexing %d passages with %s", len(self.corpus), self.encoder)
                 self.retriever = Retriever(encoder=self.encoder)
@@ -136,35 +138,32 @@ class NyxRetriever(RetrieverModule):
         return {"passages": self._fingerprint}
 
     def _retrieve(self, query: str, k: int, filter: dict[str, Any] | None
-                  ) -> list[RetrievedDoc]:
-        results = self.load().search(query, k=k, filter=filter, mode=self.mode)
-        return [to_retrieved_doc(r) for r in results]
+                  ) -> list[SearchResult]:
+        return self._retrieve_batch([query], k, filter, SearchOptions())[0]
 
-    def fetch(self, doc_id: str) -> RetrievedDoc | None:
+    def _retrieve_batch(self, queries: list[Query], k: int, filter: dict[str, Any] | None,
+                        options: SearchOptions) -> list[list[SearchResult]]:
+        """One ``Retriever.search`` per search mode among the queries (one for a batch of text
+        queries): ``auto`` is the module's ``mode`` for queries with text; image queries
+        without text keep ``auto`` (dense)."""
+        items = [q if isinstance(q, Item) else Item([q]) for q in queries]
+        modes = [self.mode if options.mode == "auto" and item.text else options.mode
+                 for item in items]
+        found: list[list[SearchResult]] = [[] for _ in items]
+        for mode in dict.fromkeys(modes):
+            batch = [n for n, m in enumerate(modes) if m == mode]
+            hits = self.load().search([items[n] for n in batch], k=k, filter=filter,
+                                      options=replace(options, mode=mode))
+            for n, found_hits in zip(batch, hits):
+                found[n] = found_hits
+        return found
+
+    def fetch(self, doc_id: str) -> SearchResult | None:
         item = self.load().get([doc_id])[0]
         if item is None:
             return None
-        return RetrievedDoc(doc_id, 0.0, item.text, _image_refs(item), dict(item.metadata))
+        return SearchResult(doc_id, 0.0, text=item.text, images=image_refs(item),
+                            metadata=dict(item.metadata))
 
-
-def to_retrieved_doc(result: Any) -> RetrievedDoc:
-    """A Nyx ``SearchResult`` as a :class:`RetrievedDoc` (scores kept in metadata)."""
-    meta = dict(result.metadata)
-    for name in ("dense_score", "lexical_score", "first_stage_score", "relevance"):
-        if getattr(result, name, None) is not None:
-            meta[name] = float(getattr(result, name))
-    # a file's hit: how many of its passages matched, and identical files folded into it
-    if getattr(result, "matched_chunks", 1) > 1:
-        meta["matched_chunks"] = int(result.matched_chunks)
-    if getattr(result, "duplicates", None):
-        meta["duplicates"] = list(result.duplicates)
-    images = _image_refs(result.document) if result.document is not None else []
-    return RetrievedDoc(result.id, float(result.score), result.text, images, meta)
-
-
-def _image_refs(item: Any) -> list[str]:
-    refs = []
-    for part in item.images:
-        path = part.path
-        refs.append(str(path) if path is not None else f"sha256:{part.digest()}")
-    return refs
+    def media_file(self, ref: str) -> Path | None:
+        return self.load().media_file(ref)

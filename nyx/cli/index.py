@@ -9,12 +9,15 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nyx.cli.options import add_search_options
 from nyx.encoders.spec import SPEC_FORMS
 from nyx.indexes import EncoderMismatchError, Filter, IndexLockedError, StaleIndexError
 from nyx.relevance import DEFAULT_MIN_RELEVANCE
+
+if TYPE_CHECKING:
+    from nyx.results import SearchResult
 
 logger = logging.getLogger("nyx.cli")
 
@@ -281,8 +284,9 @@ def _search(args: argparse.Namespace) -> int:
 def _search_running_server(args: argparse.Namespace,
                            flt: Filter | None) -> list[dict[str, Any]] | None:
     """The hits from a `nyx-index serve` already running on this index (models loaded), or
-    None when there is none to ask."""
-    from nyx.running_server import fetch_server_document, locate_server, search_server
+    None when there is none to ask. One request: its rows carry the hits' whole texts."""
+    from nyx.results import SearchResult
+    from nyx.running_server import locate_server, search_server
 
     url, why = locate_server(args.index)
     if url is None:
@@ -292,30 +296,13 @@ def _search_running_server(args: argparse.Namespace,
     found = search_server(url, {
         "q": args.query, "k": args.k, "mode": args.mode, "group": args.group,
         "min_score": args.min_score, "modality": args.modality, "rerank": args.rerank,
-        "filter": json.dumps(flt.to_dict()) if flt is not None else None}, args.image)
+        "filter": json.dumps(flt.to_dict()) if flt is not None else None,
+        "full_text": "true"}, args.image)
     if found is None:
         return None
     print(f"(answered by nyx-index serve at {url}; --no-server to search here)",
           file=sys.stderr)
-    rows = []
-    for rank, hit in enumerate(found, 1):
-        meta = dict(hit.get("metadata") or {})
-        row = {"rank": rank, "id": hit["id"], "score": hit["score"],
-               "relevance": meta.pop("relevance", None),
-               "text": hit.get("snippet", ""), "images": hit.get("images", []),
-               "metadata": meta}
-        if isinstance(meta.get("chunk"), int) and isinstance(meta.get("source"), str):
-            row.update(source=meta["source"], chunk=meta["chunk"],
-                       matched_chunks=int(meta.get("matched_chunks", 1)))
-        if meta.get("duplicates"):
-            row["duplicates"] = list(meta["duplicates"])
-        if args.json:  # the whole text, as a local search prints it, not the snippet
-            document = fetch_server_document(url, hit["id"])
-            if document is None:
-                return None
-            row["text"] = str(document.get("text", ""))
-        rows.append(row)
-    return rows
+    return [_row(rank, SearchResult.from_dict(hit)) for rank, hit in enumerate(found, 1)]
 
 
 def _print_rows(rows: list[dict[str, Any]], default_cut: bool = False) -> None:
@@ -333,12 +320,11 @@ def _print_rows(rows: list[dict[str, Any]], default_cut: bool = False) -> None:
             print(f"      [image] {printable(image)}")
 
 
-def _row(rank: int, hit: Any) -> dict[str, Any]:
+def _row(rank: int, hit: SearchResult) -> dict[str, Any]:
+    """What the command prints of a hit, found here or by a server."""
     row = {"rank": rank, "id": hit.id, "score": round(hit.score, 4),
            "relevance": None if hit.relevance is None else round(hit.relevance, 4),
-           "text": hit.text,
-           "images": [str(p.source) for p in hit.document.images] if hit.document else [],
-           "metadata": hit.metadata}
+           "text": hit.text, "images": hit.images, "metadata": hit.metadata}
     if hit.source is not None:
         row.update(source=hit.source, chunk=hit.chunk, matched_chunks=hit.matched_chunks)
     if hit.duplicates:

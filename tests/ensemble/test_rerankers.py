@@ -7,7 +7,8 @@ import pytest
 from nyx.ensemble import CrossEncoderReranker, LLMListwiseReranker
 from nyx.ensemble.generators.base import Generator
 from nyx.ensemble.rerankers import clean_ranking, parse_ranking
-from nyx.ensemble.types import Generation, RetrievedDoc
+from nyx.ensemble.types import Generation
+from nyx.results import SearchResult
 
 
 @pytest.mark.parametrize(("indices", "n", "expected"), [
@@ -49,7 +50,7 @@ class ScriptedGenerator(Generator):
 
 
 def _docs(n):
-    return [RetrievedDoc(f"d{i}", 10.0 - i, f"passage number {i}") for i in range(n)]
+    return [SearchResult(f"d{i}", 10.0 - i, text=f"passage number {i}") for i in range(n)]
 
 
 def test_listwise_reranker_cleans_model_output_and_keeps_tail():
@@ -58,7 +59,7 @@ def test_listwise_reranker_cleans_model_output_and_keeps_tail():
     ranked, info = reranker.rerank_with_text("which passage?", _docs(6))
     assert [d.id for d in ranked] == ["d2", "d0", "d1", "d3", "d4", "d5"]
     assert info["order"] == [2, 0, 1, 3]
-    assert ranked[0].metadata["first_stage_score"] == 8.0
+    assert ranked[0].first_stage_score == 8.0
     assert "[4] passage number 3" in generator.prompts[0]
     assert "[5]" not in generator.prompts[0]  # only the window is shown
     assert reranker.rerank("q", _docs(1))[0].id == "d0"
@@ -74,5 +75,5 @@ def test_cross_encoder_ranks_the_gold_paragraph_first(corpus):
     ranked = reranker.rerank(question, docs)
     assert ranked[0].id == "3-0"
     assert ranked[0].score > ranked[-1].score
-    assert ranked[0].metadata["first_stage_score"] == 1.0
+    assert ranked[0].first_stage_score == 1.0
     assert len(reranker.score(question, ["x"] * 20)) == 20  # more than one batch

@@ -49,7 +49,7 @@ def test_nyx_retriever_module(nyx_retriever):
         nyx_retriever.mode = mode
         docs = nyx_retriever.retrieve(TESLA, k=3)
         assert docs[0].metadata["title"] == "Nikola Tesla"
-        assert docs[0].metadata.get("dense_score") is not None
+        assert docs[0].dense_score is not None
     nyx_retriever.mode = "auto"
     assert nyx_retriever.fetch("3-0").text.startswith("Nikola Tesla")
     assert nyx_retriever.cache_id.startswith("nyx:")
@@ -87,7 +87,7 @@ def test_cross_encoder_reranked_retriever(bm25):
     reranked = RerankedRetriever(bm25, reranker, candidates=6)
     docs = reranked.retrieve("What was Maria Curie the first female recipient of?", k=2)
     assert docs[0].id == "1-0"  # the gold paragraph ("...first female recipient...")
-    assert "first_stage_score" in docs[0].metadata
+    assert docs[0].first_stage_score is not None
     assert isinstance(BM25Retriever(Corpus({"a": "x"})).retrieve("x", k=3), list)
 
 
@@ -107,3 +107,22 @@ def test_entropy_fusion_cache_key_names_its_confidence_measure(bm25):
     # results of the old measure are not reused
     assert entropy.identity()["entropy_confidence"] == ENTROPY_CONFIDENCE
     assert "entropy_confidence" not in FusedRetriever([bm25, bm25], method="rrf").identity()
+
+
+def test_retrieve_batches_and_takes_the_search_options(nyx_retriever, bm25):
+    """A list of queries is one list of hits each (Nyx ranks them in one search); the search
+    options reach a Nyx retriever whole, and a text-only module refuses what it cannot do."""
+    from nyx.ensemble.errors import UnsupportedSearchError
+    from nyx.search_options import SearchOptions
+
+    queries = [TESLA, "Where is Warsaw?"]
+    for module in (nyx_retriever, bm25):
+        batch = module.retrieve(queries, k=3)
+        assert [[h.id for h in hits] for hits in batch] == \
+            [[h.id for h in module.retrieve(q, k=3)] for q in queries]
+    lexical = nyx_retriever.retrieve(TESLA, k=3, options=SearchOptions(mode="lexical"))
+    assert lexical and all(h.dense_score is None for h in lexical)
+    with pytest.raises(UnsupportedSearchError, match="one search mode"):
+        bm25.retrieve(TESLA, k=3, options=SearchOptions(mode="dense"))
+    with pytest.raises(UnsupportedSearchError, match="cannot rerank"):
+        bm25.retrieve(TESLA, k=3, options=SearchOptions(rerank=5))

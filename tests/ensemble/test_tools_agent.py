@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from nyx.ensemble.tools import MAX_K, MAX_QUERY_CHARS, TOOL_NAMES, SearchTool, ToolCallError
-from nyx.ensemble.types import RetrievedDoc
+from nyx.results import SearchResult
 
 pytest_plugins = ("tests.serve.test_server_support",)
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -111,12 +111,12 @@ class FakeAnswer:
     text: str
     confidence: float = 0.75
     entropy: float = 0.4
-    documents: list[RetrievedDoc] = field(default_factory=list)
+    documents: list[SearchResult] = field(default_factory=list)
 
 
 class FakeEnsemble:
     def run(self, question: str) -> FakeAnswer:
-        return FakeAnswer("espresso", documents=[RetrievedDoc("notes/coffee.md#0", 0.9, "")])
+        return FakeAnswer("espresso", documents=[SearchResult("notes/coffee.md#0", 0.9)])
 
 
 def test_answer_needs_a_pipeline_and_runs_one(demo_retriever: Any) -> None:
@@ -149,8 +149,8 @@ def test_ensemble_confidence_is_member_agreement() -> None:
         def cache_id(self) -> str:
             return ",".join(self.ids)
 
-        def _retrieve(self, query: str, k: int, filter: Any) -> list[RetrievedDoc]:
-            return [RetrievedDoc(i, 1.0 / (n + 1), f"text {i}")
+        def _retrieve(self, query: str, k: int, filter: Any) -> list[SearchResult]:
+            return [SearchResult(i, 1.0 / (n + 1), text=f"text {i}")
                     for n, i in enumerate(self.ids[:k])]
 
     fused = FusedRetriever([Fixed(["a", "b"]), Fixed(["a", "c"])], candidates=2)

@@ -115,7 +115,7 @@ def test_a_reranked_list_is_in_descending_score_order(cross_encoder, hits) -> No
     """Mixed hits (text, and images nothing was read from: empty text) come back as one list
     sorted by score, on the cross-encoder's scale; the fused scores stay as first-stage."""
     ranked = sorted(enumerate(hits), key=lambda h: -h[1][1])
-    results = [SearchResult(f"d{i}", score, None, text=text) for i, (text, score) in ranked]
+    results = [SearchResult(f"d{i}", score, text=text) for i, (text, score) in ranked]
     fused = {r.id: r.score for r in results}
     out = rerank_results(cross_encoder, "who wrote hamlet", results)
     scores = [r.score for r in out]
@@ -132,9 +132,9 @@ def test_a_textless_hit_keeps_its_place_among_reranked_ones(cross_encoder) -> No
     """An image with no text, fused between two text hits, lands on the cross-encoder's scale
     where a line through the text hits puts its first-stage score (a -9.8 logit above a 0.8
     fused score is what this replaced)."""
-    results = [SearchResult("answer", 0.9, None, text=PASSAGES[0]),
-               SearchResult("photo", 0.6, None, text=""),
-               SearchResult("capital", 0.3, None, text=PASSAGES[1])]
+    results = [SearchResult("answer", 0.9, text=PASSAGES[0]),
+               SearchResult("photo", 0.6, text=""),
+               SearchResult("capital", 0.3, text=PASSAGES[1])]
     out = rerank_results(cross_encoder, "who wrote hamlet", results)
     assert [r.id for r in out] == ["answer", "photo", "capital"]
     a, p, c = (r.score for r in out)
@@ -155,7 +155,7 @@ def test_reranking_one_call_does_not_rerank_the_next(lite) -> None:
 
 
 def _hits(scores: list[float]) -> list[SearchResult]:
-    return [SearchResult(d.id, s, d, text=d.text) for d, s in zip(DOCS, scores)]
+    return [SearchResult(d.id, s, document=d, text=d.text) for d, s in zip(DOCS, scores)]
 
 
 def test_the_blend_weight_decides_how_much_the_first_stage_keeps(cross_encoder):

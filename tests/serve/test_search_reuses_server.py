@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from nyx.cli.index import main
 from nyx.running_server import announce, find_server, note_path
 from tests.serve.test_server_support import DEMO_CORPUS, ThreadedServer
 
@@ -72,3 +73,41 @@ def test_a_server_that_needs_a_key_is_not_asked(page_server: ThreadedServer,
                                                 demo_index: Path) -> None:
     with announce(demo_index, page_server.url, auth=True):
         assert find_server(demo_index) is None
+
+
+class CountingApp:
+    """An ASGI app that notes each HTTP request (``"GET /search"``), then passes it on."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.requests: list[str] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.requests.append(f"{scope['method']} {scope['path']}")
+        await self.app(scope, receive, send)
+
+
+def test_search_json_asks_the_server_once(demo_tool: Any, demo_index: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """``--json`` prints whole texts; the server's rows carry them (``full_text``), so the
+    command makes one search request, not one more per hit for the document. Its rows are
+    those of a search here (image references aside: a server names files, never paths)."""
+    from nyx.serve.app import ServerSettings, create_app
+
+    app = CountingApp(create_app(demo_tool, ServerSettings(index_name="demo.nyx")))
+    query = [str(demo_index), "a cup of coffee", "-k", "3", "--json"]
+    with ThreadedServer(app) as server, announce(demo_index, server.url, auth=False):
+        assert main(["search", *query]) == 0
+        served = capsys.readouterr()
+    assert f"answered by nyx-index serve at {server.url}" in served.err
+    assert [r for r in app.requests if r != "GET /health"] == ["GET /search"]
+    rows = json.loads(served.out)
+    coffee = next(r for r in rows if r["id"] == "notes/coffee.md#0")
+    note = (DEMO_CORPUS / "notes" / "coffee.md").read_text()
+    assert len(coffee["text"].split()) > 60 and coffee["text"].split()[-1] in note
+    assert main(["search", *query, "--no-server"]) == 0
+    local = json.loads(capsys.readouterr().out)
+    for row in rows + local:
+        row["images"] = [Path(ref).name for ref in row["images"]]
+    assert rows == local

@@ -190,12 +190,12 @@ def test_per_request_mode_group_modality_and_min_score(client: httpx.Client) -> 
     assert images[0]["id"] == "signs/library-hours.png"
     lexical = client.post("/search", json={"query": "espresso", "k": 5, "mode": "lexical"})
     assert lexical.status_code == 200, lexical.text
-    assert all("dense_score" not in r["metadata"] for r in lexical.json()["results"])
+    assert all(r["dense_score"] is None for r in lexical.json()["results"])
     dense = client.get("/search", params={"q": "espresso", "mode": "dense"}).json()["results"]
-    assert all("lexical_score" not in r["metadata"] for r in dense)
+    assert all(r["lexical_score"] is None for r in dense)
     # min_score compares the relevance estimate, which follows the dense score in dense mode
-    top = dense[0]["metadata"]["relevance"] - 1e-6
-    assert top > dense[1]["metadata"]["relevance"]
+    top = dense[0]["relevance"] - 1e-6
+    assert top > dense[1]["relevance"]
     cut = client.post("/search", json={"query": "espresso", "mode": "dense", "min_score": top})
     assert [r["id"] for r in cut.json()["results"]] == [dense[0]["id"]]
     chunks = client.get("/search", params={"q": "espresso", "group": "chunk"})
@@ -212,7 +212,7 @@ def test_rerank_per_request(client: httpx.Client) -> None:
                                              "rerank": 10}).json()["results"]
     scores = [r["score"] for r in reranked]
     assert scores == sorted(scores, reverse=True) and len(reranked) == 5
-    assert all("first_stage_score" in r["metadata"] for r in reranked)
+    assert all(r["first_stage_score"] is not None for r in reranked)
     assert [r["score"] for r in plain] != scores  # logits, not fused scores in [0, 1]
     for bad in (0, 101, "many"):
         refused = client.get("/search", params={"q": "coffee", "rerank": bad})

@@ -11,11 +11,11 @@ import pytest
 
 from nyx.answer_metrics import exact_match, token_f1
 from nyx.content import Item
+from nyx.results import SearchResult
 from nyx.training.config import FeedbackConfig
 from nyx.training.feedback.answers import judge
 from nyx.training.feedback.labeling import FeedbackLabeler, LabelStats, feedback_pairs
 from nyx.training.jsonl import read_jsonl
-from nyx.training.search import RankedItem
 
 DOCS = {
     "curie": Item.of("Marie Curie was born in Warsaw in 1867. She won the Nobel Prize in "
@@ -55,9 +55,9 @@ def test_judge_scores_as_the_benchmarks_do() -> None:
 
 
 def fixed_searcher(order: dict[str, list[str]]):
-    def search(queries: Sequence[str], k: int) -> list[list[RankedItem]]:
-        return [[RankedItem(d, 1.0 - n / 10, DOCS[d]) for n, d in enumerate(order[q][:k])]
-                for q in queries]
+    def search(queries: Sequence[str], k: int) -> list[list[SearchResult]]:
+        return [[SearchResult(d, 1.0 - n / 10, document=DOCS[d])
+                 for n, d in enumerate(order[q][:k])] for q in queries]
     return search
 
 
@@ -161,8 +161,9 @@ def test_feedback_stage_labels_then_trains(tmp_path: Path) -> None:
     order = {QUERIES[0]["query"]: ["warsaw", "curie", "everest"],
              QUERIES[1]["query"]: ["everest", "curie", "amazon"]}
 
-    def search(queries: Sequence[str], k: int) -> list[list[RankedItem]]:
-        return [[RankedItem(d, 1.0, corpus_items[d]) for d in order[q][:k]] for q in queries]
+    def search(queries: Sequence[str], k: int) -> list[list[SearchResult]]:
+        return [[SearchResult(d, 1.0, document=corpus_items[d]) for d in order[q][:k]]
+                for q in queries]
 
     config = small_config(tmp_path, stage="feedback",
                           model={"feature_cache": str(features)},

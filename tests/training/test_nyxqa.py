@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from nyx.results import SearchResult
 from nyx.training.config import NyxQAConfig
 from nyx.training.jsonl import ResumableJsonl, read_jsonl
 from nyx.training.nyxqa.distractors import make_distractors
@@ -17,7 +18,7 @@ from nyx.training.nyxqa.filters import RuleFilter, passage_dependent, refine
 from nyx.training.nyxqa.pipeline import NyxQAPipeline
 from nyx.training.nyxqa.questions import parse_qa_pairs
 from nyx.training.nyxqa.sampling import modality_quotas
-from nyx.training.search import RankedItem, ranks_window
+from nyx.training.search import ranks_window
 
 CHUNK = ("The Hoover Dam was built between 1931 and 1936 on the Colorado River. It supplies "
          "power to Nevada, Arizona and California.")
@@ -118,7 +119,7 @@ def test_distractors_are_distinct_same_shape_and_exclude_the_answer() -> None:
 
 
 def test_hard_negatives_take_ranks_10_to_20_without_the_positive() -> None:
-    hits = [RankedItem(f"d{r}", 1.0 - r / 100) for r in range(1, 26)]
+    hits = [SearchResult(f"d{r}", 1.0 - r / 100) for r in range(1, 26)]
     window = ranks_window(hits, 10, 20, exclude=["d14"])
     assert [h.id for h in window] == [f"d{r}" for r in range(10, 21) if r != 14]
     assert [h.id for h in ranks_window(hits[:12], 10, 20)] == ["d10", "d11", "d12"]
@@ -160,8 +161,8 @@ class ScriptedGenerator:
 def ranked_searcher(items: list) -> object:
     ids = [str(item.id) for item in items]
 
-    def search(queries: Sequence[str], k: int) -> list[list[RankedItem]]:
-        return [[RankedItem(i, 1.0) for i in ids[:k]] for _ in queries]
+    def search(queries: Sequence[str], k: int) -> list[list[SearchResult]]:
+        return [[SearchResult(i, 1.0) for i in ids[:k]] for _ in queries]
 
     return search
 

@@ -65,10 +65,10 @@ class FeedbackLabeler:
                 results = self.searcher([r["query"] for _, r in batch], cfg.k)
                 for b, ((_, record), hits) in enumerate(zip(batch, results)):
                     for hit in hits:
-                        if hit.item is None:
+                        if hit.document is None:
                             raise ValueError(f"search hit {hit.id} carries no document; the "
                                              "searcher must return documents to read")
-                        prompts.append(answer_prompt(record["query"], hit.item))
+                        prompts.append(answer_prompt(record["query"], hit.document))
                         owners.append((b, hit))
                 # No newline stop: SmolLM2 sometimes opens with a newline, and a stop there
                 # leaves an empty answer. extract_answer takes the first non-empty line.

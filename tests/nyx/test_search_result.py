@@ -1,0 +1,41 @@
+"""The one hit type: what ``to_dict`` writes, ``from_dict`` reads back (the ensemble's cache, the
+HTTP API's rows read by the command line)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nyx.content import Item
+from nyx.results import SearchResult
+
+
+def test_a_hit_round_trips_through_json_without_its_document() -> None:
+    hit = SearchResult("notes/a.md#2", 0.5, text="espresso", images=["sha256:ab"],
+                       metadata={"topic": "coffee"}, relevance=0.8, dense_score=0.7,
+                       lexical_score=3.5, first_stage_score=0.4, source="notes/a.md", chunk=2,
+                       matched_chunks=3, duplicates=["notes/b.md"],
+                       document=Item(["espresso"], id="notes/a.md#2"))
+    data = hit.to_dict()
+    assert "document" not in data and set(data) == {
+        "id", "score", "text", "images", "metadata", "relevance", "dense_score",
+        "lexical_score", "first_stage_score", "source", "chunk", "matched_chunks", "duplicates"}
+    back = SearchResult.from_dict(json.loads(json.dumps(data)))
+    assert back == hit and back.document is None
+    back.duplicates.append("notes/c.md")  # a copy, not the original's list
+    assert hit.duplicates == ["notes/b.md"]
+
+
+def test_a_row_is_the_hit_extended_by_composition() -> None:
+    """An API row is ``to_dict`` plus what the edge adds; reading one back keeps the hit."""
+    hit = SearchResult("a", 1.0, text="t")
+    row = {**hit.to_dict(), "snippet": "t", "confidence": 0.5, "modality": "text"}
+    assert SearchResult.from_dict(row) == hit
+
+
+def test_only_id_and_score_are_positional() -> None:
+    """``SearchResult(id, score, text)`` would have been a document in third place once."""
+    with pytest.raises(TypeError):
+        SearchResult("a", 1.0, "text")  # type: ignore[misc]
+    assert SearchResult("a", 1.0).threshold_score == 1.0
