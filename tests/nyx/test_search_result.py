@@ -14,13 +14,15 @@ from nyx.results import SearchResult
 def test_a_hit_round_trips_through_json_without_its_document() -> None:
     hit = SearchResult("notes/a.md#2", 0.5, text="espresso", images=["sha256:ab"],
                        metadata={"topic": "coffee"}, relevance=0.8, dense_score=0.7,
-                       lexical_score=3.5, first_stage_score=0.4, source="notes/a.md", chunk=2,
+                       lexical_score=3.5, first_stage_score=0.4, rerank_score=2.5,
+                       source="notes/a.md", chunk=2,
                        matched_chunks=3, duplicates=["notes/b.md"],
                        document=Item(["espresso"], id="notes/a.md#2"))
     data = hit.to_dict()
     assert "document" not in data and set(data) == {
         "id", "score", "text", "images", "metadata", "relevance", "dense_score",
-        "lexical_score", "first_stage_score", "source", "chunk", "matched_chunks", "duplicates"}
+        "lexical_score", "first_stage_score", "rerank_score", "source", "chunk", "matched_chunks",
+        "duplicates"}
     back = SearchResult.from_dict(json.loads(json.dumps(data)))
     assert back == hit and back.document is None
     back.duplicates.append("notes/c.md")  # a copy, not the original's list
