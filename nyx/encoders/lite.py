@@ -30,7 +30,7 @@ from nyx.encoders.conse import (
     imagenet_class_names,
 )
 from nyx.encoders.fusion import fuse_vectors
-from nyx.encoders.minilm_numpy import NumpyMiniLM
+from nyx.encoders.minilm_onnx import PRECISIONS, OnnxMiniLM
 from nyx.encoders.ocr import GATE_SIDE, OCRReader
 from nyx.encoders.projection import ImageProjection
 from nyx.encoders.towers import ImageTower, load_text_tower, minilm_dir
@@ -68,6 +68,9 @@ class LiteConfig:
     bridge: str = "conse"
     #: Optional learned image projection checkpoint (safetensors) replacing both.
     projection: str | None = None
+    #: The text tower's precision on onnxruntime: "fp32" (the same vectors as
+    #: sentence-transformers) or "int8" (faster, slightly different vectors: a new version).
+    text_precision: str = "fp32"
 
 
 @dataclass
@@ -93,10 +96,10 @@ class NyxLite(Encoder):
                                 f"{', '.join(asdict(self.config))}")
             setattr(self.config, key, value)
         self.device = resolve_device(device)
-        # The torch text tower loads on first use (documents); queries use the NumPy tower,
-        # so a text query never imports torch.
-        self._text_model: Any = None
-        self._query_model: NumpyMiniLM | None = None
+        # The text tower runs on onnxruntime (loaded on first use), so text never imports
+        # torch; only images (and a GPU device) do.
+        self._text_model: OnnxMiniLM | None = None
+        self._torch_text_model: Any = None
         self.dim = int(json.loads((minilm_dir() / "config.json").read_text())["hidden_size"])
         self._image_tower: ImageTower | None = None
         self._conse: ConSE | None = None
@@ -104,6 +107,9 @@ class NyxLite(Encoder):
         self._ocr = (OCRReader(respace=self.config.ocr_respace,
                                gate_side=self.config.ocr_gate or None)
                      if self.config.ocr else None)
+        if self.config.text_precision not in PRECISIONS:
+            raise ValueError(f"unknown nyx-lite text_precision {self.config.text_precision!r}; "
+                             f"choose one of {', '.join(PRECISIONS)}")
         if self.config.bridge not in BRIDGES:
             raise ValueError(f"unknown nyx-lite bridge {self.config.bridge!r}; choose one of "
                              f"{', '.join(BRIDGES)}")
@@ -129,36 +135,33 @@ class NyxLite(Encoder):
             image += "-custom-template"
         ocr = (f"ocr{c.ocr_weight:g}" + ("+respace" if c.ocr_respace else "")
                + (f"+gate{c.ocr_gate}" if c.ocr_gate else "")) if c.ocr else "no-ocr"
-        return f"{LITE_VERSION};minilm-l6-v2;effnet-lite0;{image};{ocr};tw{c.text_weight:g}"
+        text = "minilm-l6-v2" + ("" if c.text_precision == "fp32" else f"-{c.text_precision}")
+        return f"{LITE_VERSION};{text};effnet-lite0;{image};{ocr};tw{c.text_weight:g}"
 
     # -- towers ---------------------------------------------------------------------------
 
     @property
-    def text_model(self) -> Any:
-        """The text tower on torch (sentence-transformers), loaded on first use."""
+    def text_model(self) -> OnnxMiniLM:
+        """The text tower, all-MiniLM-L6-v2 on onnxruntime (:mod:`nyx.encoders.minilm_onnx`),
+        loaded on first use in a fraction of a second."""
         if self._text_model is None:
-            self._text_model = load_text_tower(self.device)
+            self._text_model = OnnxMiniLM(minilm_dir(), self.config.text_precision)
         return self._text_model
 
-    @property
-    def query_model(self) -> NumpyMiniLM:
-        """The same text tower in NumPy (vectors within ~2e-7 of the torch tower's): loads in
-        a fraction of a second, which is what a cold query needs."""
-        if self._query_model is None:
-            self._query_model = NumpyMiniLM(minilm_dir())
-        return self._query_model
-
     def encode_texts(self, texts: list[str], batch_size: int = 32,
-                     show_progress: bool = False, *, queries: bool = False) -> np.ndarray:
-        """Raw text-tower embeddings (normalised) for plain strings. ``queries`` (short texts,
-        often one at a time) go through the NumPy tower unless torch's is already loaded on
-        an accelerator; documents through torch's (about twice as fast on long batches)."""
+                     show_progress: bool = False) -> np.ndarray:
+        """Raw text-tower embeddings (normalised) for plain strings: on onnxruntime, or on
+        torch (sentence-transformers, the same weights) when the encoder runs on a GPU."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if queries and (self._text_model is None or self.device == "cpu"):
-            return self.query_model.encode(texts, batch_size=batch_size)
-        return self.text_model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
-                                      normalize_embeddings=True, show_progress_bar=show_progress)
+        if self.device == "cpu" or self.config.text_precision != "fp32":
+            return self.text_model.encode(texts, batch_size=batch_size,
+                                          show_progress=show_progress)
+        if self._torch_text_model is None:
+            self._torch_text_model = load_text_tower(self.device)
+        return self._torch_text_model.encode(texts, batch_size=batch_size,
+                                             convert_to_numpy=True, normalize_embeddings=True,
+                                             show_progress_bar=show_progress)
 
     @property
     def image_tower(self) -> ImageTower:
@@ -239,14 +242,13 @@ class NyxLite(Encoder):
 
     def _encode(self, items: list[Item], is_query: bool, batch_size: int,
                 show_progress: bool) -> np.ndarray:
-        # All texts go through sentence-transformers in one call so that it can sort them by
-        # length across the whole input, as raw sentence-transformers does.
+        # All texts go through the text tower in one call so that it can sort them by length
+        # across the whole input, as sentence-transformers does.
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         texts = [item.text for item in items]
         text_rows = [i for i, t in enumerate(texts) if t]
-        text_vectors = self.encode_texts([texts[i] for i in text_rows], batch_size, show_progress,
-                                         queries=is_query)
+        text_vectors = self.encode_texts([texts[i] for i in text_rows], batch_size, show_progress)
         text_of = dict(zip(text_rows, text_vectors))
         parts = [p for item in items for p in item.images]
         analyses = iter(self.analyze_images(parts, batch_size, show_progress))

@@ -4,6 +4,7 @@ engine (a fresh process, as ``nyx-index search`` runs)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,8 @@ enc = r.encoder
 print(json.dumps({"top": hits[0].id, "image_tower": enc._image_tower is not None,
                   "conse": enc._conse is not None,
                   "ocr_engine": enc._ocr is not None and enc._ocr._engine is not None,
-                  "onnxruntime": "onnxruntime" in sys.modules}))
+                  "rapidocr": "rapidocr_onnxruntime" in sys.modules,
+                  "torch": "torch" in sys.modules}))
 """
 
 
@@ -33,8 +35,9 @@ def test_text_query_loads_only_the_text_tower(lite, tmp_path):
     done = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path / "idx")], cwd=ROOT,
                           capture_output=True, text=True, timeout=300,
                           env={"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
-                               "PATH": "/usr/bin:/bin"})
+                               "PATH": "/usr/bin:/bin",
+                               "NYX_CACHE": os.environ.get("NYX_CACHE", str(tmp_path))})
     assert done.returncode == 0, done.stderr[-2000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen == {"top": "espresso.txt#0", "image_tower": False, "conse": False,
-                    "ocr_engine": False, "onnxruntime": False}
+                    "ocr_engine": False, "rapidocr": False, "torch": False}
