@@ -6,6 +6,7 @@
     nyx-bench fusion-domains [--queries 2000] [--out reports/fusion-domains]
     nyx-bench rerank [--domains squad-dev,...] [--depths 5,10,20] [--out reports/rerank]
     nyx-bench query-batching [--queries 1000] [--out reports/query-batching]
+    nyx-bench text-tower [--queries 1000] [--out reports/text-tower]
     nyx-bench tune-hybrid [--out reports/tune-hybrid]
     nyx-bench speed [--sizes 100000,1000000] [--out reports/speed]
     nyx-bench rq RQ1 [RQ2 ...] | all [--limit N] [--out reports/rq]
@@ -48,6 +49,8 @@ COMMANDS: dict[str, Command] = {
     "rerank": Command("nyx.benchmarks.rerank", "cross-encoder reranking: nDCG@10 and p50 vs N"),
     "rerank-blend": Command("nyx.benchmarks.rerank_blend",
                             "cross-encoder blended with the first stage, leave-one-domain-out"),
+    "text-tower": Command("nyx.benchmarks.text_tower",
+                          "nyx-lite's text tower: torch vs onnxruntime fp32/int8, speed and nDCG"),
     "query-batching": Command("nyx.benchmarks.query_batching",
                               "hybrid search queries/s: batched vs one by one"),
     "speed": Command("nyx.benchmarks.speed", "index build/search speed, recall and memory"),

@@ -11,6 +11,7 @@ Qdrant collection serve both rankings of a hybrid query. Both end in the same fu
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -94,8 +95,12 @@ class LocalSource:
         hits alone: that query alone is searched again, twice as wide each time, until ``n``
         documents are among its hits or the index has no more matching vectors.
         """
-        total = self.index.count()
-        fetch = min(n * 4 if total > self.store.count() else n, max(total, 1))
+        total, documents = self.index.count(), self.store.count()
+        # enough vectors for n documents at the index's chunks per document, with slack; a
+        # query whose documents have more chunks than that is searched again, wider
+        per_document = total / documents if total > documents > 0 else 1.0
+        fetch = min(n if per_document == 1.0 else math.ceil(n * per_document * 1.5) + 16,
+                    max(total, 1))
         out = []
         for vector, hits in zip(vectors, self.index.search(vectors, fetch, flt)):
             width, best = fetch, best_chunks(hits, allowed)
@@ -141,10 +146,8 @@ class LocalSource:
             # one vector-index read for every missing document's chunks, not one per document
             scores = self.index.get_vectors([v for doc_id, n in zip(dense_missing, counts)
                                              for v in vector_ids(doc_id, n)]) @ query.vector
-            start = 0
-            for doc_id, n in zip(dense_missing, counts):
-                dense[doc_id] = float(np.max(scores[start:start + n]))
-                start += n
+            starts = np.concatenate([[0], np.cumsum(counts[:-1])]).astype(np.int64)
+            dense = dict(zip(dense_missing, np.maximum.reduceat(scores, starts).tolist()))
         lexical: dict[str, float] = {}
         if lexical_missing and self.lexical is not None:
             lexical = dict(zip(lexical_missing,

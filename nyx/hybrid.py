@@ -132,7 +132,8 @@ def fuse_scores(ids: Sequence[str], dense: np.ndarray, lexical: np.ndarray,
             w = min(1.0, max(0.0, w + config.alpha * gap))
         d = minmax(dense)
         fused = w * d + (1.0 - w) * np.where(textless, share * d, minmax(lexical))
-    order = sorted(range(len(ids)), key=lambda i: (-fused[i], -dense[i], ids[i]))
+    # best fused score first, ties by dense score, then by id (lexsort: last key first)
+    order = np.lexsort((np.array(ids, dtype=str), -dense, -fused)) if len(ids) else []
     return [(ids[i], float(fused[i])) for i in order]
 
 
