@@ -43,15 +43,15 @@ def speed(questions: list[str], passages: list[str], repeats: int) -> list[dict[
     from nyx.encoders.minilm_onnx import OnnxMiniLM
     from nyx.encoders.towers import load_text_tower, minilm_dir
 
-    torch_tower = load_text_tower("cpu")
-    towers: dict[str, Any] = {
-        "torch (sentence-transformers)": lambda texts, b: torch_tower.encode(
-            texts, batch_size=b, convert_to_numpy=True, normalize_embeddings=True),
-    }
+    towers: dict[str, Any] = {}
     for precision in ("fp32", "int8"):
         model = OnnxMiniLM(minilm_dir(), precision)
         towers[f"onnxruntime {precision}"] = (
             lambda texts, b, m=model: m.encode(texts, batch_size=b))
+    # torch last: its OpenMP threads keep spinning after a call and would slow the others
+    torch_tower = load_text_tower("cpu")
+    towers["torch (sentence-transformers)"] = lambda texts, b: torch_tower.encode(
+        texts, batch_size=b, convert_to_numpy=True, normalize_embeddings=True)
     rows = []
     for name, encode in towers.items():
         encode(questions[:32], 32)  # warm up
