@@ -21,7 +21,6 @@ from nyx.ensemble import (
     SequentialPipeline,
 )
 from tests.ensemble.scripted import PassageGenerator
-from tests.ensemble.test_run_batch import timeless
 
 SLICE = Path(__file__).parents[1] / "ensemble" / "data" / "squad_slice.json"
 ANSWERS = {"Broncos": "Denver Broncos", "Tesla": "1856", "Warsaw": "Warsaw"}
@@ -69,8 +68,8 @@ def test_batches_give_the_results_of_one_question_at_a_time(data: TaskData, batc
         alone = run_system(alone_system, data, progress=False, batch_size=1)
         batched = run_system(system, data, cache=cache, progress=False, batch_size=batch_size)
         assert list(batched.answers) == list(data.questions)
-        assert ({q: timeless(a) for q, a in batched.answers.items()}
-                == {q: timeless(a) for q, a in alone.answers.items()})
+        assert ({q: a.to_dict(timing=False) for q, a in batched.answers.items()}
+                == {q: a.to_dict(timing=False) for q, a in alone.answers.items()})
         assert batched.scores == alone.scores and not batched.errors
         assert batched.mean("f1") > 0
         rerun = run_system(system, data, cache=cache, progress=False, batch_size=batch_size)

@@ -18,19 +18,9 @@ from nyx.ensemble import (
     IterRetGenPipeline,
     SequentialPipeline,
 )
-from nyx.ensemble.types import Answer
 from tests.ensemble.scripted import PassageGenerator
 
 SMALL = {"k": 2, "max_words": 40, "max_new_tokens": 6}
-
-
-def timeless(answer: Answer) -> dict[str, Any]:
-    """The answer as stored, without the seconds it took (the only field timing changes)."""
-    data = answer.to_dict()
-    data["metadata"].pop("seconds")
-    for step in data["steps"]:
-        step["data"].pop("seconds", None)
-    return data
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +51,7 @@ def test_run_batch_gives_the_answers_of_run(name: str, batch_size: int, generato
     alone = [system.run(q) for q in questions]
     together = system.run_batch(questions, batch_size=batch_size)
     assert [a.question for a in together] == questions
-    assert [timeless(a) for a in together] == [timeless(a) for a in alone]
+    assert [a.to_dict(timing=False) for a in together] == [a.to_dict(timing=False) for a in alone]
     assert all(a.system == system.name and a.metadata["seconds"] >= 0 for a in together)
     assert len({a.text for a in together}) > 1  # the answers do depend on the question
 
@@ -113,3 +103,14 @@ def test_run_batch_refuses_a_bad_batch_size(batch_size: Any, generator, bm25) ->
 
 def test_an_empty_batch_has_no_answers(generator, bm25) -> None:
     assert SequentialPipeline(generator, bm25).run_batch([]) == []
+
+
+def test_an_answer_without_timing_drops_only_the_seconds(generator, bm25) -> None:
+    sequential = SequentialPipeline(generator, bm25, **SMALL)
+    answer = Ensemble([sequential]).run("Who founded Tesla?")
+    full, timeless = answer.to_dict(), answer.to_dict(timing=False)
+    assert "seconds" in full["metadata"] and "seconds" in full["steps"][0]["data"]
+    assert "seconds" not in timeless["metadata"] and "seconds" not in timeless["steps"][0]["data"]
+    full["metadata"].pop("seconds")
+    full["steps"][0]["data"].pop("seconds")
+    assert full == timeless
