@@ -6,6 +6,7 @@
     nyx-bench fusion-domains [--queries 2000] [--out reports/fusion-domains]
     nyx-bench rerank [--domains squad-dev,...] [--depths 5,10,20] [--out reports/rerank]
     nyx-bench query-batching [--queries 1000] [--out reports/query-batching]
+    nyx-bench pipeline-batching [--questions 50] [--batch-size 32] [--out reports/...]
     nyx-bench tune-hybrid [--out reports/tune-hybrid]
     nyx-bench speed [--sizes 100000,1000000] [--out reports/speed]
     nyx-bench rq RQ1 [RQ2 ...] | all [--limit N] [--out reports/rq]
@@ -50,6 +51,9 @@ COMMANDS: dict[str, Command] = {
                             "cross-encoder blended with the first stage, leave-one-domain-out"),
     "query-batching": Command("nyx.benchmarks.query_batching",
                               "hybrid search queries/s: batched vs one by one"),
+    "pipeline-batching": Command("nyx.benchmarks.pipeline_batching",
+                                 "RAG pipeline questions/s: stage by stage in batches vs one "
+                                 "by one"),
     "speed": Command("nyx.benchmarks.speed", "index build/search speed, recall and memory"),
     "rq": Command("nyx.benchmarks.rq.cli",
                   "research-question ablations RQ1-RQ7 (configs/rq/*.yaml)"),
