@@ -89,7 +89,8 @@ def run_system(system: System, data: TaskData, role: str = "single",
     """Answer every question of ``data``, ``batch_size`` at a time through
     :meth:`~nyx.ensemble.pipelines.base.System.run_batch` (stage by stage where the system can:
     one retrieval call, then one generation call per batch; ``batch_size=1`` is one question at
-    a time). The answers are those of ``system.run``. A question that fails scores 0 and is
+    a time). The answers are those of ``system.run`` (the same texts and documents; with a local
+    model, log-probabilities equal up to float32 rounding). A question that fails scores 0 and is
     recorded: a batch that fails is answered again one question at a time, so only its failing
     questions are lost (an unreachable generator endpoint stops the run instead)."""
     if batch_size < 1:
