@@ -7,6 +7,7 @@
     nyx-bench rerank [--domains squad-dev,...] [--depths 5,10,20] [--out reports/rerank]
     nyx-bench query-batching [--queries 1000] [--out reports/query-batching]
     nyx-bench text-tower [--queries 1000] [--out reports/text-tower]
+    nyx-bench pipeline-batching [--questions 50] [--batch-size 32] [--out reports/...]
     nyx-bench tune-hybrid [--out reports/tune-hybrid]
     nyx-bench speed [--sizes 100000,1000000] [--out reports/speed]
     nyx-bench rq RQ1 [RQ2 ...] | all [--limit N] [--out reports/rq]
@@ -53,6 +54,9 @@ COMMANDS: dict[str, Command] = {
                           "nyx-lite's text tower: torch vs onnxruntime fp32/int8, speed and nDCG"),
     "query-batching": Command("nyx.benchmarks.query_batching",
                               "hybrid search queries/s: batched vs one by one"),
+    "pipeline-batching": Command("nyx.benchmarks.pipeline_batching",
+                                 "RAG pipeline questions/s: stage by stage in batches vs one "
+                                 "by one"),
     "speed": Command("nyx.benchmarks.speed", "index build/search speed, recall and memory"),
     "rq": Command("nyx.benchmarks.rq.cli",
                   "research-question ablations RQ1-RQ7 (configs/rq/*.yaml)"),

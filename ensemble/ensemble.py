@@ -1,16 +1,17 @@
 """``Ensemble``: several systems answer; an aggregator makes one answer of theirs.
 
 Systems run concurrently in a thread pool when every one of them can (HTTP generators), and
-one after another otherwise (a local CPU model gains nothing from threads). An ensemble is a
-system itself, so ensembles nest.
+one after another otherwise (a local CPU model gains nothing from threads). A batch of
+questions goes to each system whole (:meth:`System.run_batch`) before any is aggregated. An
+ensemble is a system itself, so ensembles nest.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from nyx.ensemble.aggregation.aggregators import Aggregator, MajorityVote
 from nyx.ensemble.pipelines.base import System
@@ -19,6 +20,8 @@ from nyx.ensemble.types import Answer
 logger = logging.getLogger(__name__)
 
 __all__ = ["Ensemble"]
+
+T = TypeVar("T")
 
 
 class Ensemble(System):
@@ -46,14 +49,24 @@ class Ensemble(System):
         return all(s.concurrent for s in self.systems) and (
             gen is None or gen.supports_concurrency)
 
-    def _members(self, question: str) -> list[Answer]:
+    def _each_system(self, call: Callable[[System], T]) -> list[T]:
+        """``call`` on every system, in threads where all of them can run at once."""
         if all(s.concurrent for s in self.systems) and len(self.systems) > 1:
             with ThreadPoolExecutor(min(self.max_workers, len(self.systems))) as pool:
-                return list(pool.map(lambda s: s.run(question), self.systems))
-        return [s.run(question) for s in self.systems]
+                return list(pool.map(call, self.systems))
+        return [call(s) for s in self.systems]
 
     def _run(self, question: str) -> Answer:
-        members = self._members(question)
+        return self._combine(question, self._each_system(lambda s: s.run(question)))
+
+    def _run_batch(self, questions: list[str]) -> list[Answer]:
+        """Each system answers the whole batch (stage by stage where it can); then each
+        question's answers are aggregated exactly as :meth:`run` aggregates them."""
+        by_system = self._each_system(lambda s: s.run_batch(questions, len(questions)))
+        return [self._combine(q, [answers[n] for answers in by_system])
+                for n, q in enumerate(questions)]
+
+    def _combine(self, question: str, members: list[Answer]) -> Answer:
         result = self.aggregator.aggregate(question, members)
         for m in members:
             result.add_step("system", name=m.system, answer=m.text,

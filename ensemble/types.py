@@ -107,11 +107,17 @@ class Answer:
     def add_step(self, step: str, /, **data: Any) -> None:
         self.steps.append(Step(step, data))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, timing: bool = True) -> dict[str, Any]:
+        """The answer as JSON-ready data; ``timing=False`` leaves out the ``seconds`` it and
+        its steps took (what differs between two runs that gave the same answer)."""
         data = asdict(replace(self, documents=[]))
         data["documents"] = [d.to_dict() for d in self.documents]  # never the in-memory item
         data["mean_entropy"] = self.mean_entropy
         data["mean_nll"] = self.mean_nll
+        if not timing:
+            data["metadata"].pop("seconds", None)
+            for step in data["steps"]:
+                step["data"].pop("seconds", None)
         return data
 
     @classmethod

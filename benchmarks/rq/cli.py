@@ -20,6 +20,7 @@ from pathlib import Path
 from nyx.benchmarks.rq.config import RQ_NAMES, config_path, load_rq_config
 from nyx.benchmarks.rq.report import main_table, write_report
 from nyx.benchmarks.rq.runner import RQResult, run_rq
+from nyx.benchmarks.rq.systems import DEFAULT_BATCH_SIZE
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key", default=None,
                         help="RQ2: API key (default: the env variable the config names, "
                              "OPENAI_API_KEY)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+                        help="questions a system answers at once, stage by stage where it can "
+                             f"(default {DEFAULT_BATCH_SIZE}; 1: one question at a time; the "
+                             "answers are the same)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -106,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
             api_url=args.api_url or os.environ.get("NYX_RQ_API_URL"),
             api_model=args.api_model or os.environ.get("NYX_RQ_API_MODEL"),
             api_key_env=key_env)
-        result = run_rq(config, cache_path=cache, progress=not args.no_progress)
+        result = run_rq(config, cache_path=cache, progress=not args.no_progress,
+                        batch_size=args.batch_size)
         files = write_report(result, args.out, command)
         results.append(result)
         print(f"\n== {config.rq}: {config.title} -- {result.message or 'done'}")

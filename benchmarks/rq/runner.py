@@ -28,6 +28,7 @@ from nyx.benchmarks.rq.data import TaskData, load_task_data
 from nyx.benchmarks.rq.models import model_versions
 from nyx.benchmarks.rq.retrievers import ranking_scores
 from nyx.benchmarks.rq.systems import (
+    DEFAULT_BATCH_SIZE,
     SystemResult,
     aggregate,
     held_out_best,
@@ -143,7 +144,8 @@ def _rank_modules(result: TaskResult, spec: RetrievalSpec, builder: ConfigBuilde
 
 
 def _run_task(config: RQConfig, task: TaskSpec, cache: DiskCache, progress: bool,
-              prebuilt: Mapping[str, Any], embed: Embedder | None) -> TaskResult:
+              prebuilt: Mapping[str, Any], embed: Embedder | None,
+              batch_size: int) -> TaskResult:
     start = time.perf_counter()
     data = _task_data(task, config.seed)
     _seed_everything(config.seed)
@@ -156,13 +158,15 @@ def _run_task(config: RQConfig, task: TaskSpec, cache: DiskCache, progress: bool
     result = TaskResult(task.name, data.dataset, data.size, data.metadata, data.answers)
     for role, names in (("single", task.systems), ("baseline", task.baselines)):
         for name in names:
-            result.systems[name] = run_system(builder.get(name), data, role, cache, progress)
+            result.systems[name] = run_system(builder.get(name), data, role, cache, progress,
+                                              batch_size)
     members = [result.systems[n] for n in task.systems]
     aggregators = {name: builder.build(spec) for name, spec in task.aggregators.items()}
     for name, aggregator in aggregators.items():
         result.systems[name] = aggregate(name, aggregator, members, data, cache, progress)
     for name in task.combined:
-        result.systems[name] = run_system(builder.get(name), data, "combined", cache, progress)
+        result.systems[name] = run_system(builder.get(name), data, "combined", cache, progress,
+                                          batch_size)
     _gains(result, config.seed)
     if task.retrieval is not None:
         _rank_modules(result, task.retrieval, builder, data, progress)
@@ -185,8 +189,11 @@ def _run_task(config: RQConfig, task: TaskSpec, cache: DiskCache, progress: bool
 
 def run_rq(config: RQConfig, *, cache_path: str | os.PathLike[str],
            progress: bool = True, prebuilt: Mapping[str, Any] | None = None,
-           embed: Embedder | None = None) -> RQResult:
-    """Run every task of ``config``; an RQ that needs an API endpoint and has none is not run."""
+           embed: Embedder | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> RQResult:
+    """Run every task of ``config``; an RQ that needs an API endpoint and has none is not run.
+
+    Systems answer ``batch_size`` questions at a time (stage by stage where they can); the
+    answers are the same for any ``batch_size``, 1 being one question at a time."""
     start = time.perf_counter()
     environment = machine_info()
     if config.api is not None and not config.api.configured:
@@ -198,7 +205,8 @@ def run_rq(config: RQConfig, *, cache_path: str | os.PathLike[str],
         for task in config.tasks:
             logger.info("%s: task %s (%s, %d questions, seed %d)", config.rq, task.name,
                         task.dataset, task.limit, config.seed)
-            out.tasks.append(_run_task(config, task, cache, progress, prebuilt or {}, embed))
+            out.tasks.append(_run_task(config, task, cache, progress, prebuilt or {}, embed,
+                                       batch_size))
     except GeneratorUnavailableError as error:
         out.status = "failed"
         out.message = f"failed: the generator endpoint is unavailable: {error}"

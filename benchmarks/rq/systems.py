@@ -1,6 +1,7 @@
 """Running systems over a task's questions, and aggregating their stored answers.
 
-Every single system runs once per question; its answers are kept. Aggregators then combine
+Every single system runs once per question, a batch of questions at a time (stage by stage
+where it can, as FlashRAG runs a split); its answers are kept. Aggregators then combine
 those stored answers through :class:`ensemble.Ensemble` over :class:`Replay` systems, so an
 ensemble of any subset of systems (RQ3 scores every subset) costs no new pipeline run, and
 the aggregation is exactly the one ``Ensemble.run`` performs. Generator and retriever calls go
@@ -30,10 +31,13 @@ from nyx.ensemble.types import Answer
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["METRICS", "HeldOutBest", "Replay", "SystemResult", "aggregate", "held_out_best",
-           "paired_bootstrap", "run_system"]
+__all__ = ["DEFAULT_BATCH_SIZE", "METRICS", "HeldOutBest", "Replay", "SystemResult", "aggregate",
+           "held_out_best", "paired_bootstrap", "run_system"]
 
 METRICS = ("exact_match", "f1", "contains", "gold_passage")
+#: questions per :meth:`System.run_batch` call: enough to fill the generator's batches, few
+#: enough that the progress bar moves and a failed batch costs little to redo
+DEFAULT_BATCH_SIZE = 32
 
 
 @dataclass
@@ -80,29 +84,52 @@ def _score(result: SystemResult, data: TaskData) -> SystemResult:
 
 
 def run_system(system: System, data: TaskData, role: str = "single",
-               cache: DiskCache | None = None, progress: bool = True) -> SystemResult:
-    """Answer every question of ``data``; a question that fails scores 0 and is recorded
-    (an unreachable generator endpoint stops the run instead)."""
+               cache: DiskCache | None = None, progress: bool = True,
+               batch_size: int = DEFAULT_BATCH_SIZE) -> SystemResult:
+    """Answer every question of ``data``, ``batch_size`` at a time through
+    :meth:`~nyx.ensemble.pipelines.base.System.run_batch` (stage by stage where the system can:
+    one retrieval call, then one generation call per batch; ``batch_size=1`` is one question at
+    a time). The answers are those of ``system.run`` (the same texts and documents; with a local
+    model, log-probabilities equal up to float32 rounding). A question that fails scores 0 and is
+    recorded: a batch that fails is answered again one question at a time, so only its failing
+    questions are lost (an unreachable generator endpoint stops the run instead)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     result = SystemResult(system.name, role)
     hits, misses = (cache.hits, cache.misses) if cache is not None else (0, 0)
+    items = list(data.questions.items())
     start = time.perf_counter()
-    for qid, question in tqdm(data.questions.items(), desc=f"{data.name}/{system.name}",
-                              disable=not progress, leave=False):
-        try:
-            answer = system.run(question)
-        except (GeneratorUnavailableError, ImportError):
-            raise  # no endpoint, or an optional model not installed: nothing would run
-        except Exception as error:  # one bad question must not lose the others
-            logger.warning("%s failed on %s: %s", system.name, qid, error)
-            result.errors[qid] = f"{type(error).__name__}: {error}"
-            answer = Answer(question, "", system=system.name)
-        result.answers[qid] = answer
+    with tqdm(total=len(items), desc=f"{data.name}/{system.name}", disable=not progress,
+              leave=False) as bar:
+        for first in range(0, len(items), batch_size):
+            chunk = items[first:first + batch_size]
+            for (qid, _), answer in zip(chunk, _answer_batch(system, chunk, result.errors)):
+                result.answers[qid] = answer
+            bar.update(len(chunk))
     result.wall_s = time.perf_counter() - start
     if cache is not None:
         result.cache_hits, result.cache_misses = cache.hits - hits, cache.misses - misses
     logger.info("%s/%s: F1 %.3f EM %.3f in %.0f s", data.name, system.name,
                 _score(result, data).mean("f1"), result.mean("exact_match"), result.wall_s)
     return result
+
+
+def _answer_batch(system: System, chunk: list[tuple[str, str]],
+                  errors: dict[str, str]) -> list[Answer]:
+    """The answers to ``chunk``'s ``(qid, question)`` pairs; failures go into ``errors``."""
+    try:
+        return system.run_batch([question for _, question in chunk], len(chunk))
+    except (GeneratorUnavailableError, ImportError):
+        raise  # no endpoint, or an optional model not installed: nothing would run
+    except Exception as error:  # one bad question must not lose the others
+        if len(chunk) > 1:
+            logger.warning("%s failed on a batch of %d questions (%s); answering them one by "
+                           "one", system.name, len(chunk), error)
+            return [a for item in chunk for a in _answer_batch(system, [item], errors)]
+        qid, question = chunk[0]
+        logger.warning("%s failed on %s: %s", system.name, qid, error)
+        errors[qid] = f"{type(error).__name__}: {error}"
+        return [Answer(question, "", system=system.name)]
 
 
 class Replay(System):

@@ -37,13 +37,43 @@ class System(Configurable, ABC):
 
     def run(self, question: str) -> Answer:
         """Answer ``question``; the Answer records documents, steps and token statistics."""
-        if not isinstance(question, str) or not question.strip():
-            raise ValueError("the question must be a non-empty string")
+        _check_question(question)
         start = time.perf_counter()
         answer = self._run(question)
         answer.system = self.name
         answer.metadata["seconds"] = time.perf_counter() - start
         return answer
+
+    def run_batch(self, questions: Sequence[str], batch_size: int = 32) -> list[Answer]:
+        """Answer ``questions`` in order, ``batch_size`` at a time; each Answer is the one
+        :meth:`run` gives for its question.
+
+        Every question is checked before any runs. Systems that can run a batch stage by stage
+        (retrieval for all its questions, then generation for all its prompts) do so; others
+        answer one question after another. ``metadata["seconds"]`` is a question's own time
+        where it ran alone, and its share of its batch's time (the batch's seconds divided by
+        its size) where the batch ran stage by stage.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        questions = list(questions)
+        for n, question in enumerate(questions):
+            _check_question(question, n)
+        answers: list[Answer] = []
+        for first in range(0, len(questions), batch_size):
+            chunk = questions[first:first + batch_size]
+            start = time.perf_counter()
+            done = self._run_batch(chunk)
+            share = (time.perf_counter() - start) / len(chunk)
+            for answer in done:
+                answer.system = self.name
+                answer.metadata.setdefault("seconds", share)  # run() timed it alone already
+            answers += done
+        return answers
+
+    def _run_batch(self, questions: list[str]) -> list[Answer]:
+        """Answer checked questions, one answer each; this default runs them one by one."""
+        return [self.run(q) for q in questions]
 
 
 class Pipeline(System):
@@ -83,12 +113,18 @@ class Pipeline(System):
 
     def retrieve(self, answer: Answer, query: str, k: int | None = None) -> list[SearchResult]:
         """Retrieve for ``query`` and record the step."""
+        return self.retrieve_many([answer], [query], k)[0]
+
+    def retrieve_many(self, answers: Sequence[Answer], queries: Sequence[str],
+                      k: int | None = None) -> list[list[SearchResult]]:
+        """Retrieve for each query in one batched call; record the step in its answer."""
         if self.retriever is None:
             raise ValueError(f"pipeline {self.name!r} needs a retriever; give retriever=...")
-        docs = self.retriever.retrieve(query, k or self.k)
-        answer.add_step("retrieve", query=query, ids=[d.id for d in docs],
-                        scores=[d.score for d in docs])
-        return docs
+        found = self.retriever.retrieve(list(queries), k or self.k)
+        for answer, query, docs in zip(answers, queries, found, strict=True):
+            answer.add_step("retrieve", query=query, ids=[d.id for d in docs],
+                            scores=[d.score for d in docs])
+        return found
 
     def prompt(self, question: str, docs: Sequence[SearchResult] = (), *,
                closed_book: bool = False, prefix: str = "") -> str | list[Message]:
@@ -103,11 +139,22 @@ class Pipeline(System):
     def answer_docs(self, answer: Answer, question: str, docs: Sequence[SearchResult],
                     step: str = "generate") -> tuple[str, Generation]:
         """Generate a short answer from ``docs`` and record the step."""
-        gen = self.generate([self.prompt(question, docs, closed_book=not docs)])[0]
-        text = extract_answer(gen.text)
-        answer.add_step(step, doc_ids=[d.id for d in docs], raw=gen.text, answer=text,
-                        mean_entropy=gen.mean_entropy)
-        return text, gen
+        return self.answer_many([answer], [question], [docs], step)[0]
+
+    def answer_many(self, answers: Sequence[Answer], questions: Sequence[str],
+                    docs: Sequence[Sequence[SearchResult]], step: str = "generate"
+                    ) -> list[tuple[str, Generation]]:
+        """Generate a short answer for each question from its documents in one batched call,
+        and record the step in its answer."""
+        prompts = [self.prompt(q, d, closed_book=not d) for q, d in zip(questions, docs,
+                                                                          strict=True)]
+        out = []
+        for answer, found, gen in zip(answers, docs, self.generate(prompts), strict=True):
+            text = extract_answer(gen.text)
+            answer.add_step(step, doc_ids=[d.id for d in found], raw=gen.text, answer=text,
+                            mean_entropy=gen.mean_entropy)
+            out.append((text, gen))
+        return out
 
     @staticmethod
     def finish(answer: Answer, text: str, gen: Generation,
@@ -140,6 +187,12 @@ class Pipeline(System):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, generator={self.generator!r})"
+
+
+def _check_question(question: object, index: int | None = None) -> None:
+    if not isinstance(question, str) or not question.strip():
+        where = "" if index is None else f" (question {index}: {question!r})"
+        raise ValueError(f"the question must be a non-empty string{where}")
 
 
 def yes_options(style: str) -> list[str]:

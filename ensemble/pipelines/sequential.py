@@ -1,4 +1,8 @@
-"""Sequential RAG: retrieve once, then generate; and the closed-book baseline."""
+"""Sequential RAG: retrieve once, then generate; and the closed-book baseline.
+
+Both run a batch stage by stage, as FlashRAG does: one retrieval call for all its questions,
+then one generation call for all its prompts (which the generator batches).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,12 @@ class SequentialPipeline(Pipeline):
         text, gen = self.answer_docs(answer, question, docs)
         return self.finish(answer, text, gen, docs)
 
+    def _run_batch(self, questions: list[str]) -> list[Answer]:
+        answers = [Answer(q, "") for q in questions]
+        docs = self.retrieve_many(answers, questions)
+        return [self.finish(answer, text, gen, found) for answer, found, (text, gen)
+                in zip(answers, docs, self.answer_many(answers, questions, docs))]
+
 
 class ClosedBookPipeline(Pipeline):
     """No retrieval: the generator answers from its parameters (a baseline)."""
@@ -25,3 +35,8 @@ class ClosedBookPipeline(Pipeline):
         answer = Answer(question, "")
         text, gen = self.answer_docs(answer, question, [])
         return self.finish(answer, text, gen, [])
+
+    def _run_batch(self, questions: list[str]) -> list[Answer]:
+        answers = [Answer(q, "") for q in questions]
+        return [self.finish(answer, text, gen, []) for answer, (text, gen)
+                in zip(answers, self.answer_many(answers, questions, [[]] * len(questions)))]
