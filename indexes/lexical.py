@@ -441,12 +441,37 @@ class LexicalIndex:
         return total
 
     def get_scores(self, query_text: str, ids: Sequence[str]) -> np.ndarray:
-        """BM25 scores of `query_text` for the given ids (0 for no overlap or unknown)."""
-        slots, scores = self._score(self.tokenizer(query_text))
-        by_slot = np.zeros(len(self._slot_ids) + 1, dtype=np.float64)  # the last: unknown ids
-        by_slot[slots] = scores
+        """BM25 scores of `query_text` for the given ids (0 for no overlap or unknown).
+
+        Only these documents are scored: each query term's postings are searched for their
+        slots (postings are slot-ascending), and the terms add up in `_score`'s order with its
+        arithmetic, so a score is bit for bit the one a search gives."""
+        self._build_postings()
         wanted = np.fromiter((self._slot_of.get(i, -1) for i in ids), np.int64, len(ids))
-        return by_slot[wanted]
+        out = np.zeros(len(ids), dtype=np.float64)
+        known = np.flatnonzero(wanted >= 0)
+        slots = wanted[known]
+        if slots.size == 0:
+            return out
+        n_docs = len(self._slot_of)
+        all_lengths = self._all_lengths()
+        avg_length = self._total_length / n_docs if n_docs else 0.0
+        k1, b = self.config.k1, self.config.b
+        sums = np.zeros(slots.size, dtype=np.float64)
+        for term, query_tf in Counter(self.tokenizer(query_text)).items():
+            posting = self._posting(term)
+            if posting is None:
+                continue
+            posting_slots, tfs = posting
+            df = posting_slots.size
+            idf = math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+            at = np.minimum(np.searchsorted(posting_slots, slots), df - 1)
+            hit = posting_slots[at] == slots
+            found, lengths = tfs[at[hit]], all_lengths[slots[hit]]
+            norm = k1 * (1.0 - b + b * lengths / avg_length) if avg_length > 0 else k1 * (1.0 - b)
+            sums[hit] += query_tf * idf * found / (found + norm)
+        out[known] = sums
+        return out
 
     # Persistence -----------------------------------------------------------------------
 

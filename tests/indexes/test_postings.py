@@ -99,6 +99,10 @@ def test_batched_mapped_and_one_at_a_time_rankings_equal_the_reference(
         for query in queries:
             assert searched.get_scores(query, live + ["unknown"]).tolist() == (
                 index.get_scores(query, live + ["unknown"]).tolist())
+            # scoring chosen documents gives, bit for bit, the scores a search ranks by
+            hits = searched.search([query], max(len(live), 1))[0]
+            assert searched.get_scores(query, [h.id for h in hits]).tolist() == [
+                h.score for h in hits]
     assert loaded.term_counts(live) == index.term_counts(live)
     assert loaded.average_length() == index.average_length()
 
