@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from nyx.benchmarks.bootstrap import paired_bootstrap
+from nyx.benchmarks.encoder_speed import best_of
 from nyx.benchmarks.environment import Stopwatch, limit_threads, machine_info
 from nyx.benchmarks.fusion_domains import DOMAIN_NAMES
 from nyx.benchmarks.report import Report, markdown_table
@@ -27,15 +28,6 @@ from nyx.benchmarks.report import Report, markdown_table
 logger = logging.getLogger(__name__)
 
 __all__ = ["add_arguments", "run"]
-
-
-def _best(fn: Any, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def speed(questions: list[str], passages: list[str], repeats: int) -> list[dict[str, Any]]:
@@ -55,13 +47,13 @@ def speed(questions: list[str], passages: list[str], repeats: int) -> list[dict[
     rows = []
     for name, encode in towers.items():
         encode(questions[:32], 32)  # warm up
-        listed = _best(lambda e=encode: e(questions, 64), repeats)
+        listed = best_of(lambda e=encode: e(questions, 64), repeats)
         singles = []
         for q in questions[:200]:
             start = time.perf_counter()
             encode([q], 1)
             singles.append(time.perf_counter() - start)
-        docs = _best(lambda e=encode: e(passages, 32), repeats)
+        docs = best_of(lambda e=encode: e(passages, 32), repeats)
         rows.append({"tower": name, "queries_per_s": len(questions) / listed,
                      "single_p50_ms": 1000 * statistics.median(singles),
                      "passages_per_s": len(passages) / docs})

@@ -55,6 +55,11 @@ _FORMAT_VERSION = 2
 _SCORE_CELLS = 1 << 22
 
 
+def _idf(n_docs: int, df: int) -> float:
+    """BM25's idf of a term in ``df`` of ``n_docs`` documents (Lucene's, never negative)."""
+    return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+
+
 @dataclass
 class BM25Config:
     """BM25 parameters and the tokenizer settings; saved with the index."""
@@ -300,6 +305,12 @@ class LexicalIndex:
             self._length_array = np.asarray(lengths, dtype=np.float64)
         return self._length_array
 
+    def _length_norm(self, lengths: np.ndarray, avg_length: float) -> np.ndarray | float:
+        """BM25's ``k1 * (1 - b + b * length / avgdl)``, the one expression every scorer here
+        uses (so their scores agree bit for bit)."""
+        k1, b = self.config.k1, self.config.b
+        return k1 * (1.0 - b + b * lengths / avg_length) if avg_length > 0 else k1 * (1.0 - b)
+
     def _score(self, tokens: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """BM25 scores of every document containing a query token: (slots ascending,
         scores). One query's scoring; `_scores` gives the same numbers for many."""
@@ -307,7 +318,6 @@ class LexicalIndex:
         n_docs = len(self._slot_of)
         all_lengths = self._all_lengths()
         avg_length = self._total_length / n_docs if n_docs else 0.0
-        k1, b = self.config.k1, self.config.b
         scores = np.zeros(len(self._slot_ids), dtype=np.float64)
         touched: list[np.ndarray] = []
         for term, query_tf in Counter(tokens).items():
@@ -316,9 +326,9 @@ class LexicalIndex:
                 continue
             slots, tfs = posting
             df = slots.size
-            idf = math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+            idf = _idf(n_docs, df)
             lengths = all_lengths[slots]
-            norm = k1 * (1.0 - b + b * lengths / avg_length) if avg_length > 0 else k1 * (1.0 - b)
+            norm = self._length_norm(lengths, avg_length)
             scores[slots] += query_tf * idf * tfs / (tfs + norm)
             touched.append(slots)
         if not touched:
@@ -342,7 +352,6 @@ class LexicalIndex:
         n_docs, n_slots = len(self._slot_of), len(self._slot_ids)
         avg_length = self._total_length / n_docs if n_docs else 0.0
         all_lengths = self._all_lengths()
-        k1, b = self.config.k1, self.config.b
         block = max(1, min(len(token_lists), _SCORE_CELLS // max(n_slots, 1)))
         sums = np.zeros(block * n_slots, dtype=np.float64)
         touched = np.zeros(block * n_slots, dtype=bool)
@@ -360,7 +369,7 @@ class LexicalIndex:
                         key = keys[(term, query_tf)] = -1 if posting is None else len(postings)
                         if posting is not None:
                             df = posting[0].size
-                            idf = math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+                            idf = _idf(n_docs, df)
                             postings.append(posting)
                             weights.append(query_tf * idf)
                     if key >= 0:
@@ -375,7 +384,7 @@ class LexicalIndex:
             tfs = np.concatenate([p[1] for p in postings]).astype(np.float64)
             lengths = all_lengths[slots]
             # the same expressions, in the same order, as one query's scoring always used
-            norm = k1 * (1.0 - b + b * lengths / avg_length) if avg_length > 0 else k1 * (1.0 - b)
+            norm = self._length_norm(lengths, avg_length)
             weighted = np.repeat(np.asarray(weights), sizes) * tfs / (tfs + norm)
             keys_of = np.frombuffer(pair_key, dtype=np.int64)
             counts = sizes[keys_of]
@@ -437,7 +446,7 @@ class LexicalIndex:
         for term, query_tf in Counter(self.tokenizer(query_text)).items():
             posting = self._posting(term)
             df = 0 if posting is None else posting[0].size
-            total += query_tf * math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+            total += query_tf * _idf(n_docs, df)
         return total
 
     def get_scores(self, query_text: str, ids: Sequence[str]) -> np.ndarray:
@@ -456,7 +465,6 @@ class LexicalIndex:
         n_docs = len(self._slot_of)
         all_lengths = self._all_lengths()
         avg_length = self._total_length / n_docs if n_docs else 0.0
-        k1, b = self.config.k1, self.config.b
         sums = np.zeros(slots.size, dtype=np.float64)
         for term, query_tf in Counter(self.tokenizer(query_text)).items():
             posting = self._posting(term)
@@ -464,11 +472,11 @@ class LexicalIndex:
                 continue
             posting_slots, tfs = posting
             df = posting_slots.size
-            idf = math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
+            idf = _idf(n_docs, df)
             at = np.minimum(np.searchsorted(posting_slots, slots), df - 1)
             hit = posting_slots[at] == slots
             found, lengths = tfs[at[hit]], all_lengths[slots[hit]]
-            norm = k1 * (1.0 - b + b * lengths / avg_length) if avg_length > 0 else k1 * (1.0 - b)
+            norm = self._length_norm(lengths, avg_length)
             sums[hit] += query_tf * idf * found / (found + norm)
         out[known] = sums
         return out
