@@ -143,7 +143,7 @@ class NyxLite(Encoder):
     @property
     def text_model(self) -> OnnxMiniLM:
         """The text tower, all-MiniLM-L6-v2 on onnxruntime (:mod:`nyx.encoders.minilm_onnx`),
-        loaded on first use in a fraction of a second."""
+        loaded on first use (its graph is written to the Nyx cache the first time ever)."""
         if self._text_model is None:
             self._text_model = OnnxMiniLM(minilm_dir(), self.config.text_precision)
         return self._text_model

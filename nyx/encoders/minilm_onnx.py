@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -93,12 +92,11 @@ def build_graph(folder: Path) -> Any:
 
     # embeddings: word + position (rows 0..L-1) + token type 0
     nodes.append(helper.make_node("Shape", ["input_ids"], ["ids_shape"], name="ids_shape"))
-    one_d = {"zero": 0, "one": 1, "two": 2}
-    for name, value in one_d.items():
-        const(name, np.array([value], dtype=np.int64))
-    length = node("Slice", ["ids_shape", "one", "two"], "length")
-    pos = node("Slice", [const("pos_emb", w["embeddings.position_embeddings.weight"]), "zero",
-                         length, "zero"], "pos")
+    zero, one, two = (const(name, np.array([value], dtype=np.int64))
+                      for name, value in (("zero", 0), ("one", 1), ("two", 2)))
+    length = node("Slice", ["ids_shape", one, two], "length")
+    pos = node("Slice", [const("pos_emb", w["embeddings.position_embeddings.weight"]), zero,
+                         length, zero], "pos")
     words = node("Gather", [const("word_emb", w["embeddings.word_embeddings.weight"]),
                             "input_ids"], "words")
     summed = node("Add", [node("Add", [words, pos], "words_pos"),
@@ -142,10 +140,8 @@ def build_graph(folder: Path) -> Any:
     # mean pooling over the mask
     mask3 = node("Unsqueeze", ["attention_mask", const("axis2", np.array([2], dtype=np.int64))],
                  "mask3")
-    total = node("ReduceSum", [node("Mul", [x, mask3], "masked"), "one_axis"], "total",
-                 keepdims=0)
-    const("one_axis", np.array([1], dtype=np.int64))
-    count = node("Clip", [node("ReduceSum", ["mask3", "one_axis"], "count_raw", keepdims=0),
+    total = node("ReduceSum", [node("Mul", [x, mask3], "masked"), one], "total", keepdims=0)
+    count = node("Clip", [node("ReduceSum", [mask3, one], "count_raw", keepdims=0),
                           const("tiny", np.array(1e-9, dtype=np.float32))], "count")
     node("Div", [total, count], "pooled")
     graph = helper.make_graph(
@@ -161,37 +157,28 @@ def build_graph(folder: Path) -> Any:
     return model
 
 
-def _write_atomically(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def ensure_model(folder: Path, precision: str) -> Path:
     """The cached ONNX file at ``precision`` for the weights in ``folder`` (the checksum-pinned
     MiniLM folder of :func:`~nyx.encoders.towers.minilm_dir`), built on first use."""
     path = onnx_model_path(precision)
     if path.exists():
         return path
-    import onnx
+    from nyx.indexes.atomic import atomic_write_bytes
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     if precision == "fp32":
         logger.info("writing the ONNX text tower to %s (once)", path)
-        model = build_graph(folder)
-        _write_atomically(path, lambda tmp: onnx.save(model, tmp))
+        atomic_write_bytes(path, build_graph(folder).SerializeToString())
         return path
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     source = ensure_model(folder, "fp32")
     logger.info("quantising the ONNX text tower to int8 at %s (once)", path)
-    _write_atomically(path, lambda tmp: quantize_dynamic(
-        source, tmp, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"]))
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        quantized = Path(tmp) / path.name
+        quantize_dynamic(source, quantized, weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul"])
+        atomic_write_bytes(path, quantized.read_bytes())
     return path
 
 
