@@ -1,7 +1,7 @@
 """``nyx-bench rerank-blend``: how much say the first stage keeps in a reranked score.
 
 A cross-encoder that misjudges a collection replaces a good first-stage ranking with a worse
-one. :func:`nyx.results.blend_scores` keeps the first stage in the score:
+one. :func:`nyx.hits.blend_scores` keeps the first stage in the score:
 ``w * minmax(cross-encoder) + (1 - w) * minmax(first stage)`` over the reranked top ``N``.
 
 For each domain a real :class:`nyx.Retriever` (nyx-lite, the shipped hybrid) searches a fixed
@@ -58,7 +58,7 @@ class DomainLists:
 
     def ndcg(self, weight: float | None) -> np.ndarray:
         """nDCG@10 per question after blending with ``weight`` (``None``: first stage)."""
-        from nyx.results import blend_scores
+        from nyx.hits import blend_scores
 
         out = []
         for first, cross, ids, gold in zip(self.first, self.cross, self.ids, self.gold):

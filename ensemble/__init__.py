@@ -11,7 +11,7 @@ answers and rankings, and agent tools over a Nyx retriever.
 
 from __future__ import annotations
 
-from nyx.lazy import lazy_exports
+from nyx.indexes.lazy import lazy_exports
 
 # Public names load on first use (PEP 562): importing one module of the package (the config
 # builder, say) imports no other component.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from nyx.lazy import lazy_exports
+from nyx.indexes.lazy import lazy_exports
 
 #: The one place the version is written: pyproject.toml reads it from here.
 __version__ = "0.1.0"

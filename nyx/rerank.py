@@ -41,7 +41,7 @@ MODEL_SHA256 = {
 #: first-stage candidates the cross-encoder re-scores by default (see the README's table)
 DEFAULT_RERANK_CANDIDATES = 20
 #: the cross-encoder's weight against the first stage's in a reranked score
-#: (:func:`nyx.results.blend_scores`; 1: its order alone). Chosen by ``nyx-bench rerank-blend``
+#: (:func:`nyx.hits.blend_scores`; 1: its order alone). Chosen by ``nyx-bench rerank-blend``
 #: (benchmarks/results/rerank-blend.md): leave-one-domain-out over SQuAD-dev and SQuADShifts
 #: Amazon / New-Wiki it picked 0.7, 0.7 and 0.8, and held out the blend beat no reranking by
 #: +0.029, +0.069 and +0.040 nDCG@10 (300 questions each, N=20); 0.7 is best on all three.

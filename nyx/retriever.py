@@ -2,7 +2,7 @@
 
 This module is the API (add, delete, get, search) and the search itself. Writing and opening
 index folders live in :mod:`nyx.persistence`, stored images in :mod:`nyx.media_store`, ids in
-:mod:`nyx.ids` and hits in :mod:`nyx.results`.
+:mod:`nyx.ids`, hits in :mod:`nyx.results` and what is done to them in :mod:`nyx.hits`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from nyx.content import Item, ItemLike, as_items
 from nyx.encoders import Encoder, load_encoder
 from nyx.encoders.registry import check_local_encoder
 from nyx.file_text import lexical_text
+from nyx.hits import attach, collapse, rerank_results
 from nyx.hybrid import HybridConfig
 from nyx.ids import check_document_ids, default_ids, vector_ids
 from nyx.indexes import (
@@ -40,7 +41,7 @@ from nyx.persistence import IndexGeneration, open_generation, save_retriever, wr
 from nyx.prepared import PreparedItem, all_prepared
 from nyx.relevance import estimate
 from nyx.rerank import DEFAULT_RERANK_BLEND, DEFAULT_RERANK_CANDIDATES, CrossEncoder
-from nyx.results import SearchResult, attach, collapse, rerank_results
+from nyx.results import SearchResult
 from nyx.search_options import Group, Modality, Mode, SearchOptions
 from nyx.served_hybrid import ServedSource, SparseSync
 
@@ -207,7 +208,7 @@ class Retriever:
                      blend: float = DEFAULT_RERANK_BLEND) -> None:
         """Re-score the top ``candidates`` of every text query with a cross-encoder
         (``True``: the default ms-marco MiniLM; ``None``/``False``: no reranking), its score
-        weighted ``blend`` against the first stage's (see :func:`nyx.results.blend_scores`;
+        weighted ``blend`` against the first stage's (see :func:`nyx.hits.blend_scores`;
         1: the cross-encoder's order alone)."""
         if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
             raise ValueError(f"rerank_candidates must be a positive integer, got {candidates!r}")

@@ -10,7 +10,7 @@ the modules that need them.
 
 from __future__ import annotations
 
-from nyx.lazy import lazy_exports
+from nyx.indexes.lazy import lazy_exports
 
 __all__ = ["ServerSettings", "ToolCatalog", "ToolDescription", "build_tool", "create_app",
            "create_mcp_server", "load_tool_source", "run_http", "run_server", "run_stdio"]

@@ -22,7 +22,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger("nyx.cli")
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: the commands defined here; any other comes from a ``nyx.cli`` entry point
+BUILTIN_COMMANDS = ("build", "search", "info", "verify")
+
+
+def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
+    """The ``nyx-index`` parser; ``plugins=False`` leaves out the commands of other packages
+    (finding them reads every installed package's metadata)."""
     parser = argparse.ArgumentParser(prog="nyx-index", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     parser.add_argument("--version", action="version", version=f"nyx-index {_version()}")
@@ -92,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("index", type=Path)
     verify = sub.add_parser("verify", help="check that manifest, vectors and store agree")
     verify.add_argument("index", type=Path)
-    _add_plugins(sub)
+    if plugins:
+        _add_plugins(sub)
     return parser
 
 
@@ -112,9 +119,18 @@ def _add_plugins(sub: Any) -> None:
                            entry.value, exc)
 
 
+def _names_builtin_command(argv: list[str]) -> bool:
+    """Whether the command line runs a built-in command (its first word that is not an option),
+    so the parser need not look for other packages' commands."""
+    words = [a for a in argv if not a.startswith("-")]
+    return bool(words) and words[0] in BUILTIN_COMMANDS
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    _quiet_model_loading()
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(plugins=not _names_builtin_command(argv)).parse_args(argv)
+    if args.command != "search":  # a search answered by a server loads no model (see _search)
+        _quiet_model_loading()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     handler = getattr(args, "handler", None) or {
@@ -238,24 +254,19 @@ def _listed(values: list[str] | None) -> tuple[str, ...] | None:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from nyx.content import ImagePart, Item
-    from nyx.retriever import Retriever
-
     if not args.query and not args.image:
         raise ValueError("give query text, --image PATH, or both")
     if args.rerank is not None and args.rerank < 1:
         raise ValueError(f"--rerank {args.rerank}: N is how many top hits the cross-encoder "
                          "re-scores and must be at least 1 (leave --rerank out to turn it off)")
-    parts: list[Any] = [args.query] if args.query else []
-    if args.image:
-        if not args.image.is_file():
-            raise FileNotFoundError(f"query image not found: {args.image}")
-        parts.append(ImagePart(str(args.image)))
+    if args.image and not args.image.is_file():
+        raise FileNotFoundError(f"query image not found: {args.image}")
     flt = Filter.from_cli(args.filter) if args.filter else None
     default_cut = args.min_score is None and not args.image
     if default_cut:
         args.min_score = DEFAULT_MIN_RELEVANCE
     if not (args.no_server or args.model or args.qdrant_url):
+        # a server's answer needs none of the imports below (models, FAISS, NumPy, PIL)
         served = _search_running_server(args, flt)
         if served is not None and args.json:
             print(json.dumps(served, indent=2, ensure_ascii=False))
@@ -263,6 +274,13 @@ def _search(args: argparse.Namespace) -> int:
         if served is not None:
             _print_rows(served, default_cut)
             return 0
+    _quiet_model_loading()
+    from nyx.content import ImagePart, Item
+    from nyx.retriever import Retriever
+
+    parts: list[Any] = [args.query] if args.query else []
+    if args.image:
+        parts.append(ImagePart(str(args.image)))
     index_options = {"url": args.qdrant_url} if args.qdrant_url else None
     retriever = Retriever.load(args.index, args.model, trust_remote=args.trust_remote,
                                index_options=index_options, rerank=args.rerank is not None,

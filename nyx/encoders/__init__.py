@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from nyx.lazy import lazy_exports
+from nyx.indexes.lazy import lazy_exports
 
 _HOMES = {
     "DEFAULT_ENCODER": "nyx.encoders.registry",

@@ -233,3 +233,26 @@ def test_use_gpu_is_refused_clearly_without_a_faiss_gpu():
     index.upsert(["a", "b"], np.eye(4, dtype=np.float32)[:2])
     assert [h.id for h in index.search(np.eye(4, dtype=np.float32)[:1], 1)[0]] == ["a"]
     assert not faiss_index.gpu_available()
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_a_few_queries_run_on_one_thread_with_the_same_hits(kind):
+    """Fewer than SINGLE_THREAD_QUERIES queries are searched on one OpenMP thread (the caller's
+    setting is restored afterwards): each query alone gets the hits it gets in a large batch
+    searched on every thread."""
+    import faiss
+
+    from nyx.indexes.faiss_index import SINGLE_THREAD_QUERIES
+
+    vectors = clustered_vectors(3000, DIM, seed=5, n_clusters=20)
+    ids = [f"d{i}" for i in range(len(vectors))]
+    index = FaissIndex(DIM, kind=kind)
+    index.upsert(ids, vectors)
+    queries = clustered_vectors(2 * SINGLE_THREAD_QUERIES, DIM, seed=6, n_clusters=20)
+    before = faiss.omp_get_max_threads()
+    together = index.search(queries, 25)
+    alone = [index.search(q[None, :], 25)[0] for q in queries]
+    assert faiss.omp_get_max_threads() == before
+    assert [[h.id for h in hits] for hits in alone] == [[h.id for h in hits] for hits in together]
+    if kind == "flat":
+        assert [[h.id for h in hits] for hits in alone] == brute_force(vectors, ids, queries, 25)

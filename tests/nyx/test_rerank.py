@@ -8,8 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nyx import Item
+from nyx.hits import rerank_results
 from nyx.rerank import DEFAULT_RERANK_BLEND, CrossEncoder
-from nyx.results import SearchResult, rerank_results
+from nyx.results import SearchResult
 from nyx.retriever import Retriever
 
 DOCS = [

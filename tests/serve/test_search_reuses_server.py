@@ -1,6 +1,7 @@
 """``nyx-index search`` asks a keyless ``nyx-index serve`` already running on the same index
 (announced in the user's runtime folder) instead of loading the models: a fresh process answers
-without importing sentence-transformers, and says which server answered."""
+without importing sentence-transformers -- nor FAISS, NumPy, PIL, onnxruntime or the retriever:
+its start-up is the whole cost of a served search -- and says which server answered."""
 
 from __future__ import annotations
 
@@ -23,8 +24,11 @@ PROBE = """
 import json, sys
 from nyx.cli.index import main
 code = main(["search", *sys.argv[1:]])
-print(json.dumps({"code": code, "models": "sentence_transformers" in sys.modules}))
+heavy = ("numpy", "faiss", "PIL", "onnxruntime", "torch", "nyx.retriever", "importlib.metadata")
+print(json.dumps({"code": code, "models": "sentence_transformers" in sys.modules,
+                  "heavy": [m for m in heavy if m in sys.modules]}))
 """
+SERVED = {"code": 0, "models": False, "heavy": []}
 
 
 def _search(index: Path, *args: str) -> tuple[dict[str, Any], str, str]:
@@ -43,23 +47,23 @@ def test_search_asks_the_running_server(page_server: ThreadedServer, demo_index:
         assert server_note is not None and server_note.is_file()
         assert Path(demo_index).resolve() not in server_note.parents
         seen, out, err = _search(demo_index, "a cup of coffee", "-k", "3")
-        assert seen == {"code": 0, "models": False}, err[-2000:]
+        assert seen == SERVED, err[-2000:]
         assert f"answered by nyx-index serve at {page_server.url}" in err
         assert "notes/coffee.md  (passage 1)" in out and "photos/espresso.jpg" in out
         # --rerank is answered by the server too (its cross-encoder, not one loaded here)
         seen, out, err = _search(demo_index, "a cup of coffee", "-k", "3", "--rerank", "5")
-        assert seen == {"code": 0, "models": False}, err[-2000:]
+        assert seen == SERVED, err[-2000:]
         assert f"answered by nyx-index serve at {page_server.url}" in err
         assert "notes/coffee.md" in out
         images, _, _ = _search(demo_index, "opening hours", "--modality", "image", "-k", "1")
-        assert images["models"] is False
+        assert images == SERVED
         rocket = str(DEMO_CORPUS / "photos" / "rocket-launch.jpg")
         seen, out, err = _search(demo_index, "--image", rocket, "-k", "2")  # uploaded
-        assert seen == {"code": 0, "models": False}, err[-2000:]
+        assert seen == SERVED, err[-2000:]
         assert out.splitlines()[0].endswith("photos/rocket-launch.jpg")
         # --json through the server: whole texts, not the 60-word snippets the API returns
         seen, out, err = _search(demo_index, "a cup of coffee", "-k", "2", "--json")
-        assert seen == {"code": 0, "models": False}, err[-2000:]
+        assert seen == SERVED, err[-2000:]
         rows = json.loads(out)
         coffee = next(r for r in rows if r["id"] == "notes/coffee.md#0")
         note = (DEMO_CORPUS / "notes" / "coffee.md").read_text()
@@ -111,3 +115,19 @@ def test_search_json_asks_the_server_once(demo_tool: Any, demo_index: Path,
     for row in rows + local:
         row["images"] = [Path(ref).name for ref in row["images"]]
     assert rows == local
+
+
+def test_commands_of_other_packages_are_found_only_when_asked_for(capsys) -> None:
+    """A built-in command skips reading every installed package's metadata; ``serve`` (an
+    entry point of nyx's serve package) is still found by name and listed by --help."""
+    from nyx.cli.index import _names_builtin_command, build_parser
+
+    assert _names_builtin_command(["-v", "search", "idx", "q"])
+    assert not _names_builtin_command(["serve", "idx"]) and not _names_builtin_command(["-h"])
+    with pytest.raises(SystemExit) as done:
+        main(["serve", "--help"])
+    assert done.value.code == 0 and "usage: nyx-index serve" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "serve" in capsys.readouterr().out
+    assert "serve" not in build_parser(plugins=False).format_help()

@@ -1,5 +1,6 @@
 """Package attributes that import their module on first use (PEP 562), so that importing a
-package (``nyx``, ``nyx.ensemble``, ``nyx.serve``) imports none of its heavy modules."""
+package (``nyx``, ``nyx.indexes``, ``nyx.ensemble``, ``nyx.serve``) imports none of its heavy
+modules. It lives in the lowest layer so that ``nyx.indexes`` can use it too."""
 
 from __future__ import annotations
 
