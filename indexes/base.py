@@ -155,6 +155,13 @@ class VectorIndex(abc.ABC):
     def search(self, queries: np.ndarray, k: int, filter: FilterLike = None) -> list[list[Hit]]:
         """Top-`k` hits per query row (shape (m, dim)), best first."""
 
+    def search_pairs(self, queries: np.ndarray, k: int,
+                     filter: FilterLike = None) -> list[list[tuple[str, float]]]:
+        """:meth:`search` as ``(id, score)`` pairs: the same hits, in the same order, without
+        a :class:`Hit` object each (the retriever ranks hundreds of candidates per query). A
+        backend that can should override it and build :meth:`search` on it."""
+        return [[(h.id, h.score) for h in hits] for hits in self.search(queries, k, filter)]
+
     @abc.abstractmethod
     def count(self) -> int:
         """Number of live vectors."""

@@ -296,6 +296,10 @@ class FaissIndex(VectorIndex):
     # Search ----------------------------------------------------------------------------
 
     def search(self, queries: np.ndarray, k: int, filter: FilterLike = None) -> list[list[Hit]]:
+        return [[Hit(i, s) for i, s in row] for row in self.search_pairs(queries, k, filter)]
+
+    def search_pairs(self, queries: np.ndarray, k: int,
+                     filter: FilterLike = None) -> list[list[tuple[str, float]]]:
         queries, k, flt = self._prepare_search(queries, k, filter)
         if not self._id_of or queries.shape[0] == 0:
             return [[] for _ in range(queries.shape[0])]
@@ -313,7 +317,7 @@ class FaissIndex(VectorIndex):
             else:
                 scores, labels = self._search_selected(queries, k, candidates)
         self._fill_short_rows(queries, k, scores, labels, candidates, n_candidates)
-        return self._to_hits(scores, labels)
+        return self._to_pairs(scores, labels)
 
     def _matching_labels(self, flt: Filter) -> np.ndarray:
         matched = [label for label, meta in self._metadata.items() if flt.matches(meta)]
@@ -396,12 +400,10 @@ class FaissIndex(VectorIndex):
         exact_scores, exact_labels = self._exact(queries[short], pool, needed)
         scores[short, :needed], labels[short, :needed] = exact_scores, exact_labels
 
-    def _to_hits(self, scores: np.ndarray, labels: np.ndarray) -> list[list[Hit]]:
+    def _to_pairs(self, scores: np.ndarray, labels: np.ndarray) -> list[list[tuple[str, float]]]:
         id_of = self._id_of
-        return [
-            [Hit(id_of[label], float(score)) for score, label in zip(row_s, row_l) if label >= 0]
-            for row_s, row_l in zip(scores.tolist(), labels.tolist())
-        ]
+        return [[(id_of[label], score) for score, label in zip(row_s, row_l) if label >= 0]
+                for row_s, row_l in zip(scores.tolist(), labels.tolist())]
 
     # Persistence -----------------------------------------------------------------------
 

@@ -409,6 +409,13 @@ class LexicalIndex:
         documents sharing at least one token with the query are returned; `allowed_ids`
         restricts the candidates. A list of queries is scored together (see `_scores`),
         with exactly the results of searching one query at a time."""
+        return [[Hit(i, s) for i, s in pairs]
+                for pairs in self.search_pairs(query_texts, k, allowed_ids)]
+
+    def search_pairs(
+        self, query_texts: Sequence[str], k: int, allowed_ids: Iterable[str] | None = None
+    ) -> list[list[tuple[str, float]]]:
+        """:meth:`search` as ``(id, score)`` pairs, without a :class:`Hit` object each."""
         if isinstance(query_texts, str):
             raise ValueError("query_texts must be a list of strings; wrap one query as [query]")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -423,7 +430,7 @@ class LexicalIndex:
                 for slots, scores in self._scores(token_lists)]
 
     def _top(self, slots: np.ndarray, scores: np.ndarray, k: int,
-             allowed: np.ndarray | None) -> list[Hit]:
+             allowed: np.ndarray | None) -> list[tuple[str, float]]:
         if allowed is not None:
             keep = allowed[slots]
             slots, scores = slots[keep], scores[keep]
@@ -431,7 +438,8 @@ class LexicalIndex:
             top = np.argpartition(-scores, k - 1)[:k]
             slots, scores = slots[top], scores[top]
         order = np.lexsort((slots, -scores))  # best score first, then insertion order
-        return [Hit(self._slot_ids[s] or "", float(v))
+        slot_ids = self._slot_ids
+        return [(slot_ids[s] or "", v)
                 for s, v in zip(slots[order].tolist(), scores[order].tolist())]
 
     def score_ceiling(self, query_text: str) -> float:

@@ -12,14 +12,14 @@ Qdrant collection serve both rankings of a hybrid query. Both end in the same fu
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from nyx.hybrid import HybridConfig, fuse_candidates
 from nyx.ids import document_id, vector_ids
-from nyx.indexes import DocStore, Filter, Hit, LexicalIndex, VectorIndex
+from nyx.indexes import DocStore, Filter, LexicalIndex, VectorIndex
 from nyx.search_options import Modality, Mode
 
 __all__ = ["CandidateQuery", "Ranking", "LocalSource", "ModalityIds", "best_chunks"]
@@ -102,11 +102,11 @@ class LocalSource:
         fetch = min(n if per_document == 1.0 else math.ceil(n * per_document * 1.5) + 16,
                     max(total, 1))
         out = []
-        for vector, hits in zip(vectors, self.index.search(vectors, fetch, flt)):
+        for vector, hits in zip(vectors, self.index.search_pairs(vectors, fetch, flt)):
             width, best = fetch, best_chunks(hits, allowed)
             while len(best) < n and len(hits) >= width and width < total:
                 width = min(width * 2, total)
-                hits = self.index.search(vector[None, :], width, flt)[0]
+                hits = self.index.search_pairs(vector[None, :], width, flt)[0]
                 best = best_chunks(hits, allowed)
             out.append(dict(sorted(best.items(), key=lambda kv: -kv[1])[:n]))
         return out
@@ -121,8 +121,8 @@ class LocalSource:
         """The ``n`` best documents by BM25 for each text, scored together in one call
         (``candidates``: the documents that may be returned; ``None``: all)."""
         assert self.lexical is not None, "lexical and hybrid search need a lexical index"
-        return [{h.id: h.score for h in hits}
-                for hits in self.lexical.search(texts, n, allowed_ids=candidates)]
+        return [dict(pairs)
+                for pairs in self.lexical.search_pairs(texts, n, allowed_ids=candidates)]
 
     def lexical_candidates(self, flt: Filter | None,
                            allowed: set[str] | None) -> Iterable[str] | None:
@@ -186,13 +186,15 @@ class ModalityIds:
         return self._kinds[modality]
 
 
-def best_chunks(hits: Sequence[Hit], allowed: set[str] | None) -> dict[str, float]:
-    """Document id -> the score of its best chunk among ``hits`` (within ``allowed``)."""
+def best_chunks(hits: Iterable[tuple[str, float]],
+                allowed: set[str] | None) -> dict[str, float]:
+    """Document id -> the score of its best chunk among ``(vector id, score)`` hits (within
+    ``allowed``)."""
     best: dict[str, float] = {}
-    for hit in hits:
-        doc = document_id(hit.id)
+    for vector_id, score in hits:
+        doc = document_id(vector_id)
         if allowed is not None and doc not in allowed:
             continue
-        if doc not in best or hit.score > best[doc]:
-            best[doc] = hit.score
+        if doc not in best or score > best[doc]:
+            best[doc] = score
     return best

@@ -18,14 +18,20 @@ __all__ = ["attach", "blend_scores", "collapse", "rerank_results"]
 
 
 def collapse(ranked: list[tuple[str, float]], summaries: list[DocSummary | None],
-             group: Group) -> list[SearchResult]:
+             group: Group, limit: int | None = None) -> list[SearchResult]:
     """Hits from ranked ``(id, score)`` pairs and each document's summary (``None``: not
     stored). With ``group="document"`` the chunks of one file are one hit and files whose best
     passage has exactly the same content collapse into the first; ``"chunk"`` keeps every
-    stored item. The hits carry no document, text or metadata yet (see :func:`attach`)."""
+    stored item. The hits carry no document, text or metadata yet (see :func:`attach`).
+
+    ``limit`` returns only the first ``limit`` hits (a hit object is made for those alone),
+    each with the same ``matched_chunks`` and ``duplicates`` as without a limit: every
+    candidate is still looked at."""
     hits: list[SearchResult] = []
-    by_key: dict[str, SearchResult | None] = {}  # None: collapsed into another hit
-    by_content: dict[str, SearchResult] = {}
+    # key -> its hit; None: collapsed into another hit, or a hit past the limit
+    by_key: dict[str, SearchResult | None] = {}
+    by_content: dict[str, SearchResult | None] = {}
+    wanted = len(ranked) if limit is None else limit
     for (doc_id, score), summary in zip(ranked, summaries):
         source = summary.source if summary is not None else None
         chunk = summary.chunk if summary is not None else None
@@ -39,17 +45,20 @@ def collapse(ranked: list[tuple[str, float]], summaries: list[DocSummary | None]
         # documents added through the API stay apart, however alike.
         content = summary.content_hash if summary is not None and group == "document" and \
             source is not None else ""
-        original = by_content.get(content) if content else None
-        if original is not None:
+        if content and content in by_content:
             # the same content (a copied file, a repeated boilerplate chunk): one hit
             by_key[key] = None
-            original.duplicates.append(key)
+            original = by_content[content]
+            if original is not None:
+                original.duplicates.append(key)
             continue
-        hit = SearchResult(doc_id, score, source=source, chunk=chunk)
+        hit = SearchResult(doc_id, score, source=source, chunk=chunk) \
+            if len(hits) < wanted else None
         by_key[key] = hit
         if content:
             by_content[content] = hit
-        hits.append(hit)
+        if hit is not None:
+            hits.append(hit)
     return hits
 
 

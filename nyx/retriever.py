@@ -394,7 +394,7 @@ class Retriever:
         while True:
             found = source.rank(query, mode, n)
             hits = collapse(found.ranked, self.store.summaries([i for i, _ in found.ranked]),
-                            group)
+                            group, limit=keep)
             # Grouping or collapsing can leave fewer than ``keep`` hits: look deeper.
             if len(hits) >= keep or len(found.ranked) < n or n >= total:
                 break

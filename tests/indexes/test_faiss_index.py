@@ -253,6 +253,8 @@ def test_a_few_queries_run_on_one_thread_with_the_same_hits(kind):
     together = index.search(queries, 25)
     alone = [index.search(q[None, :], 25)[0] for q in queries]
     assert faiss.omp_get_max_threads() == before
+    assert index.search_pairs(queries, 25) == [[(h.id, h.score) for h in hits]
+                                                for hits in together]
     assert [[h.id for h in hits] for hits in alone] == [[h.id for h in hits] for hits in together]
     if kind == "flat":
         assert [[h.id for h in hits] for hits in alone] == brute_force(vectors, ids, queries, 25)

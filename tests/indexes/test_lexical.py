@@ -127,6 +127,11 @@ def test_allowed_ids_restricts_candidates():
     hits = index.search(["coffee"], 10, allowed_ids=allowed)[0]
     assert {h.id for h in hits} == {"s25", "s26", "s36"}
     assert index.search(["coffee"], 10, allowed_ids=[])[0] == []
+    # the pairs the retriever ranks with are the same hits, in the same order
+    queries = ["coffee", "neutron star", "zzz unknown"]
+    assert index.search_pairs(queries, 10, allowed_ids=allowed) == [
+        [(h.id, h.score) for h in hits] for hits in index.search(queries, 10,
+                                                                 allowed_ids=allowed)]
 
 
 def test_save_and_load_round_trip(tmp_path):

@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nyx.content import Item
+from nyx.hits import collapse
+from nyx.indexes import DocSummary
 from nyx.results import SearchResult
 
 
@@ -41,3 +45,22 @@ def test_only_id_and_score_are_positional() -> None:
     with pytest.raises(TypeError):
         SearchResult("a", 1.0, "text")  # type: ignore[misc]
     assert SearchResult("a", 1.0).threshold_score == 1.0
+
+
+_summary = st.one_of(st.none(), st.builds(
+    DocSummary, id=st.just(""), source=st.one_of(st.none(), st.sampled_from("abcde")),
+    chunk=st.one_of(st.none(), st.integers(0, 3)), content_hash=st.sampled_from(["", "x", "y"]),
+    has_text=st.just(True), n_vectors=st.just(1)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(summaries=st.lists(_summary, max_size=30), limit=st.integers(0, 12),
+       group=st.sampled_from(["document", "chunk"]))
+def test_collapse_with_a_limit_keeps_the_first_hits_as_they_were(summaries, limit, group):
+    """``collapse(..., limit=n)`` (the retriever makes hit objects only for the hits it keeps)
+    returns the first ``n`` hits of the unlimited call, with the same chunk counts and folded
+    duplicates: every candidate is still looked at."""
+    ranked = [(f"d{i}", 1.0 - i / 100) for i in range(len(summaries))]
+    every = collapse(ranked, summaries, group)
+    first = collapse(ranked, summaries, group, limit=limit)
+    assert [h.to_dict() for h in first] == [h.to_dict() for h in every[:limit]]
