@@ -6,6 +6,9 @@ are percentages; a gain is an aggregate's score minus the best single system's (
 a 95% paired-bootstrap interval over questions (small samples: read the interval). The best
 single system is chosen by 2-fold cross-fitting: each half of the questions is compared with the
 system that is best on the other half, so the reference's luck on a question does not count.
+The oracle row scores each question by its best single system (right when any is right): the
+ceiling for an aggregator that picks one of their answers; "share of oracle gap" is an
+aggregate's F1 gain divided by the oracle's.
 """
 
 from __future__ import annotations
@@ -92,11 +95,13 @@ def _pct(value: float | None) -> float | None:
 
 def main_table(task: TaskResult) -> str:
     """Each single system, each aggregate, and each aggregate's gain over the best single
-    (chosen on held-out questions; the "(best single)" mark is the in-sample best)."""
+    (chosen on held-out questions; the "(best single)" mark is the in-sample best), the share
+    of the oracle's gain it reaches, and the oracle over the single systems."""
     rows = []
     for r in task.systems.values():
         gain = task.gains.get(r.name, {})
         low, high = gain.get("f1_ci95", [None, None])
+        closed = gain.get("oracle_gap_closed")
         rows.append({"system": r.name + (" (best single)" if r.name == task.best_single else ""),
                      "role": r.role, "EM": _pct(r.mean("exact_match")), "F1": _pct(r.mean("f1")),
                      "contains": _pct(r.mean("contains")),
@@ -104,9 +109,17 @@ def main_table(task: TaskResult) -> str:
                      "ΔF1 vs held-out best": _pct(gain.get("f1")),
                      "ΔEM vs held-out best": _pct(gain.get("exact_match")),
                      "ΔF1 95% CI": f"[{PCT * low:+.1f}, {PCT * high:+.1f}]" if gain else "",
+                     "share of oracle gap": f"{PCT * closed:+.0f}%" if closed is not None else "",
                      "wall s": r.wall_s, "errors": len(r.errors)})
+    if task.oracle and task.reference:
+        rows.append({"system": "oracle (best single per question)", "role": "ceiling",
+                     "EM": _pct(task.oracle["exact_match"]), "F1": _pct(task.oracle["f1"]),
+                     "ΔF1 vs held-out best": _pct(task.oracle["f1"] - task.reference["f1"]),
+                     "ΔEM vs held-out best": _pct(task.oracle["exact_match"]
+                                                  - task.reference["exact_match"]),
+                     "share of oracle gap": "100%"})
     columns = ["system", "role", "EM", "F1", "contains", "gold passage", "ΔF1 vs held-out best",
-               "ΔEM vs held-out best", "ΔF1 95% CI", "wall s", "errors"]
+               "ΔEM vs held-out best", "ΔF1 95% CI", "share of oracle gap", "wall s", "errors"]
     return markdown_table(rows, columns, digits={c: 1 for c in columns})
 
 
@@ -251,6 +264,8 @@ def _task_json(task: TaskResult) -> dict[str, Any]:
                         "best_single": task.best_single,
                         "best_single_held_out": list(task.best_single_held_out),
                         "systems": {n: r.summary() for n, r in task.systems.items()},
-                        "gains_vs_best_single": task.gains, "retrieval": task.retrieval,
+                        "gains_vs_best_single": task.gains, "reference": task.reference,
+                        "oracle": task.oracle,
+                        "retrieval": task.retrieval,
                         "scaling": task.scaling, "preference": task.preference,
                         "models": task.models, "wall_s": task.wall_s})

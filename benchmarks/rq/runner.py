@@ -42,7 +42,7 @@ from nyx.ensemble.generators.base import Generator
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RQResult", "TaskResult", "not_configured_message", "run_rq"]
+__all__ = ["RQResult", "TaskResult", "not_configured_message", "oracle_mean", "run_rq"]
 
 
 @dataclass
@@ -59,7 +59,13 @@ class TaskResult:
     best_single: str = ""
     #: the best single chosen on each half of the questions, scored on the other half
     best_single_held_out: tuple[str, str] = ("", "")
+    #: that held-out reference's mean scores (``{"f1": ..., "exact_match": ...}``)
+    reference: dict[str, float] = field(default_factory=dict)
     gains: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: the oracle over the single systems: a question scores its best single system's score
+    #: (right when any of them is right), the ceiling an aggregator that picks one of their
+    #: answers can reach; ``{"f1": ..., "exact_match": ...}``
+    oracle: dict[str, float] = field(default_factory=dict)
     retrieval: dict[str, dict[str, Any]] = field(default_factory=dict)
     scaling: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     preference: dict[str, Any] = field(default_factory=dict)
@@ -119,18 +125,32 @@ def _generators(objects: list[Any]) -> list[Generator]:
 
 
 def _gains(task: TaskResult, seed: int) -> None:
-    """Each aggregate's gain over the best single system, chosen on held-out questions."""
+    """Each aggregate's gain over the best single system, chosen on held-out questions, and
+    the share of the gap between that reference and the oracle it closes."""
     singles = task.by_role("single")
     task.best_single = max(singles, key=lambda r: (r.mean("f1"), r.mean("exact_match"))).name
     reference = held_out_best(singles, seed)
     task.best_single_held_out = reference.chosen
+    task.reference = {m: float(np.mean(reference.scores[m])) for m in ("f1", "exact_match")}
+    task.oracle = {m: oracle_mean(singles, m) for m in ("f1", "exact_match")}
+    gap = task.oracle["f1"] - task.reference["f1"]
     for r in task.by_role("aggregator", "combined"):
         f1, em = r.per_question("f1"), r.per_question("exact_match")
         low, high = paired_bootstrap(f1, reference.scores["f1"], seed)
-        task.gains[r.name] = {"f1": float(np.mean(f1) - np.mean(reference.scores["f1"])),
+        gain = float(np.mean(f1) - np.mean(reference.scores["f1"]))
+        task.gains[r.name] = {"f1": gain,
                               "exact_match": float(np.mean(em)
                                                    - np.mean(reference.scores["exact_match"])),
-                              "f1_ci95": [low, high]}
+                              "f1_ci95": [low, high],
+                              # None: the reference already reaches the oracle
+                              "oracle_gap_closed": gain / gap if gap > 1e-12 else None}
+
+
+def oracle_mean(singles: list[SystemResult], metric: str) -> float:
+    """The mean over questions of the best single system's ``metric`` on each question."""
+    if not singles:
+        raise ValueError("no single systems to take the oracle over")
+    return float(np.mean([max(r.scores[q][metric] for r in singles) for q in singles[0].answers]))
 
 
 def _rank_modules(result: TaskResult, spec: RetrievalSpec, builder: ConfigBuilder,

@@ -176,3 +176,34 @@ def test_best_single_is_chosen_on_held_out_questions():
     assert task.gains["vote"]["f1"] == pytest.approx(0.15)
     low, high = task.gains["vote"]["f1_ci95"]
     assert low <= 0.15 <= high
+
+
+def test_the_oracle_and_the_share_of_its_gap_an_aggregate_closes():
+    """The oracle scores each question by its best single system; an aggregate's share of the
+    oracle gap is its gain over the held-out best divided by the oracle's; the table shows
+    both."""
+    from nyx.benchmarks.rq.report import main_table
+    from nyx.benchmarks.rq.runner import TaskResult, _gains, oracle_mean
+
+    qids = [f"q{i}" for i in range(8)]
+    # a is right on the first half, b on the second: the oracle is right everywhere
+    a = _fixed("a", "single", {q: 1.0 if i < 4 else 0.0 for i, q in enumerate(qids)})
+    b = _fixed("b", "single", {q: 0.0 if i < 4 else 1.0 for i, q in enumerate(qids)})
+    assert oracle_mean([a, b], "f1") == 1.0 and oracle_mean([a], "f1") == 0.5
+    task = TaskResult("t", "d", len(qids), {})
+    task.systems = {"a": a, "b": b,
+                    "pick": _fixed("pick", "aggregator",
+                                   {q: 1.0 if i < 6 else 0.0 for i, q in enumerate(qids)})}
+    _gains(task, seed=3)
+    assert task.oracle == {"f1": 1.0, "exact_match": 0.0}  # _fixed scores EM 0
+    gain = task.gains["pick"]["f1"]
+    assert gain == pytest.approx(0.75 - task.reference["f1"])
+    assert task.gains["pick"]["oracle_gap_closed"] == pytest.approx(
+        gain / (1.0 - task.reference["f1"]))
+    table = main_table(task)
+    assert "oracle (best single per question)" in table and "share of oracle gap" in table
+    # a reference that already reaches the oracle leaves no gap to close
+    same = TaskResult("t", "d", len(qids), {})
+    same.systems = {"a": a, "vote": _fixed("vote", "aggregator", dict.fromkeys(qids, 0.5))}
+    _gains(same, seed=3)
+    assert same.gains["vote"]["oracle_gap_closed"] is None
