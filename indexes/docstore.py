@@ -162,6 +162,8 @@ class DocStore:
         #: summaries read since the last write (PRAGMA data_version they were read at)
         self._summaries: dict[str, DocSummary | None] = {}
         self._summaries_version = -1
+        #: (PRAGMA data_version, number of documents); None after a write of ours
+        self._count: tuple[int, int] | None = None
         self._open(readonly, immutable=self._copy_to is not None)
 
     def _open(self, readonly: bool, immutable: bool = False) -> None:
@@ -238,6 +240,7 @@ class DocStore:
                 if self._depth == 0:
                     self._keys = None  # metadata_keys is computed again after a write
                     self._summaries = {}  # and so are summaries (data_version sees others')
+                    self._count = None
 
     # Documents -------------------------------------------------------------------------
 
@@ -373,8 +376,14 @@ class DocStore:
         return flt
 
     def count(self) -> int:
+        """How many documents are stored (counted again only after a write, here or by
+        another connection: every search asks)."""
         with self._lock:
-            return int(self.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+            version = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+            if self._count is None or self._count[0] != version:
+                total = int(self.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+                self._count = (version, total)
+            return self._count[1]
 
     def __len__(self) -> int:
         return self.count()

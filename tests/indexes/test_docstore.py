@@ -183,8 +183,8 @@ def test_copy_on_write_reads_in_place_and_copies_at_the_first_write(tmp_path):
 
 
 def test_summaries_follow_writes_here_and_by_another_connection(tmp_path):
-    """Summaries are cached between writes: a write through this store or through another
-    connection to the same file is seen by the next call."""
+    """Summaries and the document count are cached between writes: a write through this store
+    or through another connection to the same file is seen by the next call."""
     from nyx.indexes import DocStore, Document
 
     path = tmp_path / "docs.sqlite"
@@ -195,11 +195,12 @@ def test_summaries_follow_writes_here_and_by_another_connection(tmp_path):
     a, b, missing = store.summaries(["a", "b", "zz"])
     assert (a.source, a.chunk, a.has_text, a.n_vectors) == ("a.txt", 0, True, 2)
     assert (b.source, b.chunk, b.has_text, b.n_vectors) == (None, None, False, 1)
-    assert missing is None
-    store.put_many([Document("b", {"text": "beta"}, {"source": "b.txt"})])
+    assert missing is None and store.count() == 2
+    store.put_many([Document("b", {"text": "beta"}, {"source": "b.txt"}), Document("c", {})])
     assert store.summaries(["b"])[0].has_text and store.summaries(["b"])[0].source == "b.txt"
+    assert store.count() == 3
     other = DocStore(path)
-    other.delete_many(["a"])
+    other.delete_many(["a", "c"])
     other.close()
-    assert store.summaries(["a"]) == [None]
+    assert store.summaries(["a"]) == [None] and store.count() == 1
     store.close()
