@@ -42,6 +42,7 @@ COMPONENT_TYPES: Mapping[str, str] = {
     # aggregators
     "majority_vote": "nyx.ensemble.aggregation.aggregators:MajorityVote",
     "entropy_vote": "nyx.ensemble.aggregation.aggregators:EntropyVote",
+    "learned_selector": "nyx.ensemble.aggregation.selector:LearnedSelector",
     "selection": "nyx.ensemble.aggregation.aggregators:Selection",
     "generative_fusion": "nyx.ensemble.aggregation.aggregators:GenerativeFusion",
 }

@@ -29,8 +29,10 @@ from nyx.benchmarks.rq.models import model_versions
 from nyx.benchmarks.rq.retrievers import ranking_scores
 from nyx.benchmarks.rq.systems import (
     DEFAULT_BATCH_SIZE,
+    FITTED_AGGREGATORS,
     SystemResult,
     aggregate,
+    cross_fitted,
     held_out_best,
     paired_bootstrap,
     run_system,
@@ -184,6 +186,10 @@ def _run_task(config: RQConfig, task: TaskSpec, cache: DiskCache, progress: bool
     aggregators = {name: builder.build(spec) for name, spec in task.aggregators.items()}
     for name, aggregator in aggregators.items():
         result.systems[name] = aggregate(name, aggregator, members, data, cache, progress)
+    if len(members) > 1 and aggregators and len(data.questions) >= 2:
+        halves = held_out_best(members, config.seed).halves
+        for name, fit in FITTED_AGGREGATORS.items():
+            result.systems[name] = cross_fitted(name, fit, members, data, halves)
     for name in task.combined:
         result.systems[name] = run_system(builder.get(name), data, "combined", cache, progress,
                                           batch_size)

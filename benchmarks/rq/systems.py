@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from nyx.answer_metrics import answer_contains, exact_match, token_f1
 from nyx.benchmarks.bootstrap import paired_bootstrap
 from nyx.benchmarks.rq.data import TaskData
+from nyx.ensemble.aggregation import EntropyVote, LearnedSelector
 from nyx.ensemble.cache import DiskCache
 from nyx.ensemble.ensemble import Ensemble
 from nyx.ensemble.errors import GeneratorUnavailableError
@@ -31,8 +32,9 @@ from nyx.ensemble.types import Answer
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_BATCH_SIZE", "METRICS", "HeldOutBest", "Replay", "SystemResult", "aggregate",
-           "held_out_best", "paired_bootstrap", "run_system"]
+__all__ = ["DEFAULT_BATCH_SIZE", "FITTED_AGGREGATORS", "METRICS", "HeldOutBest", "Replay",
+           "SystemResult", "aggregate", "cross_fitted", "held_out_best", "paired_bootstrap",
+           "run_system"]
 
 METRICS = ("exact_match", "f1", "contains", "gold_passage")
 #: questions per :meth:`System.run_batch` call: enough to fill the generator's batches, few
@@ -201,3 +203,32 @@ def held_out_best(singles: Sequence[SystemResult], seed: int) -> HeldOutBest:
     scores = {m: [reference[q].scores[q][m] for q in qids] for m in METRICS}
     return HeldOutBest(scores, (first.name, second.name), (halves[0], halves[1]))
 
+
+
+#: aggregators fitted on the members' answers, reported for every task with two members or
+#: more (see :func:`cross_fitted`): name -> how to fit one from answer sets and their F1s
+FITTED_AGGREGATORS: dict[str, Callable[[list[list[Answer]], list[list[float]]], Any]] = {
+    "learned_selector (cross-fitted)": lambda answers, f1: LearnedSelector.fit(answers, f1),
+    "entropy_vote (tau cross-fitted)": lambda answers, f1: EntropyVote.fit(answers, f1),
+}
+
+
+def cross_fitted(name: str, fit: Callable[[list[list[Answer]], list[list[float]]], Any],
+                 members: Sequence[SystemResult], data: TaskData,
+                 halves: tuple[list[str], list[str]]) -> SystemResult:
+    """An aggregator fitted on the members' answers and their F1, scored by 2-fold
+    cross-fitting: each half of the questions is answered by the aggregator fitted on the
+    other half (the halves of :func:`held_out_best`), so no question is answered by a model
+    that saw its gold answer."""
+    start = time.perf_counter()
+    result = SystemResult(name, "aggregator")
+    answered: dict[str, Answer] = {}
+    for train, test in ((halves[1], halves[0]), (halves[0], halves[1])):
+        aggregator = fit([[m.answers[q] for m in members] for q in train],
+                         [[m.scores[q]["f1"] for m in members] for q in train])
+        for qid in test:
+            answered[qid] = aggregator.aggregate(data.questions[qid],
+                                                 [m.answers[qid] for m in members])
+    result.answers = {qid: answered[qid] for qid in members[0].answers}
+    result.wall_s = time.perf_counter() - start
+    return _score(result, data)

@@ -16,6 +16,7 @@ from nyx.ensemble.aggregation.answers import (
     majority_vote,
     weighted_vote,
 )
+from nyx.ensemble.aggregation.selector import LearnedSelector
 from nyx.fusion import (
     comb_mnz,
     comb_sum,
@@ -26,7 +27,8 @@ from nyx.fusion import (
     reciprocal_rank_fusion,
 )
 
-__all__ = ["Aggregator", "EntropyVote", "GenerativeFusion", "MajorityVote", "Selection", "Vote",
+__all__ = ["Aggregator", "EntropyVote", "GenerativeFusion", "LearnedSelector", "MajorityVote",
+           "Selection", "Vote",
            "answer_weights", "comb_mnz", "comb_sum", "entropy_weighted_fusion",
            "entropy_weighted_vote", "fuse", "majority_vote", "minmax",
            "normalized_score_entropy", "reciprocal_rank_fusion", "weighted_vote"]

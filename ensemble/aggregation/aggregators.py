@@ -7,6 +7,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+import numpy as np
+
 from nyx.ensemble.aggregation.answers import MEASURES, Vote, entropy_weighted_vote, majority_vote
 from nyx.ensemble.config import Configurable
 from nyx.ensemble.generators.base import Generator
@@ -56,6 +58,28 @@ class EntropyVote(Aggregator):
             raise ValueError(f"tau must be > 0, got {tau}")
         self.tau = tau
         self.measure = measure
+
+    @classmethod
+    def fit(cls, answer_sets: Sequence[Sequence[Answer]], targets: Sequence[Sequence[float]],
+            measure: str = "entropy",
+            taus: Sequence[float] = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
+            ) -> EntropyVote:
+        """The vote whose ``tau`` (from ``taus``; ties: the first) gives the chosen answers
+        the best mean target (their F1) over questions other than those it will vote on:
+        a calibrated temperature instead of a fixed one."""
+        if not answer_sets or len(answer_sets) != len(targets):
+            raise ValueError("fit needs one target list per question, and some questions")
+
+        def mean_target(tau: float) -> float:
+            vote = cls(tau, measure)
+            picked = [vote._vote(answers).index for answers in answer_sets]
+            return float(np.mean([row[i] for row, i in zip(targets, picked)]))
+
+        return cls(max(taus, key=mean_target), measure)
+
+    def _vote(self, answers: Sequence[Answer]) -> Vote:
+        h = [a.mean_entropy if self.measure == "entropy" else a.mean_nll for a in answers]
+        return entropy_weighted_vote([a.text for a in answers], h, self.tau)
 
     def aggregate(self, question: str, answers: Sequence[Answer]) -> Answer:
         h = [a.mean_entropy if self.measure == "entropy" else a.mean_nll for a in answers]

