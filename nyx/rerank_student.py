@@ -51,7 +51,9 @@ class StudentSpec:
 
 #: The students Nyx ships, by ``CrossEncoder(model=...)`` name.
 STUDENTS: dict[str, StudentSpec] = {
-    "student-l6": StudentSpec("student-l6", (0, 2, 4, 6, 8, 10), "0" * 64),
+    "student-l6": StudentSpec(
+        "student-l6", (0, 2, 4, 6, 8, 10),
+        "7c7c686ac62f1a5fd77510e5688f3db9f8ac52c36d2725bb64be6b2faf242b1e"),
 }
 
 _LAYER = re.compile(r"^bert\.encoder\.layer\.(\d+)\.(.+)$")

@@ -1,18 +1,29 @@
 """Distil a layer-dropped student of the shipped cross-encoder (``model="student-l6"``).
 
 The teacher is the pinned int8 ms-marco-MiniLM-L-12-v2 of :mod:`nyx.rerank`; the student keeps
-``--layers`` of its 12 layers (weights dequantised from the same file,
-:mod:`nyx.rerank_weights`) and learns a tiny delta on top of them: the biases and LayerNorms
-(BitFit) and, with ``--rank`` > 0, LoRA factors on every attention and FFN matrix. The only
-labels are the teacher's logits on (question, first-stage candidate) pairs written by
-``nyx-bench rerank-pairs`` (the ``train`` splits of SQuADShifts Amazon and New-Wiki; never
-SQuAD-dev, the held-out evaluation); gold answers are not read. The loss is MSE between the
-student's and the teacher's logits plus a listwise KL over each question's candidates.
-Runs on CPU with torch (2 threads: about 20 minutes for 12k pairs); writes the delta as
-safetensors (``nyx/data/rerank/student-l6.safetensors``, pinned in :mod:`nyx.rerank_student`).
+``--layers`` of its 12 layers (every other one by default; weights dequantised from the same file
+by :mod:`nyx.rerank_weights`) and learns a small delta (:mod:`nyx.rerank_student`'s format). The
+only labels are the teacher's logits on (question, first-stage candidate) pairs written by
+``nyx-bench rerank-pairs`` (``train`` splits of SQuADShifts Amazon and New-Wiki; never SQuAD-dev,
+the held-out evaluation); gold answers are not read.
 
-    python -m nyx.training.rerank_distill reports/rerank-pairs/*-train.jsonl \\
-        --layers 0,2,4,6,8,10 --rank 8 --out nyx/data/rerank/student-l6.safetensors
+``--method head`` (default, minutes on a 2-core CPU): the hidden states entering the student's
+last layer are computed once per pair by the fp32 student graph (onnxruntime) and cached; only
+the last layer's first-token path, the pooler and the classifier reach the logit from there, so
+the delta - every bias and LayerNorm of the last layer, the pooler's bias (and matrix with
+``--pooler``), the classifier, LoRA of ``--rank`` on the last layer's six matrices - is trained
+on the cache for several epochs. Loss: MSE to the teacher's logits plus a listwise KL over each
+question's candidates. ``--method full`` trains BitFit + LoRA on every layer end to end in torch
+(about 0.5 s per pair per epoch on the 2-core CPU: too slow to use here).
+
+    nyx-bench rerank-pairs --out reports/rerank-pairs       # 600 train questions a domain
+    cd reports/rerank-pairs
+    head -n 300 squad-shifts-amazon-train.jsonl > amazon-train300.jsonl
+    head -n 100 squad-shifts-new-wiki-train.jsonl > new-wiki-train100.jsonl
+    cd -
+    python -m nyx.training.rerank_distill reports/rerank-pairs/amazon-train300.jsonl \\
+        reports/rerank-pairs/new-wiki-train100.jsonl --rank 8 --pooler --epochs 4 \\
+        --val 0.1 --out nyx/data/rerank/student-l6.safetensors
 """
 
 from __future__ import annotations
@@ -52,7 +63,7 @@ def teacher_labels(path: Path, depth: int) -> np.ndarray:
 
 
 def student_scores(weights: dict[str, np.ndarray], path: Path, depth: int,
-                   threads: int = 2) -> np.ndarray:
+                   threads: int = 2, questions: int = 0) -> np.ndarray:
     """Logits [questions, depth] of the int8 ONNX cross-encoder with fp32 ``weights`` (built
     and quantised as :func:`nyx.rerank_student.ensure_student` does) on the pairs in ``path``."""
     import tempfile
@@ -72,16 +83,18 @@ def student_scores(weights: dict[str, np.ndarray], path: Path, depth: int,
         (folder / "tokenizer.json").symlink_to(default_reranker_dir() / "tokenizer.json")
         model = CrossEncoder(folder, num_threads=threads).load()
         return np.stack([model.score(r["query"], r["passages"][:depth])
-                         for r in read_jsonl(path)])
+                         for r in read_jsonl(path)[:questions or None]])
 
 
-def ranking_metrics(path: Path, scores: np.ndarray | None) -> dict[str, float]:
+def ranking_metrics(path: Path, scores: np.ndarray | None,
+                    questions: int = 0) -> dict[str, float]:
     """nDCG@10 and R@1 of the first stage in ``path`` reranked by ``scores`` [questions, N]
     (None: the first stage's order)."""
     from nyx.metrics import ndcg_at_k, recall_at_k
 
     ndcg, r1 = [], []
-    for i, row in enumerate(read_jsonl(path)):
+    rows = read_jsonl(path)[:len(scores) if scores is not None else questions or None]
+    for i, row in enumerate(rows):
         ids = row["ids"]
         if scores is not None:
             top = len(scores[i])
@@ -94,8 +107,8 @@ def ranking_metrics(path: Path, scores: np.ndarray | None) -> dict[str, float]:
 
 
 def evaluate(args: Any) -> None:
-    """Log nDCG@10 / R@1 on each evaluation file: first stage, teacher, and the student of
-    ``--layers`` with ``--delta`` (none: the layers dropped, untrained)."""
+    """Log nDCG@10 / R@1 on each evaluation file (its first ``--questions``): the first stage
+    and the student of ``--layers`` with ``--delta`` (none: the layers dropped, untrained)."""
     from safetensors.numpy import load_file
 
     from nyx.rerank import default_reranker_dir
@@ -107,13 +120,11 @@ def evaluate(args: Any) -> None:
     if args.delta:
         weights = apply_delta(weights, load_file(str(args.delta)))
     for path in args.pairs:
-        teacher = teacher_labels(path, args.depth)
-        student = student_scores(weights, path, args.depth, args.threads)
-        agree = float(np.mean(teacher.argmax(1) == student.argmax(1)))
-        logger.info("%s N=%d: first stage %s | teacher %s | student (layers %s, delta %s) %s "
-                    "| top-1 agreement %.3f", path.name, args.depth,
-                    ranking_metrics(path, None), ranking_metrics(path, teacher), args.layers,
-                    args.delta, ranking_metrics(path, student), agree)
+        student = student_scores(weights, path, args.depth, args.threads, args.questions)
+        logger.info("%s N=%d, %d questions: first stage %s | student (layers %s, delta %s) %s",
+                    path.name, args.depth, len(student),
+                    ranking_metrics(path, None, args.questions), args.layers, args.delta,
+                    ranking_metrics(path, student))
 
 
 LAST_LAYER_LINEARS = ("attention.self.query", "attention.self.key", "attention.self.value",
