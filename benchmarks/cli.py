@@ -50,6 +50,8 @@ COMMANDS: dict[str, Command] = {
     "rerank": Command("nyx.benchmarks.rerank", "cross-encoder reranking: nDCG@10 and p50 vs N"),
     "rerank-blend": Command("nyx.benchmarks.rerank_blend",
                             "cross-encoder blended with the first stage, leave-one-domain-out"),
+    "rerank-pairs": Command("nyx.benchmarks.rerank_pairs",
+                            "first-stage candidates per question as jsonl (reranker distillation)"),
     "text-tower": Command("nyx.benchmarks.text_tower",
                           "nyx-lite's text tower: torch vs onnxruntime fp32/int8, speed and nDCG"),
     "query-batching": Command("nyx.benchmarks.query_batching",

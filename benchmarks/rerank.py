@@ -9,7 +9,10 @@ per N, with end-to-end p50 latency of ``Retriever.search(q, k=10, rerank=True)``
 
 ``--max-length 256,128`` compares cross-encoder windows in one run: every setting scores the same
 questions, and the timed searches alternate between settings question by question (so a busy
-machine slows them alike); the default is the shipped ``CrossEncoder`` default.
+machine slows them alike); the default is the shipped ``CrossEncoder`` default. ``--models
+minilm-l12,student-l6`` compares cross-encoders the same way (every model x window is a setting).
+Each setting is reported twice: by the cross-encoder's order alone (blend 1) and blended with the
+first stage as ``search`` does by default (:data:`nyx.rerank.DEFAULT_RERANK_BLEND`).
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ class RerankSettings:
     out: str = "reports/rerank"
     #: cross-encoder windows (tokens) to compare; empty: the CrossEncoder default
     max_lengths: tuple[int, ...] = ()
+    #: cross-encoders to compare (``CrossEncoder(model=...)``); empty: the default
+    models: tuple[str, ...] = ()
 
 
 def build_domain_retriever(name: str, encoder: Any) -> tuple[Any, Any]:
@@ -73,13 +78,16 @@ def _metrics(ranked: list[list[str]], gold: list[str]) -> dict[str, float]:
 
 def evaluate(settings: RerankSettings) -> Report:
     from nyx.benchmarks.peers import nyx_lite
-    from nyx.rerank import CrossEncoder
+    from nyx.rerank import DEFAULT_RERANK_BLEND, CrossEncoder
+    from nyx.results import blend_scores
 
     clock = Stopwatch()
     encoder = nyx_lite()
     windows = settings.max_lengths or (CrossEncoder().max_length,)
-    rerankers = {w: CrossEncoder(max_length=w, num_threads=settings.threads).load()
-                 for w in windows}
+    models = settings.models or (CrossEncoder().model,)
+    rerankers = {(m, w): CrossEncoder(model=m, max_length=w,
+                                      num_threads=settings.threads).load()
+                 for m in models for w in windows}
     rows: list[dict[str, Any]] = []
     for name in settings.domains:
         with clock.phase(f"{name}: build"):
@@ -94,31 +102,38 @@ def evaluate(settings: RerankSettings) -> Report:
         with clock.phase(f"{name}: first stage"):
             first = retriever.search(texts, k=deepest, rerank=False)
         scores = {}
-        for w, reranker in rerankers.items():
-            with clock.phase(f"{name}: cross-encoder {w}"):
-                scores[w] = [reranker.score(t, [h.text for h in hits])
-                             for t, hits in zip(texts, first)]
+        for (m, w), reranker in rerankers.items():
+            with clock.phase(f"{name}: cross-encoder {m} {w}"):
+                scores[m, w] = [reranker.score(t, [h.text for h in hits])
+                                for t, hits in zip(texts, first)]
         base = _metrics([[h.id for h in hits] for hits in first], gold)
         p50_first = _p50(retriever, {None: None}, texts[:settings.timed])[None]
-        rows.append({"domain": name, "N": 0, "max_length": "-", **base, "p50_ms": p50_first})
+        rows.append({"domain": name, "N": 0, "model": "-", "max_length": "-", "blend": "-",
+                     **base, "p50_ms": p50_first})
         for depth in settings.depths:
-            p50 = _p50(retriever, {w: (r, depth) for w, r in rerankers.items()},
+            p50 = _p50(retriever, {key: (r, depth) for key, r in rerankers.items()},
                        texts[:settings.timed])
-            for w in rerankers:
-                ranked = []
-                for hits, s in zip(first, scores[w]):
-                    top = hits[:depth]
-                    order = sorted(range(len(top)), key=lambda j: (-float(s[j]), j))
-                    ranked.append([top[j].id for j in order] + [h.id for h in hits[depth:]])
-                rows.append({"domain": name, "N": depth, "max_length": w,
-                             **_metrics(ranked, gold), "p50_ms": p50[w]})
+            for (m, w) in rerankers:
+                for blend in (1.0, DEFAULT_RERANK_BLEND):
+                    ranked = []
+                    for hits, s in zip(first, scores[m, w]):
+                        top = hits[:depth]
+                        mixed = blend_scores(np.array([h.score for h in top]),
+                                             np.asarray(s[:depth]), blend)
+                        order = sorted(range(len(top)), key=lambda j: (-float(mixed[j]), j))
+                        ranked.append([top[j].id for j in order] + [h.id for h in hits[depth:]])
+                    rows.append({"domain": name, "N": depth, "model": m, "max_length": w,
+                                 "blend": blend, **_metrics(ranked, gold),
+                                 "p50_ms": p50[m, w] if blend == DEFAULT_RERANK_BLEND
+                                 else float("nan")})
         retriever.close()
     report = Report("rerank", "Cross-encoder reranking over the shipped hybrid")
     report.add("nDCG@10, R@1, MRR@10 and p50 latency against N (N=0: no reranking)",
-               markdown_table(rows, ["domain", "N", "max_length", "ndcg@10", "recall@1",
-                                     "mrr@10", "p50_ms"],
-                              ["domain", "N reranked", "max tokens", "nDCG@10", "R@1", "MRR@10",
-                               "p50 ms / query"], digits={"p50_ms": 1}))
+               markdown_table(rows, ["domain", "N", "model", "max_length", "blend", "ndcg@10",
+                                     "recall@1", "mrr@10", "p50_ms"],
+                              ["domain", "N reranked", "cross-encoder", "max tokens",
+                               "CE weight", "nDCG@10", "R@1", "MRR@10", "p50 ms / query"],
+                              digits={"p50_ms": 1}))
     report.data = {"settings": asdict(settings), "rows": rows,
                    "rerankers": [repr(r) for r in rerankers.values()],
                    "machine": machine_info(settings.threads), "wall_s": clock.to_dict()}
@@ -150,6 +165,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-length", default="",
                         help="cross-encoder windows in tokens to compare, e.g. 256,128 "
                              "(default: the CrossEncoder default)")
+    parser.add_argument("--models", default="",
+                        help="cross-encoders to compare, e.g. minilm-l12,student-l6 "
+                             "(default: the CrossEncoder default)")
     parser.add_argument("--out", default="reports/rerank")
 
 
@@ -158,7 +176,8 @@ def run(args: argparse.Namespace) -> int:
                               depths=tuple(int(x) for x in args.depths.split(",")),
                               timed=args.timed, threads=args.threads, out=args.out,
                               max_lengths=tuple(int(x) for x in args.max_length.split(",")
-                                                if x.strip()))
+                                                if x.strip()),
+                              models=tuple(x for x in args.models.split(",") if x.strip()))
     limit_threads(settings.threads)
     print(evaluate(settings).markdown())
     return 0

