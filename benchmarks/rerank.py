@@ -78,8 +78,8 @@ def _metrics(ranked: list[list[str]], gold: list[str]) -> dict[str, float]:
 
 def evaluate(settings: RerankSettings) -> Report:
     from nyx.benchmarks.peers import nyx_lite
+    from nyx.hits import blend_scores
     from nyx.rerank import DEFAULT_RERANK_BLEND, CrossEncoder
-    from nyx.results import blend_scores
 
     clock = Stopwatch()
     encoder = nyx_lite()
