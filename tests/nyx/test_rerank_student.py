@@ -88,7 +88,7 @@ def test_a_changed_delta_is_refused(tmp_path):
 
 @pytest.mark.data
 def test_the_student_ranks_real_squad_questions_like_the_teacher(student, teacher):
-    """On 20 SQuAD-dev questions (held out from training), each with its gold paragraph and the
+    """On 20 SQuAD-dev questions (never used to distil it), each with its gold paragraph and the
     four paragraphs sharing most words with the question, the student's top passage is the
     teacher's on most questions, and the gold one about as often as the teacher's."""
     from nyx.benchmarks.datasets import load_dataset
