@@ -25,7 +25,7 @@ import math
 import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -68,9 +68,6 @@ def _omp_threads(n: int) -> Iterator[None]:
     """Run the block with ``n`` OpenMP threads in this thread (FAISS's setting is the calling
     thread's own, so concurrent searches in other threads are not affected)."""
     before = faiss.omp_get_max_threads()
-    if n >= before:
-        yield
-        return
     faiss.omp_set_num_threads(n)
     try:
         yield
@@ -361,8 +358,7 @@ class FaissIndex(VectorIndex):
         elif self._kind == "ivfpq":
             params.nprobe = min(self._index.nlist, self.config.nprobe * widen)
         # `selector` (a local here) keeps the SWIG object alive while faiss uses it.
-        with _omp_threads(1 if queries.shape[0] < SINGLE_THREAD_QUERIES else
-                          faiss.omp_get_max_threads()):
+        with _omp_threads(1) if queries.shape[0] < SINGLE_THREAD_QUERIES else nullcontext():
             return self._index.search(queries, k, params=params)
 
     def _search_gpu(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

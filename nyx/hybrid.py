@@ -134,9 +134,8 @@ def fuse_scores(ids: Sequence[str], dense: np.ndarray, lexical: np.ndarray,
         fused = w * d + (1.0 - w) * np.where(textless, share * d, minmax(lexical))
     # best fused score first, ties by dense score, then by id (lexsort: last key first); the
     # ids are compared only where two candidates tie on both scores
-    order = np.lexsort((-dense, -fused)) if len(ids) else np.zeros(0, dtype=np.int64)
-    keys = np.stack([fused[order], dense[order]], axis=1) if len(ids) else None
-    if keys is not None and len(ids) > 1 and (keys[1:] == keys[:-1]).all(axis=1).any():
+    order = np.lexsort((-dense, -fused))
+    if np.any((np.diff(fused[order]) == 0) & (np.diff(dense[order]) == 0)):
         order = np.lexsort((np.array(ids, dtype=str), -dense, -fused))
     scores = fused[order].tolist()
     return [(ids[i], score) for i, score in zip(order.tolist(), scores)]

@@ -77,12 +77,15 @@ class EntropyVote(Aggregator):
 
         return cls(max(taus, key=mean_target), measure)
 
+    def _uncertainties(self, answers: Sequence[Answer]) -> list[float | None]:
+        return [a.mean_entropy if self.measure == "entropy" else a.mean_nll for a in answers]
+
     def _vote(self, answers: Sequence[Answer]) -> Vote:
-        h = [a.mean_entropy if self.measure == "entropy" else a.mean_nll for a in answers]
-        return entropy_weighted_vote([a.text for a in answers], h, self.tau)
+        return entropy_weighted_vote([a.text for a in answers], self._uncertainties(answers),
+                                     self.tau)
 
     def aggregate(self, question: str, answers: Sequence[Answer]) -> Answer:
-        h = [a.mean_entropy if self.measure == "entropy" else a.mean_nll for a in answers]
+        h = self._uncertainties(answers)
         vote = entropy_weighted_vote([a.text for a in answers], h, self.tau)
         result = _from_vote(question, answers, vote, "entropy_vote")
         result.metadata["uncertainties"] = h
