@@ -48,6 +48,9 @@ COMMANDS: dict[str, Command] = {
     "fusion-domains": Command("nyx.benchmarks.fusion_domains",
                               "choose hybrid fusion by leave-one-domain-out over QA domains"),
     "rerank": Command("nyx.benchmarks.rerank", "cross-encoder reranking: nDCG@10 and p50 vs N"),
+    "adapt": Command("nyx.benchmarks.adapt",
+                     "nyx-index adapt on each domain's passages: dense/hybrid nDCG@10 before "
+                     "and after"),
     "rerank-blend": Command("nyx.benchmarks.rerank_blend",
                             "cross-encoder blended with the first stage, leave-one-domain-out"),
     "rerank-pairs": Command("nyx.benchmarks.rerank_pairs",

@@ -191,7 +191,8 @@ def _open_retriever(directory: IndexDirectory, out: Path, options: BuildOptions,
         return Retriever.load(out, encoder=asked, index_options=remote or None)
     if asked is None:
         retriever.check_encoder_is_local()  # the index names it: never fetched unless trusted
-    encoder = asked if isinstance(asked, Encoder) else load_encoder(spec, **spec_options)
+    encoder = asked if isinstance(asked, Encoder) else load_encoder(
+        spec, root=retriever.encoder_root, **spec_options)
     manifest = retriever.manifest
     assert manifest is not None  # a loaded index has one
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,7 @@ def save_retriever(retriever: Retriever, path: str | Path, *,
                 directory.abort(staging)
             raise
         retriever.loaded_from = (Path(path).resolve(), committed.name)
+        retriever.encoder_root = committed
         return committed
     finally:
         if guard is not None:
@@ -184,7 +186,27 @@ def write_generation(retriever: Retriever, folder: Path, *,
                 "hybrid": r.hybrid.to_dict(), "max_words": r.max_words,
                 "lexical": r.lexical is not None}
     (folder / RETRIEVER_FILE).write_text(json.dumps(settings, indent=2))
+    if options.get("text_adapter"):
+        _copy_adapter(r, str(options["text_adapter"]), folder)
     r.manifest = manifest
+
+
+def _copy_adapter(r: Retriever, relative: str, folder: Path) -> None:
+    """Each generation holds its encoder's text adapter (``nyx-index adapt``), so that it is
+    checksummed with it and outlives the generation it came from."""
+    from nyx.encoders.text_adapter import adapter_relpath
+
+    adapter_relpath(relative)  # the recorded form: text-adapter/<checksum>.safetensors
+    encoder = r.encoder if r.encoder_loaded else None
+    loaded = getattr(encoder, "text_adapter", None)
+    source = loaded.path if loaded is not None else (
+        r.encoder_root / relative if r.encoder_root is not None else None)
+    if source is None or not Path(source).is_file():
+        raise FileNotFoundError(f"the encoder's text adapter {relative} is missing (looked in "
+                                f"{source}); undo the adaptation or restore the file")
+    target = folder / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
 
 
 def read_settings(file: Path) -> dict[str, Any]:

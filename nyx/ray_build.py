@@ -137,7 +137,12 @@ def _encoder_spec(directory: IndexDirectory,
     current = directory.current()
     if current is not None:
         settings = json.loads((current / RETRIEVER_FILE).read_text())
-        return settings["encoder"], dict(settings.get("encoder_options", {}))
+        options = dict(settings.get("encoder_options", {}))
+        if options.get("text_adapter"):  # actors read the adapter where the index keeps it
+            from nyx.encoders.text_adapter import adapter_relpath
+
+            options["text_adapter"] = str(current / adapter_relpath(options["text_adapter"]))
+        return settings["encoder"], options
     return DEFAULT_ENCODER, {}
 
 

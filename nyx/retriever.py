@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, overload
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from nyx.candidates import CandidateQuery, LocalSource, ModalityIds
 from nyx.chunking import DEFAULT_MAX_WORDS, embedding_pieces
@@ -100,6 +101,8 @@ class Retriever:
         store_file = Path(self._tmp) / "docs.sqlite"
         self.store = generation.copy_store(store_file) if generation else DocStore(store_file)
         self.manifest: Manifest | None = generation.manifest if generation else None
+        #: the generation folder the encoder's files (a text adapter) are read from
+        self.encoder_root: Path | None = generation.folder if generation else None
         #: (index folder, generation) this retriever was loaded from or last saved to
         self.loaded_from: tuple[Path, str] | None = None
         #: sources some of whose documents were deleted (the next build indexes them again)
@@ -175,6 +178,45 @@ class Retriever:
                   for p in (item.pieces if isinstance(item, PreparedItem) else self.pieces(item))]
         return self.encoder.encode_documents(pieces, batch_size=batch_size,
                                              show_progress=show_progress)
+
+    def reembed(self, encoder: Encoder, *, batch_size: int = 32,
+                show_progress: bool = False) -> int:
+        """Replace every vector with ``encoder``'s: the same documents, pieces, ids and
+        metadata in a new vector index of the same kind (FAISS only), so that saving writes a
+        generation whose vectors all come from ``encoder`` (``nyx-index adapt``, and its undo).
+        The lexical index and stored documents are unchanged. Returns the vectors written."""
+        from nyx.indexes.faiss_index import FaissIndex
+
+        if not isinstance(self.index, FaissIndex):
+            raise ValueError(f"re-embedding supports FAISS indexes; this index keeps its vectors "
+                             f"in {self.index.backend_name} - rebuild it with the new encoder")
+        fresh = FaissIndex(encoder.dim, config=self.index.config)
+        ids = self.store.ids()
+        written = 0
+        with tqdm(total=len(ids), desc="re-embedding", unit="doc",
+                  disable=not show_progress) as bar:
+            for start in range(0, len(ids), 256):
+                chunk = ids[start:start + 256]
+                vector_of, pieces, meta = [], [], []
+                for doc_id, item in zip(chunk, self.get(chunk)):
+                    if item is None:
+                        continue
+                    parts = self.pieces(item)
+                    vector_of += vector_ids(doc_id, len(parts))
+                    meta += [{**item.metadata, "_doc": doc_id}] * len(parts)
+                    pieces += parts
+                if pieces:
+                    fresh.upsert(vector_of, encoder.encode_documents(pieces,
+                                                                     batch_size=batch_size),
+                                 meta)
+                    written += len(pieces)
+                bar.update(len(chunk))
+        self.index.close()
+        self.index = fresh
+        self._encoder = encoder
+        self._encoder_spec, self._encoder_options = encoder.rebuild_spec()
+        self._modality_ids.forget()
+        return written
 
     def media_file(self, path: str) -> Path | None:
         """``path`` if it is an image stored in this index, else ``None`` (see
@@ -469,7 +511,7 @@ class Retriever:
         if encoder is not None or encoder_options:
             if encoder is None:
                 check_local_encoder(spec, trust_remote)
-            enc = load_encoder(encoder or spec, **encoder_options)
+            enc = load_encoder(encoder or spec, root=generation.folder, **encoder_options)
             generation.manifest.check_encoder(enc.name, enc.version, enc.dim)
         # Without an encoder asked for, the one that built the index is loaded (and checked) on
         # first use: verifying, listing or lexical search never load a model.
@@ -505,7 +547,8 @@ class Retriever:
         """The encoder; a loaded index loads the one that built it on first use."""
         if self._encoder is None:
             self.check_encoder_is_local()
-            enc = load_encoder(self._encoder_spec, **self._encoder_options)
+            enc = load_encoder(self._encoder_spec, root=self.encoder_root,
+                               **self._encoder_options)
             if self.manifest is not None:
                 self.manifest.check_encoder(enc.name, enc.version, enc.dim)
             self._encoder = enc

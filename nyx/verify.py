@@ -74,6 +74,13 @@ def verify_index(path: str | Path, *, sample: int = 200) -> VerifyReport:
     if reason is not None:
         report.notes.append(f"encoder {settings['encoder']!r}: {reason}; search refuses to "
                             "fetch it unless given --model or --trust-remote")
+    adapter = (settings.get("encoder_options") or {}).get("text_adapter")
+    if adapter:
+        report.problems.extend(_check_adapter(folder, str(adapter)))
+        if report.problems:
+            return report
+        report.notes.append(f"text encoder adapted to this corpus ({adapter}); "
+                            "`nyx-index adapt INDEX --undo` goes back to the plain one")
     if remote_vectors(folder / "vectors"):
         report.notes.append("vector counts not cross-checked (the server was not contacted)")
         return report
@@ -82,6 +89,18 @@ def verify_index(path: str | Path, *, sample: int = 200) -> VerifyReport:
     except Exception as exc:  # a damaged file may fail in any library: report, never raise
         report.problems.append(f"cannot open {folder.name}: {type(exc).__name__}: {exc}")
     return report
+
+
+def _check_adapter(folder: Path, relative: str) -> list[str]:
+    """The text adapter ``nyx-index adapt`` recorded: inside the generation, named by its
+    checksum (read as bytes; no model is loaded)."""
+    from nyx.encoders.text_adapter import TextAdapter, adapter_relpath
+
+    try:
+        TextAdapter.load(folder / adapter_relpath(relative))
+    except (ValueError, FileNotFoundError) as exc:
+        return [str(exc)]
+    return []
 
 
 def _committed_with_checksums(folder: Path) -> bool:

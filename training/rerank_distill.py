@@ -418,20 +418,11 @@ def last_layer_inputs(weights: dict[str, np.ndarray], path: Path, depth: int,
 def _lora_linear(base: Any, rank: int, alpha: float) -> Any:
     """``base`` (a frozen ``nn.Linear``) plus a trainable low-rank update ``B @ A``."""
     import torch
-    from torch import nn
 
-    class LoraLinear(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.base = base
-            self.lora_a = nn.Parameter(torch.randn(rank, base.in_features) / base.in_features**0.5)
-            self.lora_b = nn.Parameter(torch.zeros(base.out_features, rank))
-            self.scale = alpha / rank
+    from nyx.training.text_lora import LoraLinear
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.base(x) + (x @ self.lora_a.T @ self.lora_b.T) * self.scale
-
-    return LoraLinear()
+    return LoraLinear(base, rank, alpha / rank,
+                      a=torch.randn(rank, base.in_features) / base.in_features**0.5)
 
 
 def student_model(layers: list[int], rank: int) -> tuple[Any, dict[str, np.ndarray]]:

@@ -63,11 +63,15 @@ def cache_dir() -> Path:
     return Path(os.environ.get("NYX_CACHE") or Path.home() / ".cache" / "nyx")
 
 
-def cached_class_vectors(template: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
-    """Class-name text vectors, computed once per template and text model and kept on disk."""
+def cached_class_vectors(template: str, compute: Callable[[], np.ndarray],
+                         tower: str = "") -> np.ndarray:
+    """Class-name text vectors, computed once per template and text model and kept on disk.
+    ``tower`` tells apart text towers other than the plain fp32 MiniLM (a precision, an
+    adapter)."""
     from nyx.encoders.towers import MINILM_SHA256
 
-    key = hashlib.sha256(f"{MINILM_SHA256}|{template}".encode()).hexdigest()[:16]
+    name = f"{MINILM_SHA256}|{template}" + (f"|{tower}" if tower else "")
+    key = hashlib.sha256(name.encode()).hexdigest()[:16]
     path = cache_dir() / "conse" / f"imagenet-{key}.npy"
     if path.is_file():
         try:

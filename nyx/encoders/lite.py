@@ -33,6 +33,7 @@ from nyx.encoders.fusion import fuse_vectors
 from nyx.encoders.minilm_onnx import PRECISIONS, OnnxMiniLM
 from nyx.encoders.ocr import GATE_SIDE, OCRReader
 from nyx.encoders.projection import ImageProjection
+from nyx.encoders.text_adapter import TextAdapter
 from nyx.encoders.towers import ImageTower, load_text_tower, minilm_dir
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,10 @@ class LiteConfig:
     #: The text tower's precision on onnxruntime: "fp32" (the same vectors as
     #: sentence-transformers) or "int8" (faster, slightly different vectors: a new version).
     text_precision: str = "fp32"
+    #: A low-rank adapter of the text tower learnt for one corpus by ``nyx-index adapt``
+    #: (:mod:`nyx.encoders.text_adapter`; a file named by its checksum, inside the index
+    #: folder). ``None``: the plain all-MiniLM-L6-v2.
+    text_adapter: str | None = None
 
 
 @dataclass
@@ -114,6 +119,8 @@ class NyxLite(Encoder):
             raise ValueError(f"unknown nyx-lite bridge {self.config.bridge!r}; choose one of "
                              f"{', '.join(BRIDGES)}")
         self._bridge: ImageBridge | None = None
+        self.text_adapter = (TextAdapter.load(self.config.text_adapter)
+                             if self.config.text_adapter else None)
         self.projection = (ImageProjection.load(self.config.projection)
                            if self.config.projection else None)
         if self.projection is not None and self.projection.out_dim != self.dim:
@@ -136,6 +143,8 @@ class NyxLite(Encoder):
         ocr = (f"ocr{c.ocr_weight:g}" + ("+respace" if c.ocr_respace else "")
                + (f"+gate{c.ocr_gate}" if c.ocr_gate else "")) if c.ocr else "no-ocr"
         text = "minilm-l6-v2" + ("" if c.text_precision == "fp32" else f"-{c.text_precision}")
+        if self.text_adapter is not None:
+            text += f"+adapt-{self.text_adapter.tag}"
         return f"{LITE_VERSION};{text};effnet-lite0;{image};{ocr};tw{c.text_weight:g}"
 
     # -- towers ---------------------------------------------------------------------------
@@ -145,7 +154,8 @@ class NyxLite(Encoder):
         """The text tower, all-MiniLM-L6-v2 on onnxruntime (:mod:`nyx.encoders.minilm_onnx`),
         loaded on first use (its graph is written to the Nyx cache the first time ever)."""
         if self._text_model is None:
-            self._text_model = OnnxMiniLM(minilm_dir(), self.config.text_precision)
+            self._text_model = OnnxMiniLM(minilm_dir(), self.config.text_precision,
+                                          adapter=self.text_adapter)
         return self._text_model
 
     def encode_texts(self, texts: list[str], batch_size: int = 32,
@@ -154,7 +164,8 @@ class NyxLite(Encoder):
         torch (sentence-transformers, the same weights) when the encoder runs on a GPU."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        if self.device == "cpu" or self.config.text_precision != "fp32":
+        if self.device == "cpu" or self.config.text_precision != "fp32" or \
+                self.text_adapter is not None:
             return self.text_model.encode(texts, batch_size=batch_size,
                                           show_progress=show_progress)
         if self._torch_text_model is None:
@@ -162,6 +173,13 @@ class NyxLite(Encoder):
         return self._torch_text_model.encode(texts, batch_size=batch_size,
                                              convert_to_numpy=True, normalize_embeddings=True,
                                              show_progress_bar=show_progress)
+
+    def _text_tower_id(self) -> str:
+        """What distinguishes this text tower's vectors from the plain fp32 one's ("" for it)."""
+        parts = [] if self.config.text_precision == "fp32" else [self.config.text_precision]
+        if self.text_adapter is not None:
+            parts.append(f"adapt-{self.text_adapter.tag}")
+        return "+".join(parts)
 
     @property
     def image_tower(self) -> ImageTower:
@@ -186,7 +204,8 @@ class NyxLite(Encoder):
                 self.config.conse_template,
                 lambda: self.encode_texts(class_prompts(self._class_names or [],
                                                         self.config.conse_template),
-                                          batch_size=64))
+                                          batch_size=64),
+                tower=self._text_tower_id())
             self._conse = ConSE(vectors, self.config.top_t)
         return self._conse
 

@@ -22,12 +22,15 @@ import json
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nyx.encoders.bert_graph import BertShape, bert_graph
 from nyx.encoders.conse import cache_dir
+
+if TYPE_CHECKING:
+    from nyx.encoders.text_adapter import TextAdapter
 
 logger = logging.getLogger(__name__)
 
@@ -41,30 +44,37 @@ PRECISIONS = ("fp32", "int8")
 GRAPH_VERSION = 1
 
 
-def onnx_model_path(precision: str) -> Path:
-    """Where the graph of the pinned MiniLM weights is cached at ``precision``."""
+def onnx_model_path(precision: str, adapter: TextAdapter | None = None) -> Path:
+    """Where the graph of the pinned MiniLM weights (with ``adapter`` merged, if given) is
+    cached at ``precision``."""
     from nyx.encoders.towers import MINILM_SHA256
 
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    return cache_dir() / "onnx" / f"minilm-{MINILM_SHA256[:16]}-g{GRAPH_VERSION}-{precision}.onnx"
+    adapted = f"-a{adapter.tag}" if adapter is not None else ""
+    return cache_dir() / "onnx" / (f"minilm-{MINILM_SHA256[:16]}{adapted}-g{GRAPH_VERSION}-"
+                                   f"{precision}.onnx")
 
 
-def build_graph(folder: Path) -> Any:
-    """The ONNX model (an ``onnx.ModelProto``) of the BERT encoder in ``folder``: inputs
-    ``input_ids`` [n, L] int64 and ``attention_mask`` [n, L] float32, output ``pooled`` [n, d],
-    the mean of the last hidden states over the mask (not normalised)."""
+def build_graph(folder: Path, adapter: TextAdapter | None = None) -> Any:
+    """The ONNX model (an ``onnx.ModelProto``) of the BERT encoder in ``folder`` (with
+    ``adapter``'s low-rank updates merged into its weights): inputs ``input_ids`` [n, L] int64
+    and ``attention_mask`` [n, L] float32, output ``pooled`` [n, d], the mean of the last hidden
+    states over the mask (not normalised)."""
     from safetensors.numpy import load_file
 
     shape = BertShape.from_config(json.loads((folder / "config.json").read_text()))
-    return bert_graph(load_file(str(folder / "model.safetensors")), shape, head="mean",
-                      name="nyx-minilm")
+    weights = load_file(str(folder / "model.safetensors"))
+    if adapter is not None:
+        weights = adapter.merge(weights)
+    return bert_graph(weights, shape, head="mean", name="nyx-minilm")
 
 
-def ensure_model(folder: Path, precision: str) -> Path:
+def ensure_model(folder: Path, precision: str, adapter: TextAdapter | None = None) -> Path:
     """The cached ONNX file at ``precision`` for the weights in ``folder`` (the checksum-pinned
-    MiniLM folder of :func:`~nyx.encoders.towers.minilm_dir`), built on first use."""
-    path = onnx_model_path(precision)
+    MiniLM folder of :func:`~nyx.encoders.towers.minilm_dir`), with ``adapter`` merged, built
+    on first use."""
+    path = onnx_model_path(precision, adapter)
     if path.exists():
         return path
     from nyx.indexes.atomic import atomic_write_bytes
@@ -72,11 +82,11 @@ def ensure_model(folder: Path, precision: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if precision == "fp32":
         logger.info("writing the ONNX text tower to %s (once)", path)
-        atomic_write_bytes(path, build_graph(folder).SerializeToString())
+        atomic_write_bytes(path, build_graph(folder, adapter).SerializeToString())
         return path
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    source = ensure_model(folder, "fp32")
+    source = ensure_model(folder, "fp32", adapter)
     logger.info("quantising the ONNX text tower to int8 at %s (once)", path)
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         quantized = Path(tmp) / path.name
@@ -90,13 +100,13 @@ class OnnxMiniLM:
     """``encode(texts)`` -> normalised float32 vectors, as ``SentenceTransformer.encode``."""
 
     def __init__(self, folder: str | Path, precision: str = "fp32",
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, adapter: TextAdapter | None = None) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         folder = Path(folder)
         self.precision = precision
-        self.path = ensure_model(folder, precision)
+        self.path = ensure_model(folder, precision, adapter)
         config = json.loads((folder / "config.json").read_text())
         self.dim = int(config["hidden_size"])
         options = ort.SessionOptions()

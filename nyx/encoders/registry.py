@@ -18,7 +18,7 @@ _VLM_MODEL_TYPES = {"qwen2_vl", "qwen2_5_vl", "qwen3_vl"}
 
 
 def load_encoder(spec: str | Path | Encoder = DEFAULT_ENCODER, *, device: str | None = None,
-                 **options: Any) -> Encoder:
+                 root: str | Path | None = None, **options: Any) -> Encoder:
     """Load an encoder from a registry name, a local path or a hub id.
 
     >>> load_encoder("nyx-lite")
@@ -26,11 +26,20 @@ def load_encoder(spec: str | Path | Encoder = DEFAULT_ENCODER, *, device: str | 
     >>> load_encoder("nyx-lite:runs/projection.safetensors")
     >>> load_encoder("clip:ViT-B-32@laion2b_s34b_b79k")
     >>> load_encoder("SnowNation/Nyx", dim=1024)
+
+    ``root``: the folder that relative file options (an index's ``text_adapter``) are read
+    from; they are recorded as given.
     """
     if isinstance(spec, Encoder):
         return spec
     parsed = EncoderSpec.parse(spec)
     given = dict(options)  # _dispatch may consume some
+    adapter = options.get("text_adapter")
+    if adapter and root is not None and not Path(adapter).is_absolute():
+        # an index records its adapter inside its generation folder (it moves with it)
+        from nyx.encoders.text_adapter import adapter_relpath
+
+        options["text_adapter"] = str(Path(root) / adapter_relpath(str(adapter)))
     encoder = _dispatch(parsed, device, options)
     # What rebuilds this encoder (Encoder.spec): Retriever.save records it.
     encoder.spec = str(parsed)
