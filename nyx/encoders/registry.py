@@ -35,8 +35,9 @@ def load_encoder(spec: str | Path | Encoder = DEFAULT_ENCODER, *, device: str | 
     parsed = EncoderSpec.parse(spec)
     given = dict(options)  # _dispatch may consume some
     adapter = options.get("text_adapter")
-    if adapter and root is not None and not Path(adapter).is_absolute():
-        # an index records its adapter inside its generation folder (it moves with it)
+    if adapter and root is not None:
+        # an index records its adapter inside its generation folder (it moves with it) and
+        # never names a file elsewhere (an absolute path or ../ is refused)
         from nyx.encoders.text_adapter import adapter_relpath
 
         options["text_adapter"] = str(Path(root) / adapter_relpath(str(adapter)))

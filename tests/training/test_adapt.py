@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nyx import Item, Retriever
+from nyx import Item, Retriever, load_encoder
 from nyx.encoders.lite import NyxLite
 from nyx.encoders.text_adapter import TextAdapter, adapter_relpath, write_adapter
 from nyx.training.adapt import WORK_FOLDER, AdaptConfig, adapt, undo_adapt
@@ -74,9 +74,13 @@ def test_adapter_file_is_named_by_its_checksum(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="does not match its name"):
         TextAdapter.load(path)
-    for bad in ("../../etc/passwd", "text-adapter/../x.safetensors", "adapter.safetensors"):
+    for bad in ("../../etc/passwd", "text-adapter/../x.safetensors", "adapter.safetensors",
+                f"/{tmp_path}/{path.name}"):
         with pytest.raises(ValueError, match="text-adapter/<16 hex digits>"):
             adapter_relpath(bad)
+    with pytest.raises(ValueError, match="text-adapter/<16 hex digits>"):
+        # an index folder's settings naming a file outside it
+        load_encoder("nyx-lite", root=tmp_path, text_adapter=str(path))
 
 
 def test_merged_onnx_graph_computes_the_torch_adapted_tower(tmp_path: Path) -> None:
