@@ -155,11 +155,18 @@ def _label(r: Retriever, queries: list[PseudoQuery], config: AdaptConfig,
 
     done: list[dict[str, Any]] = []
     if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                done.append(json.loads(line))
-            except ValueError:
-                break  # a line cut by a crash: label it again
+        kept = 0  # bytes of complete lines
+        with open(path, "rb") as f:
+            for line in f:
+                try:
+                    if not line.endswith(b"\n"):
+                        raise ValueError("no end of line")
+                    done.append(json.loads(line))
+                except ValueError:
+                    break  # a line cut by a crash: label it again
+                kept += len(line)
+        with open(path, "r+b") as f:  # new rows go after the complete ones, not the torn one
+            f.truncate(kept)
     todo = queries[len(done):]
     if not todo:
         return done
@@ -168,8 +175,6 @@ def _label(r: Retriever, queries: list[PseudoQuery], config: AdaptConfig,
     with open(path, "a", encoding="utf-8") as out, \
             tqdm(total=len(queries), initial=len(done), desc="adapt: labelling",
                  unit="query", disable=not show_progress) as bar:
-        if done:
-            out.seek(0, os.SEEK_END)
         for start in range(0, len(todo), 32):
             batch = todo[start:start + 32]
             results = r.search([q.text for q in batch], k=config.candidates, mode=mode,

@@ -209,3 +209,23 @@ def test_adapt_resumes_after_a_kill(plain_index: Path, tmp_path: Path,
     assert report.pairs_labelled == 36 * 3
     ids, vectors, version = _vectors(folder)
     assert "+adapt-" in version and ids == _vectors(plain_index)[0]
+
+
+def test_labels_cut_by_a_crash_are_trimmed_before_appending(plain_index: Path,
+                                                            tmp_path: Path) -> None:
+    """A line torn by a crash is dropped from the file, not left in front of the new rows (a
+    later resume would stop reading at it and label everything after it again)."""
+    from nyx.training.adapt import _label, _make_queries
+
+    r = Retriever.load(plain_index)
+    try:
+        queries = _make_queries(r, SMALL)[:6]
+        path = tmp_path / "labels.jsonl"
+        first = _label(r, queries[:2], SMALL, path, False)
+        path.write_text(path.read_text() + '{"qid": "q2", "que')  # torn by a kill
+        rows = _label(r, queries, SMALL, path, False)
+    finally:
+        r.close()
+    lines = path.read_text().splitlines()
+    assert [json.loads(line)["qid"] for line in lines] == [q.qid for q in queries]
+    assert rows[:2] == first and len(rows) == 6
