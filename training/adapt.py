@@ -38,6 +38,7 @@ import numpy as np
 
 from nyx.encoders.text_adapter import ADAPTER_FOLDER, write_adapter
 from nyx.hybrid import HybridConfig
+from nyx.ids import SEPARATOR, document_id
 from nyx.indexes.atomic import atomic_write_bytes
 from nyx.metrics import ndcg_at_k
 from nyx.retriever import Retriever
@@ -236,7 +237,7 @@ def _train(r: Retriever, labels: list[dict[str, Any]], config: AdaptConfig, work
             torch.manual_seed(config.seed + step)  # dropout: the same after a resume
             rows = [labels[i] for i in steps[step]]
             hide = random.Random(config.seed * 1_000_003 + step)
-            passages = [_cloze(texts[d], row["query"]) if _doc_of(d) == row.get("source")
+            passages = [_cloze(texts[d], row["query"]) if document_id(d) == row.get("source")
                         and hide.random() < config.cloze else texts[d]
                         for row in rows for d in row["ids"]]
             q = tower([row["query"] for row in rows])
@@ -304,7 +305,7 @@ def _passage_texts(r: Retriever, labels: list[dict[str, Any]]) -> dict[str, str]
     out: dict[str, str] = {}
     for start in range(0, len(ids), 512):
         chunk = ids[start:start + 512]
-        for vid, item in zip(chunk, r.get([_doc_of(v) for v in chunk])):
+        for vid, item in zip(chunk, r.get([document_id(v) for v in chunk])):
             if item is None:
                 out[vid] = ""
                 continue
@@ -314,15 +315,7 @@ def _passage_texts(r: Retriever, labels: list[dict[str, Any]]) -> dict[str, str]
     return out
 
 
-def _doc_of(vector_id: str) -> str:
-    from nyx.ids import document_id
-
-    return document_id(vector_id)
-
-
 def _piece_of(vector_id: str) -> int:
-    from nyx.ids import SEPARATOR
-
     head, sep, tail = vector_id.rpartition(SEPARATOR)
     return int(tail) if sep and tail.isdigit() else 0
 
@@ -447,8 +440,8 @@ def undo_adapt(path: str | os.PathLike[str], *, show_progress: bool = False) -> 
     r = Retriever.load(path)
     try:
         _check_adaptable(r, Path(path))
-        options = {k: v for k, v in r.encoder_spec()[1].items() if k != "text_adapter"}
-        if "text_adapter" not in r.encoder_spec()[1]:
+        options = r.encoder_spec()[1]
+        if options.pop("text_adapter", None) is None:
             raise ValueError(f"{path} is not adapted: nothing to undo")
         adapter = getattr(r.encoder, "text_adapter", None)
         weight = adapter.info.get("dense_weight_before") if adapter is not None else None

@@ -44,7 +44,7 @@ def _run(args: argparse.Namespace) -> int:
     from nyx.training.adapt import AdaptConfig, adapt, undo_adapt
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if not (args.index / "CURRENT").exists() and not args.index.is_dir():
+    if not args.index.is_dir():
         print(f"nyx-index adapt: no index at {args.index}", file=sys.stderr)
         return 2
     try:
