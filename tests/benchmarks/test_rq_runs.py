@@ -38,7 +38,7 @@ def llm():
     from nyx.ensemble import TransformersGenerator
 
     try:
-        return TransformersGenerator(dtype="bfloat16", batch_size=4).load()
+        return TransformersGenerator(dtype="auto", batch_size=4).load()
     except ImportError as error:
         pytest.skip(str(error))
 

@@ -34,7 +34,8 @@ BASES: dict[str, Any] = {
                          "reranker": component_class("cross_encoder")()},
     "cross_encoder": lambda: {},
     "llm_listwise": lambda: {"generator": _llm()},
-    "transformers": lambda: {},
+    # an explicit dtype: with "auto" the device picks it, and then the device matters
+    "transformers": lambda: {"dtype": "float32"},
     "vllm": lambda: {"model": "some/model"},
     "openai": lambda: {"base_url": "http://127.0.0.1:9/v1"},
     "voting": lambda: {"generators": [_llm(), _llm("other")]},

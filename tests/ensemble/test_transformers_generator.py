@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
 from nyx.ensemble.generators.smollm2 import smollm2_model_dir
+from nyx.ensemble.generators.transformers_backend import TransformersGenerator, native_dtype
 
 PROMPT = ("Question: What is the capital of France?\nAnswer: Paris\n\n"
           "Question: What is the capital of Italy?\nAnswer:")
@@ -17,7 +19,22 @@ def test_model_is_cached_as_safetensors(llm):
     folder = smollm2_model_dir()
     assert (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
     assert llm.model_id.startswith("transformers:")
-    assert {"model": "smollm2-135m-instruct", "dtype": "bfloat16"}.items() <= llm.identity().items()
+    # "auto" is resolved before anything is cached: the id names the dtype that computes
+    assert {"model": "smollm2-135m-instruct", "dtype": native_dtype()}.items() <= \
+        llm.identity().items()
+    assert llm.to_config()["dtype"] in ("float32", "bfloat16")
+
+
+def test_auto_dtype_is_bfloat16_only_where_it_is_native():
+    assert native_dtype("cpu", frozenset({"avx2", "fma"})) == "float32"
+    assert native_dtype("cpu", frozenset({"avx2", "avx512f", "avx512_bf16"})) == "bfloat16"
+    assert native_dtype("cpu", frozenset({"amx_bf16", "amx_tile"})) == "bfloat16"
+    assert native_dtype("cuda:0") == "bfloat16"
+    flags = Path("/proc/cpuinfo").read_text()
+    here = "bfloat16" if "avx512_bf16" in flags or "amx_bf16" in flags else "float32"
+    assert native_dtype() == here
+    assert TransformersGenerator(dtype="auto").dtype == here
+    assert TransformersGenerator(dtype="bfloat16").dtype == "bfloat16"
 
 
 def test_batched_generation_reports_token_logprobs_and_entropies(llm):
