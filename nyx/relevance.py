@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from nyx.encoders.spec import EncoderSpec
 
@@ -74,6 +75,7 @@ def estimate(encoder: str | None, mode: str, *, dense: float = 0.0, share: float
     return value
 
 
+@lru_cache(maxsize=256)  # parsing the spec for every hit cost more than the estimate
 def calibration_for(encoder: str | None, mode: str) -> Calibration | None:
     """The model for hits of a text search in ``mode`` (``hybrid``, ``dense``, ``lexical`` or
     ``rerank``) with the encoder named ``encoder``; ``None`` where none was fitted (another

@@ -41,6 +41,11 @@ def test_the_questions_use_what_they_promise() -> None:
     rq5 = load_rq_config("RQ5")
     generators = {rq5.components[n]["model"] for n in ("llm", "gemma", "llm_chat")}
     assert generators == {"smollm2-135m-instruct", "gemma-3-270m"}
+    # the decisive-size run: RQ1's five systems on the three text domains, 1,000 each
+    domains = load_rq_config(CONFIG_DIR / "RQ1-domains.yaml")
+    assert [(t.dataset, t.limit) for t in domains.tasks] == [
+        ("squad-dev", 1000), ("squad-shifts-amazon", 1000), ("squad-shifts-new-wiki", 1000)]
+    assert all(t.systems == rq1.tasks[0].systems for t in domains.tasks)
     for rq in ("RQ6", "RQ7"):
         spec = load_rq_config(rq).tasks[0].retrieval
         assert spec is not None and len(spec.singles) >= 2 and spec.fused
