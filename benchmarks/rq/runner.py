@@ -30,12 +30,14 @@ from nyx.benchmarks.rq.retrievers import ranking_scores
 from nyx.benchmarks.rq.systems import (
     DEFAULT_BATCH_SIZE,
     FITTED_AGGREGATORS,
+    TRANSFERRED_AGGREGATORS,
     SystemResult,
     aggregate,
     cross_fitted,
     held_out_best,
     paired_bootstrap,
     run_system,
+    transferred,
 )
 from nyx.ensemble.cache import DiskCache
 from nyx.ensemble.config import ConfigBuilder, Configurable
@@ -167,7 +169,7 @@ def _rank_modules(result: TaskResult, spec: RetrievalSpec, builder: ConfigBuilde
 
 def _run_task(config: RQConfig, task: TaskSpec, cache: DiskCache, progress: bool,
               prebuilt: Mapping[str, Any], embed: Embedder | None,
-              batch_size: int) -> TaskResult:
+              batch_size: int) -> tuple[TaskResult, TaskData]:
     start = time.perf_counter()
     data = _task_data(task, config.seed)
     _seed_everything(config.seed)
@@ -210,7 +212,29 @@ def _run_task(config: RQConfig, task: TaskSpec, cache: DiskCache, progress: bool
                                              [result.systems[a] for a in chosen], embed)
     result.models = model_versions(_generators(list(builder.built.values())))
     result.wall_s = time.perf_counter() - start
-    return result
+    return result, data
+
+
+def _transfer(tasks: list[tuple[TaskSpec, TaskResult, TaskData]], seed: int) -> None:
+    """For each pair of tasks with the same two or more systems (one RQ on several domains):
+    the fitted aggregators fitted on every question of one and scored on every question of
+    the other (rows ``"learned_selector (fitted on squad)"``...), gains recomputed; the fitted
+    models are kept in the task's ``data["fitted"]`` (a learned selector as its saved JSON)."""
+    for spec, result, data in tasks:
+        members = [result.systems[n] for n in spec.systems]
+        if len(members) < 2 or not spec.aggregators:
+            continue
+        for other_spec, other, _ in tasks:
+            if other is result or other_spec.systems != spec.systems:
+                continue
+            train = [other.systems[n] for n in other_spec.systems]
+            for pattern, fit in TRANSFERRED_AGGREGATORS.items():
+                name = pattern.format(other.name)
+                result.systems[name], model = transferred(name, fit, train, members, data)
+                result.data.setdefault("fitted", {})[name] = (
+                    model.to_dict() if hasattr(model, "to_dict") else
+                    {"tau": model.tau, "measure": model.measure})
+        _gains(result, seed)
 
 
 def run_rq(config: RQConfig, *, cache_path: str | os.PathLike[str],
@@ -228,11 +252,15 @@ def run_rq(config: RQConfig, *, cache_path: str | os.PathLike[str],
     cache = DiskCache(Path(cache_path))
     out = RQResult(config, "ran", environment=environment)
     try:
+        ran = []
         for task in config.tasks:
             logger.info("%s: task %s (%s, %d questions, seed %d)", config.rq, task.name,
                         task.dataset, task.limit, config.seed)
-            out.tasks.append(_run_task(config, task, cache, progress, prebuilt or {}, embed,
-                                       batch_size))
+            result, data = _run_task(config, task, cache, progress, prebuilt or {}, embed,
+                                     batch_size)
+            ran.append((task, result, data))
+            out.tasks.append(result)
+        _transfer(ran, config.seed)
     except GeneratorUnavailableError as error:
         out.status = "failed"
         out.message = f"failed: the generator endpoint is unavailable: {error}"

@@ -213,6 +213,33 @@ FITTED_AGGREGATORS: dict[str, Callable[[list[list[Answer]], list[list[float]]], 
 }
 
 
+#: the same aggregators fitted on every question of another task of the RQ (another domain)
+#: with the same systems, and scored on every question of this one (see :func:`transferred`);
+#: ``{}`` is the task they were fitted on
+TRANSFERRED_AGGREGATORS: dict[str, Callable[[list[list[Answer]], list[list[float]]], Any]] = {
+    "learned_selector (fitted on {})": lambda answers, f1: LearnedSelector.fit(answers, f1),
+    "entropy_vote (tau fitted on {})": lambda answers, f1: EntropyVote.fit(answers, f1),
+}
+
+
+def transferred(name: str, fit: Callable[[list[list[Answer]], list[list[float]]], Any],
+                train: Sequence[SystemResult], members: Sequence[SystemResult],
+                data: TaskData) -> tuple[SystemResult, Any]:
+    """An aggregator fitted on all the answers of ``train`` (the same systems on another
+    task) and their F1, and scored on every question of ``data``: none of these questions
+    was seen in fitting. Returns the result and the fitted aggregator (to save)."""
+    start = time.perf_counter()
+    questions = list(train[0].answers)
+    aggregator = fit([[m.answers[q] for m in train] for q in questions],
+                     [[m.scores[q]["f1"] for m in train] for q in questions])
+    result = SystemResult(name, "aggregator")
+    result.answers = {qid: aggregator.aggregate(data.questions[qid],
+                                                [m.answers[qid] for m in members])
+                      for qid in members[0].answers}
+    result.wall_s = time.perf_counter() - start
+    return _score(result, data), aggregator
+
+
 def cross_fitted(name: str, fit: Callable[[list[list[Answer]], list[list[float]]], Any],
                  members: Sequence[SystemResult], data: TaskData,
                  halves: tuple[list[str], list[str]]) -> SystemResult:

@@ -117,3 +117,32 @@ def test_module_rq_with_retrieval_fusion(llm, cache: Path, tmp_path: Path) -> No
     files = write_report(result, tmp_path / "out", "nyx-bench rq RQ6 --limit 2")
     assert files["RQ6-slice-recall"].stat().st_size > 5000
     assert "recall@5" in files["markdown"].read_text()
+
+
+def test_fitted_aggregators_transfer_between_tasks_of_the_same_systems(
+        llm, cache: Path, tmp_path: Path) -> None:
+    systems = ["sequential", "closed_book"]
+    path = tmp_path / "RQ1.yaml"
+    path.write_text(yaml.safe_dump({
+        "rq": "RQ1", "title": "transfer", "seed": 3, "components": COMPONENTS,
+        "tasks": [{"name": name, "dataset": "rq-test-squad", "limit": limit,
+                   "systems": members, "aggregators": AGGREGATORS}
+                  for name, limit, members in (("a", 2, systems), ("b", 3, systems),
+                                               ("other", 2, ["sequential", "seq_flat"]))]}))
+    result = run_rq(load_rq_config(path), cache_path=cache, progress=False,
+                    prebuilt={"llm": llm})
+    a, b, other = result.tasks
+    for task, source, trained_on in ((a, "b", 3), (b, "a", 2)):
+        for name in (f"learned_selector (fitted on {source})",
+                     f"entropy_vote (tau fitted on {source})"):
+            assert name in task.gains  # scored against the held-out best like the others
+            answers = task.systems[name].answers
+            assert list(answers) == list(task.systems["sequential"].answers)
+            assert all(x.metadata["chosen_system"] in systems for x in answers.values()
+                       if "chosen_system" in x.metadata)
+        model = task.data["fitted"][f"learned_selector (fitted on {source})"]
+        assert model["questions"] == trained_on and model["systems"] == systems
+        assert "tau" in task.data["fitted"][f"entropy_vote (tau fitted on {source})"]
+    # another set of systems: nothing to transfer to or from it
+    assert not any("fitted on" in name for name in other.systems)
+    assert not any("fitted on other" in name for name in a.systems)
