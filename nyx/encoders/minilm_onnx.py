@@ -18,8 +18,10 @@ Two precisions:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PRECISIONS", "OnnxMiniLM", "build_graph", "onnx_model_path"]
+__all__ = ["PRECISIONS", "OnnxMiniLM", "build_graph", "onnx_model_path", "prune_adapted_graphs"]
 
 #: sentence-transformers' max_seq_length for all-MiniLM-L6-v2 (sentence_bert_config.json)
 MAX_TOKENS = 256
@@ -42,6 +44,10 @@ MAX_TOKENS = 256
 PRECISIONS = ("fp32", "int8")
 #: Bumped when the graph written here changes (part of the cached file's name).
 GRAPH_VERSION = 1
+#: Graphs with an index's adapter merged (~90 MB each) kept in the cache: building one more
+#: removes the least recently used beyond this many (an index that needs one again rebuilds it
+#: from the adapter file it holds, in seconds).
+KEEP_ADAPTED_GRAPHS = 4
 
 
 def onnx_model_path(precision: str, adapter: TextAdapter | None = None) -> Path:
@@ -83,6 +89,8 @@ def ensure_model(folder: Path, precision: str, adapter: TextAdapter | None = Non
     if precision == "fp32":
         logger.info("writing the ONNX text tower to %s (once)", path)
         atomic_write_bytes(path, build_graph(folder, adapter).SerializeToString())
+        if adapter is not None:
+            prune_adapted_graphs()
         return path
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -93,7 +101,35 @@ def ensure_model(folder: Path, precision: str, adapter: TextAdapter | None = Non
         quantize_dynamic(source, quantized, weight_type=QuantType.QInt8,
                          op_types_to_quantize=["MatMul"])
         atomic_write_bytes(path, quantized.read_bytes())
+    if adapter is not None:
+        prune_adapted_graphs()
     return path
+
+
+def prune_adapted_graphs(keep: int | None = None) -> list[Path]:
+    """Remove the cached adapter-merged graphs beyond the ``keep`` (default
+    :data:`KEEP_ADAPTED_GRAPHS`) most recently used; returns the removed paths. The plain
+    graphs are never removed. A graph in use by a running process stays usable (onnxruntime
+    holds it in memory); one removed between finding and opening it is rebuilt."""
+    from nyx.encoders.towers import MINILM_SHA256
+
+    keep = KEEP_ADAPTED_GRAPHS if keep is None else keep
+    folder = cache_dir() / "onnx"
+    graphs = []
+    for path in folder.glob(f"minilm-{MINILM_SHA256[:16]}-a*.onnx"):
+        try:
+            graphs.append((path.stat().st_mtime, path))
+        except FileNotFoundError:  # pruned by another process meanwhile
+            continue
+    removed = []
+    for _, path in sorted(graphs, reverse=True)[max(0, keep):]:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(path)
+        logger.info("removed the least recently used adapted text tower %s", path)
+    return removed
 
 
 class OnnxMiniLM:
@@ -115,8 +151,19 @@ class OnnxMiniLM:
         if threads:
             options.intra_op_num_threads = threads
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(self.path), options,
-                                            providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(self.path), options,
+                                                providers=["CPUExecutionProvider"])
+        except Exception:  # onnxruntime's own error types
+            if adapter is None or self.path.exists():
+                raise
+            # pruned by another process between finding and opening it: build it again
+            self.path = ensure_model(folder, precision, adapter)
+            self.session = ort.InferenceSession(str(self.path), options,
+                                                providers=["CPUExecutionProvider"])
+        if adapter is not None:
+            with contextlib.suppress(OSError):  # used now: the last to be pruned
+                os.utime(self.path)
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self.tokenizer.no_padding()

@@ -229,3 +229,34 @@ def test_labels_cut_by_a_crash_are_trimmed_before_appending(plain_index: Path,
     lines = path.read_text().splitlines()
     assert [json.loads(line)["qid"] for line in lines] == [q.qid for q in queries]
     assert rows[:2] == first and len(rows) == 6
+
+
+def test_only_the_most_recently_used_adapted_graphs_stay_cached(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nyx.encoders import minilm_onnx
+
+    monkeypatch.setenv("NYX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(minilm_onnx, "KEEP_ADAPTED_GRAPHS", 2)
+    rng = np.random.default_rng(1)
+    adapters = [write_adapter(tmp_path / "adapters", {
+        "encoder.layer.5.attention.self.query.weight":
+            (rng.normal(size=(2, 384)).astype(np.float32),
+             rng.normal(scale=0.05, size=(384, 2)).astype(np.float32))}, 1.0, {})
+        for _ in range(3)]
+    texts = ["how long does an espresso shot take"]
+    first = NyxLite(text_adapter=str(adapters[0])).encode_texts(texts)
+    second = NyxLite(text_adapter=str(adapters[1])).encode_texts(texts)
+    graphs = lambda: sorted(p.name for p in (tmp_path / "cache" / "onnx").glob("*.onnx"))  # noqa: E731
+    assert len(graphs()) == 2
+    NyxLite(text_adapter=str(adapters[0])).encode_texts(texts)  # used again: now the newest
+    NyxLite(text_adapter=str(adapters[2])).encode_texts(texts)  # a third: one must go
+    tags = [TextAdapter.load(a).tag for a in adapters]
+    kept = graphs()
+    assert len(kept) == 2 and any(tags[0] in g for g in kept) and any(tags[2] in g for g in kept)
+    assert not any(tags[1] in g for g in kept)  # the least recently used
+    # a pruned graph is rebuilt when its index needs it again, and computes the same vectors
+    again = NyxLite(text_adapter=str(adapters[1])).encode_texts(texts)
+    assert any(tags[1] in g for g in graphs())
+    assert np.allclose(again, second, atol=1e-6) and np.abs(again - first).max() > 1e-4
+    assert np.allclose(NyxLite(text_adapter=str(adapters[0])).encode_texts(texts), first,
+                       atol=1e-6)
