@@ -39,6 +39,10 @@ class AdaptSettings:
     adapt_queries: int = 1000
     query_kind: str = "sentence"
     epochs: int = 1
+    #: BERT layers (from the top) that get adapters (AdaptConfig.layers)
+    layers: int = 6
+    #: candidates labelled per pseudo-query (AdaptConfig.candidates)
+    candidates: int = 6
     seed: int = 1
     threads: int = 2
     resamples: int = 2000
@@ -81,7 +85,8 @@ def _domain(name: str, encoder: Any, settings: AdaptSettings, work: Path) -> dic
     before = _evaluate(index, texts, gold)
     start = time.perf_counter()
     report = adapt(index, AdaptConfig(queries=settings.adapt_queries,
-                                      query_kind=settings.query_kind, epochs=settings.epochs),
+                                      query_kind=settings.query_kind, epochs=settings.epochs,
+                                      layers=settings.layers, candidates=settings.candidates),
                    show_progress=True)
     wall = time.perf_counter() - start
     after = _evaluate(index, texts, gold)
@@ -110,7 +115,8 @@ def study(settings: AdaptSettings) -> Report:
     report = Report("adapt", "Adapting the text encoder to each corpus (nyx-index adapt)")
     report.add(f"nDCG@10 on each domain's real questions (never seen by the adaptation), "
                f"{settings.adapt_queries} {settings.query_kind} pseudo-queries, "
-               f"{settings.epochs} epoch(s)",
+               f"{settings.epochs} epoch(s), adapters on the top {settings.layers} layers, "
+               f"{settings.candidates} candidates per query",
                markdown_table(rows, ["domain", "passages", "questions", "dense_before",
                                      "dense_after", "dense_gain", "hybrid_before",
                                      "hybrid_after", "hybrid_gain", "weight", "adapt_min",
@@ -134,6 +140,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kind", default=AdaptSettings.query_kind,
                         choices=["sentence", "span"], help="pseudo-query kind")
     parser.add_argument("--epochs", type=int, default=AdaptSettings.epochs)
+    parser.add_argument("--layers", type=int, default=AdaptSettings.layers,
+                        help="top BERT layers that get adapters (the rest need no backward pass)")
+    parser.add_argument("--candidates", type=int, default=AdaptSettings.candidates,
+                        help="candidates the cross-encoder labels per pseudo-query")
     parser.add_argument("--threads", type=int, default=AdaptSettings.threads)
     parser.add_argument("--out", default=AdaptSettings.out)
 
@@ -141,7 +151,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = AdaptSettings(domains=tuple(args.domains.split(",")), queries=args.queries,
                              adapt_queries=args.adapt_queries, query_kind=args.kind,
-                             epochs=args.epochs, threads=args.threads, out=args.out)
+                             epochs=args.epochs, layers=args.layers,
+                             candidates=args.candidates, threads=args.threads, out=args.out)
     limit_threads(settings.threads)
     print(study(settings).markdown())
     return 0
