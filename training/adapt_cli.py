@@ -12,6 +12,7 @@ done by :func:`nyx.training.adapt.adapt`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -24,7 +25,7 @@ __all__ = ["register"]
 def register(subparsers: Any) -> None:
     """The ``nyx.cli`` entry point: add ``adapt`` to ``nyx-index``'s subcommands."""
     parser = subparsers.add_parser(
-        "adapt", help="adapt the text encoder to the index's own passages (opt-in, ~10 min "
+        "adapt", help="adapt the text encoder to the index's own passages (opt-in, ~20-25 min "
         "per 2,000 passages on 2 cores)", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("index", type=Path, help="index folder built by `nyx-index build`")
@@ -34,6 +35,9 @@ def register(subparsers: Any) -> None:
                         help="pseudo-query kind: a sentence of the passage (default) or a "
                         "run of 4-10 words")
     parser.add_argument("--epochs", type=int, default=1, help="passes over the queries")
+    parser.add_argument("--layers", type=int, default=None,
+                        help="top MiniLM layers that get adapters (default: AdaptConfig's; "
+                        "fewer train faster)")
     parser.add_argument("--undo", action="store_true",
                         help="re-embed with the plain encoder (a new generation)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -52,8 +56,10 @@ def _run(args: argparse.Namespace) -> int:
             name = undo_adapt(args.index, show_progress=True)
             print(f"{args.index}: plain text encoder again, generation {name}")
             return 0
-        report = adapt(args.index, AdaptConfig(queries=args.queries, query_kind=args.kind,
-                                                epochs=args.epochs), show_progress=True)
+        config = AdaptConfig(queries=args.queries, query_kind=args.kind, epochs=args.epochs)
+        if args.layers is not None:
+            config = dataclasses.replace(config, layers=args.layers)
+        report = adapt(args.index, config, show_progress=True)
     except (ValueError, FileNotFoundError) as exc:
         print(f"nyx-index adapt: {exc}", file=sys.stderr)
         return 2
