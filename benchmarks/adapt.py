@@ -39,8 +39,8 @@ class AdaptSettings:
     adapt_queries: int = 1000
     query_kind: str = "sentence"
     epochs: int = 1
-    #: BERT layers (from the top) that get adapters (AdaptConfig.layers)
-    layers: int = 6
+    #: BERT layers (from the top) that get adapters (AdaptConfig.layers's default)
+    layers: int = 3
     #: candidates labelled per pseudo-query (AdaptConfig.candidates)
     candidates: int = 6
     seed: int = 1
