@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, overload
@@ -96,6 +97,9 @@ class Retriever:
         self.max_words = max_words
         self.set_reranker(rerank, rerank_candidates)
         self._tmp = tempfile.mkdtemp(prefix="nyx-retriever-")
+        # the working folder goes with the retriever: at close(), when it is collected, or
+        # at interpreter exit for one never closed (it is this process's, never shared)
+        self._remove_tmp = weakref.finalize(self, shutil.rmtree, self._tmp, ignore_errors=True)
         self.media = MediaStore(Path(self._tmp) / "media",
                                 generation.media if generation is not None else None)
         store_file = Path(self._tmp) / "docs.sqlite"
@@ -435,7 +439,7 @@ class Retriever:
         total = self.store.count()
         while True:
             found = source.rank(query, mode, n)
-            hits = collapse(found.ranked, self.store.summaries([i for i, _ in found.ranked]),
+            hits = collapse(found.ranked, source.summaries([i for i, _ in found.ranked]),
                             group, limit=keep)
             # Grouping or collapsing can leave fewer than ``keep`` hits: look deeper.
             if len(hits) >= keep or len(found.ranked) < n or n >= total:
@@ -568,7 +572,7 @@ class Retriever:
         self.index.close()
         if self.lexical is not None:
             self.lexical.close()
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        self._remove_tmp()
 
     def __enter__(self) -> Retriever:
         return self

@@ -61,3 +61,29 @@ def test_ids_with_the_chunk_separator_are_refused(lite):
             r.add([Item(["a note"], id="a\x1f0")])
         r.add([Item(["a note about ünïcödé"], {"k": "v"}, "naïve id ✓ 東京")])
         assert r.search("note", k=1, mode="dense")[0].id == "naïve id ✓ 東京"
+
+
+def test_a_retriever_never_closed_leaves_no_working_folder(tmp_path):
+    """A script that forgets close() -- or a retriever that is garbage-collected -- must not
+    leave its copy of the documents in the temporary folder (hundreds piled up in /tmp)."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import gc, os, tempfile\n"
+             "from nyx import Retriever\n"
+             "kept = Retriever()\n"
+             "kept.add(['a note about cats', 'a note about dogs'])\n"
+             "dropped = Retriever()\n"
+             "dropped.add(['a third note'])\n"
+             "folder = dropped._tmp\n"
+             "del dropped\n"
+             "gc.collect()\n"
+             "assert not os.path.exists(folder), 'a collected retriever kept its folder'\n"
+             "print(len(kept.search('cats', k=1)))\n")
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "1"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("nyx-retriever-")] == []

@@ -7,8 +7,10 @@ readers on generated files (hypothesis). Zero server errors, zero crashes.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -86,6 +88,7 @@ _record = st.fixed_dictionaries({}, optional={
 
 def _corpus() -> Path:
     root = Path(tempfile.mkdtemp(prefix="nyx-fuzz-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)  # shared by the examples
     (root / "c" / "sub").mkdir(parents=True)
     Image.new("RGB", (16, 16), "blue").save(root / "c" / "ok.png")
     Image.new("RGB", (16, 16), "red").save(root / "outside.png")
