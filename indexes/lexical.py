@@ -53,6 +53,8 @@ LEXICAL_FILENAME = "lexical.json"
 _FORMAT_VERSION = 2
 #: queries scored together hold at most this many (query, document) score cells
 _SCORE_CELLS = 1 << 22
+#: query texts whose tokens are remembered (see ``LexicalIndex.query_tokens``)
+_QUERY_MEMO = 4096
 
 
 def _idf(n_docs: int, df: int) -> float:
@@ -94,6 +96,7 @@ class LexicalIndex:
         self._spill: DocumentSpill | None = None  # see defer_adds
         #: the postings of a loaded index, searched in place until the first mutation
         self._mapped: Postings | None = None
+        self._query_memo: dict[str, list[str]] = {}
 
     def defer_adds(self, folder: str | os.PathLike[str]) -> None:
         """Append new documents to a spill file in `folder` until something reads the index.
@@ -425,7 +428,7 @@ class LexicalIndex:
         if allowed_ids is not None:
             allowed = np.zeros(len(self._slot_ids), dtype=bool)
             allowed[[self._slot_of[i] for i in allowed_ids if i in self._slot_of]] = True
-        token_lists = [self.tokenizer(text) for text in query_texts]
+        token_lists = [self.query_tokens(text) for text in query_texts]
         return [self._top(slots, scores, k, allowed)
                 for slots, scores in self._scores(token_lists)]
 
@@ -442,6 +445,17 @@ class LexicalIndex:
         return [(slot_ids[s] or "", v)
                 for s, v in zip(slots[order].tolist(), scores[order].tolist())]
 
+    def query_tokens(self, text: str) -> list[str]:
+        """``self.tokenizer(text)``, remembered for the last few thousand query texts: one
+        search tokenises its query for the ranking, the fusion's lookups and the relevance
+        ceiling (a caller must not change the list)."""
+        tokens = self._query_memo.get(text)
+        if tokens is None:
+            if len(self._query_memo) >= _QUERY_MEMO:
+                self._query_memo.clear()
+            tokens = self._query_memo[text] = self.tokenizer(text)
+        return tokens
+
     def score_ceiling(self, query_text: str) -> float:
         """The largest BM25 score any document could reach for `query_text`: the sum of the
         query tokens' idf (a term's BM25 part tends to ``idf`` as its frequency grows), a
@@ -451,7 +465,7 @@ class LexicalIndex:
         self._build_postings()
         n_docs = len(self._slot_of)
         total = 0.0
-        for term, query_tf in Counter(self.tokenizer(query_text)).items():
+        for term, query_tf in Counter(self.query_tokens(query_text)).items():
             posting = self._posting(term)
             df = 0 if posting is None else posting[0].size
             total += query_tf * _idf(n_docs, df)
@@ -474,7 +488,7 @@ class LexicalIndex:
         all_lengths = self._all_lengths()
         avg_length = self._total_length / n_docs if n_docs else 0.0
         sums = np.zeros(slots.size, dtype=np.float64)
-        for term, query_tf in Counter(self.tokenizer(query_text)).items():
+        for term, query_tf in Counter(self.query_tokens(query_text)).items():
             posting = self._posting(term)
             if posting is None:
                 continue

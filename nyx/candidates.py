@@ -19,7 +19,7 @@ import numpy as np
 
 from nyx.hybrid import HybridConfig, fuse_candidates
 from nyx.ids import document_id, vector_ids
-from nyx.indexes import DocStore, Filter, LexicalIndex, VectorIndex
+from nyx.indexes import DocStore, DocSummary, Filter, LexicalIndex, VectorIndex
 from nyx.search_options import Modality, Mode
 
 __all__ = ["CandidateQuery", "Ranking", "LocalSource", "ModalityIds", "best_chunks"]
@@ -61,6 +61,17 @@ class LocalSource:
     def __init__(self, index: VectorIndex, lexical: LexicalIndex | None, store: DocStore,
                  hybrid: HybridConfig) -> None:
         self.index, self.lexical, self.store, self.hybrid = index, lexical, store, hybrid
+        self._summaries: dict[str, DocSummary | None] = {}
+
+    def summaries(self, ids: list[str]) -> list[DocSummary | None]:
+        """The store's :meth:`~nyx.indexes.DocStore.summaries`, each read once for the life
+        of this source (one search call): the fusion's lookups, the text check and the
+        grouping of one query all need the same candidates'."""
+        known = self._summaries
+        unread = [i for i in ids if i not in known]
+        if unread:
+            known.update(zip(unread, self.store.summaries(unread)))
+        return [known[i] for i in ids]
 
     def rank(self, query: CandidateQuery, mode: Mode, n: int) -> Ranking:
         """The ``n`` best documents for ``query`` in ``mode`` (dense, lexical or hybrid)."""
@@ -142,7 +153,7 @@ class LocalSource:
         dense: dict[str, float] = {}
         if dense_missing and query.vector is not None:
             counts = [s.n_vectors if s is not None else 1
-                      for s in self.store.summaries(dense_missing)]
+                      for s in self.summaries(dense_missing)]
             # one vector-index read for every missing document's chunks, not one per document
             scores = self.index.get_vectors([v for doc_id, n in zip(dense_missing, counts)
                                              for v in vector_ids(doc_id, n)]) @ query.vector
@@ -157,8 +168,7 @@ class LocalSource:
     def has_text(self, ids: list[str]) -> np.ndarray:
         """Whether each document has searchable text (unknown ids count as having it): read
         for these candidates only, not by scanning the whole store."""
-        return np.array([s is None or s.has_text for s in self.store.summaries(ids)],
-                        dtype=bool)
+        return np.array([s is None or s.has_text for s in self.summaries(ids)], dtype=bool)
 
 
 class ModalityIds:

@@ -93,7 +93,7 @@ class Item:
         self.parts = [_coerce_part(p) for p in self.parts]
         if not self.parts:
             raise ValueError("an item needs at least one text or image part")
-        if all(isinstance(p, str) and not p.strip() for p in self.parts):
+        if all(isinstance(p, str) and (not p or p.isspace()) for p in self.parts):
             raise ValueError("empty text: an item needs non-blank text or an image")
 
     @classmethod
