@@ -163,6 +163,15 @@ class Generator(Configurable, ABC):
         raise NotImplementedError(f"{type(self).__name__} cannot decode a token-level mixture; "
                                   "use the transformers backend")
 
+    def generate_mixtures(self, groups: Sequence[tuple[Sequence[str | list[Message]],
+                                                       Sequence[float]]],
+                          config: GenerationConfig | Mapping[str, Any] | None = None,
+                          **overrides: Any) -> list[Generation]:
+        """:meth:`generate_mixture` for each ``(prompts, weights)`` group (one per question);
+        a backend may decode them together."""
+        return [self.generate_mixture(prompts, weights, config, **overrides)
+                for prompts, weights in groups]
+
     def _key(self, kind: str, prompt: Any, params: Any) -> str:
         return cache_key(kind, self.model_id, prompt, params)
 

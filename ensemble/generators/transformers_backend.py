@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from nyx.ensemble.cache import DiskCache
 from nyx.ensemble.generators.base import GenerationConfig, Generator, apply_stop
+from nyx.ensemble.generators.prefix import PrefixBatch, PrefixCache
 from nyx.ensemble.generators.smollm2 import SMOLLM2_ALIASES, smollm2_model_dir
 from nyx.ensemble.types import Generation, Message, as_messages
 
@@ -51,15 +52,18 @@ class TransformersGenerator(Generator):
     Chat-message prompts go through the model's chat template when it has one; plain string
     prompts are completed as raw text, unless ``chat_template=True`` (then a string is one user
     turn). ``chat_template=False`` never applies the template (messages are joined).
+    ``prefix_cache`` (default on) runs the tokens that a batch's prompts share with the prompts
+    before them once (:mod:`~nyx.ensemble.generators.prefix`): with two passages and the
+    few-shot demonstrations that is a third of a RAG prompt.
     """
 
     supports_mixture: ClassVar[bool] = True
     volatile_fields: ClassVar[tuple[str, ...]] = (*Generator.volatile_fields, "device",
-                                                   "batch_size", "num_threads")
+                                                   "batch_size", "num_threads", "prefix_cache")
 
     def __init__(self, model: str = DEFAULT_MODEL, *, device: str = "cpu",
                  dtype: str = "auto", batch_size: int = 8, chat_template: bool | None = None,
-                 num_threads: int | None = None,
+                 num_threads: int | None = None, prefix_cache: bool = True,
                  generation: GenerationConfig | Mapping[str, Any] | None = None,
                  cache: DiskCache | None = None) -> None:
         super().__init__(generation, cache)
@@ -72,6 +76,10 @@ class TransformersGenerator(Generator):
         self.batch_size = batch_size
         self.chat_template = chat_template
         self.num_threads = num_threads
+        #: run the token prefix that prompts share (few-shot demonstrations) once
+        #: (:mod:`~nyx.ensemble.generators.prefix`); the answers are the same either way
+        self.prefix_cache = prefix_cache
+        self._prefix = PrefixCache()
         self._model: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()  # one forward pass at a time: the model is not reentrant
@@ -120,6 +128,24 @@ class TransformersGenerator(Generator):
         enc = self._tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         return {k: v.to(self.device) for k, v in enc.items()}
 
+    @property
+    def cache_arg(self) -> str:
+        """The name of the model's key/value-cache argument (and output): recent transformers
+        renamed ``past_key_values`` to ``cache``."""
+        import inspect
+
+        params = inspect.signature(self._model.forward).parameters
+        return "cache" if "cache" in params else "past_key_values"
+
+    def _inputs(self, texts: list[str]) -> PrefixBatch:
+        """``texts`` as a left-padded batch, their shared prefix cached when that is on.
+        Call with the lock held (the prefix cache runs the model)."""
+        if self.prefix_cache:
+            return self._prefix.batch(self._model, self._tokenizer, texts, self.device,
+                                      self.cache_arg)
+        enc = self._encode(texts)
+        return PrefixBatch(enc["input_ids"], enc["attention_mask"], None, 0)
+
     # -- generation ---------------------------------------------------------------------------
 
     def _generate(self, prompts: list[str | list[Message]],
@@ -137,7 +163,6 @@ class TransformersGenerator(Generator):
     def _generate_batch(self, texts: list[str], config: GenerationConfig) -> list[Generation]:
         import torch
 
-        enc = self._encode(texts)
         kwargs: dict[str, Any] = {"max_new_tokens": config.max_new_tokens, "do_sample": False}
         if not config.greedy:
             kwargs.update(do_sample=True, temperature=config.temperature, top_p=config.top_p,
@@ -147,10 +172,14 @@ class TransformersGenerator(Generator):
         if config.stop:
             kwargs.update(stop_strings=list(config.stop), tokenizer=self._tokenizer)
         with self._lock, torch.inference_mode():
+            batch = self._inputs(texts)
+            if batch.cache is not None:
+                kwargs[self.cache_arg] = batch.cache
             output = self._model.generate(
-                **enc, **kwargs, output_logits=True, return_dict_in_generate=True,
+                input_ids=batch.input_ids, attention_mask=batch.attention_mask, **kwargs,
+                output_logits=True, return_dict_in_generate=True,
                 pad_token_id=self._tokenizer.pad_token_id)
-        new_tokens = output.sequences[:, enc["input_ids"].shape[1]:]
+        new_tokens = output.sequences[:, batch.input_ids.shape[1]:]
         logprobs = torch.stack(output.logits, dim=1).float().log_softmax(-1)  # [B, T, V]
         return [self._record(new_tokens[b], logprobs[b], config) for b in range(len(texts))]
 
@@ -253,27 +282,52 @@ class TransformersGenerator(Generator):
         All prompts share the generated prefix; each step runs one batched forward pass over
         the prompts with a KV cache.
         """
-        from nyx.ensemble.generators.mixture import mixture_decode
+        return self.generate_mixtures([(prompts, weights)], config, **overrides)[0]
 
-        if len(prompts) != len(weights) or not prompts:
-            raise ValueError(f"need one weight per prompt, got {len(prompts)} prompts and "
-                             f"{len(weights)} weights")
+    def generate_mixtures(self, groups: Sequence[tuple[Sequence[str | list[Message]],
+                                                       Sequence[float]]],
+                          config: GenerationConfig | Mapping[str, Any] | None = None,
+                          **overrides: Any) -> list[Generation]:
+        """One mixture answer per ``(prompts, weights)`` group, the groups not in the cache
+        decoded together (:func:`~nyx.ensemble.generators.mixture.mixture_decode_many`),
+        ``batch_size`` prompts per forward pass, groups of similar length side by side.
+        Greedy answers are those of decoding each group alone (a padded batch sums in
+        another order, so log-probabilities agree to float32 rounding); a sampled batch
+        draws from one random stream in group order."""
+        from nyx.ensemble.generators.mixture import mixture_decode_many
+
+        for prompts, weights in groups:
+            if len(prompts) != len(weights) or not prompts:
+                raise ValueError(f"need one weight per prompt, got {len(prompts)} prompts and "
+                                 f"{len(weights)} weights")
         params = (GenerationConfig.coerce(config) if config is not None
                   else self.generation).replace(**overrides)
         self.load()
-        texts = [self.render(p) for p in prompts]
-        key = self._key("mixture", texts, [list(map(float, weights)), params.to_dict()])
+        rendered = [([self.render(p) for p in prompts], [float(w) for w in weights])
+                    for prompts, weights in groups]
+        keys = [self._key("mixture", texts, [weights, params.to_dict()])
+                for texts, weights in rendered]
+        out: list[Generation | None] = [None] * len(groups)
         if self.cache is not None and params.deterministic:
-            hit = self.cache.get(key)
-            if hit is not None:
-                gen = Generation.from_dict(hit)
-                gen.cached = True
-                return gen
-        with self._lock:
-            gen = mixture_decode(self, texts, list(weights), params)
-        if self.cache is not None and params.deterministic:
-            self.cache.put(key, gen.to_dict())
-        return gen
+            for i, key in enumerate(keys):
+                hit = self.cache.get(key)
+                if hit is not None:
+                    out[i] = Generation.from_dict(hit)
+                    out[i].cached = True
+        todo = sorted((i for i, gen in enumerate(out) if gen is None),
+                      key=lambda i: max(len(t) for t in rendered[i][0]))  # less padding
+        while todo:
+            chunk, rows = [], 0
+            while todo and (not chunk or rows + len(rendered[todo[0]][0]) <= self.batch_size):
+                rows += len(rendered[todo[0]][0])
+                chunk.append(todo.pop(0))
+            with self._lock:
+                made = mixture_decode_many(self, [rendered[i] for i in chunk], params)
+            for i, gen in zip(chunk, made):
+                out[i] = gen
+                if self.cache is not None and params.deterministic:
+                    self.cache.put(keys[i], gen.to_dict())
+        return out  # type: ignore[return-value]
 
     def close(self) -> None:
         self._model = None

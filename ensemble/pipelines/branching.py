@@ -38,24 +38,36 @@ class ReplugPipeline(Pipeline):
         self.temperature = temperature
 
     def _run(self, question: str) -> Answer:
-        answer = Answer(question, "")
-        docs = self.retrieve(answer, question)
-        weights = softmax([d.score for d in docs], self.temperature)
-        prompts = [self.prompt(question, [d]) for d in docs]
+        return self._run_batch([question])[0]
+
+    def _run_batch(self, questions: list[str]) -> list[Answer]:
+        """One retrieval call for every question, then every question's mixture decoded
+        together (or, without a mixture decoder, every branch in one generation call)."""
+        answers = [Answer(q, "") for q in questions]
+        found = self.retrieve_many(answers, questions)
+        weights = [softmax([d.score for d in docs], self.temperature) for docs in found]
+        prompts = [[self.prompt(q, [d]) for d in docs] for q, docs in zip(questions, found)]
         if self.generator.supports_mixture:
-            gen = self.generator.generate_mixture(prompts, weights,
-                                                  max_new_tokens=self.max_new_tokens,
-                                                  stop=["\n"])
+            gens = self.generator.generate_mixtures(list(zip(prompts, weights)),
+                                                    max_new_tokens=self.max_new_tokens,
+                                                    stop=["\n"])
             mode = "token_mixture"
         else:
-            gens = self.generate(prompts)
-            vote = weighted_vote([extract_answer(g.text) for g in gens], weights)
-            gen = gens[vote.index]
+            flat = self.generate([p for group in prompts for p in group])
+            gens, start = [], 0
+            for group, w in zip(prompts, weights):
+                branches = flat[start:start + len(group)]
+                start += len(group)
+                vote = weighted_vote([extract_answer(g.text) for g in branches], w)
+                gens.append(branches[vote.index])
             mode = "branch_vote"
-        text = extract_answer(gen.text)
-        answer.add_step("mixture", mode=mode, weights=weights, raw=gen.text, answer=text,
-                        mean_entropy=gen.mean_entropy)
-        return self.finish(answer, text, gen, docs)
+        out = []
+        for answer, docs, w, gen in zip(answers, found, weights, gens):
+            text = extract_answer(gen.text)
+            answer.add_step("mixture", mode=mode, weights=w, raw=gen.text, answer=text,
+                            mean_entropy=gen.mean_entropy)
+            out.append(self.finish(answer, text, gen, docs))
+        return out
 
 
 class SurePipeline(Pipeline):

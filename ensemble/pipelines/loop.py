@@ -23,6 +23,7 @@ from nyx.answer_metrics import normalize_answer
 from nyx.ensemble.pipelines.base import Pipeline
 from nyx.ensemble.prompts import extract_answer, truncate_words
 from nyx.ensemble.types import Answer, Generation
+from nyx.results import SearchResult
 
 __all__ = ["FlarePipeline", "SelfRagPipeline", "masked_query"]
 
@@ -101,36 +102,63 @@ class FlarePipeline(Pipeline):
         self.initial_retrieval = initial_retrieval
 
     def _run(self, question: str) -> Answer:
-        answer = Answer(question, "")
-        docs = self.retrieve(answer, question) if self.initial_retrieval else []
-        written, used = "", list(docs)
-        logprobs: list[float] = []
-        entropies: list[float] = []
-        last: Generation | None = None
+        return self._run_batch([question])[0]
+
+    def _run_batch(self, questions: list[str]) -> list[Answer]:
+        """Sentence by sentence for every question still writing: one generation call for
+        their next sentences, one retrieval call for the uncertain ones, one more generation
+        call to rewrite those."""
+        size = len(questions)
+        answers = [Answer(q, "") for q in questions]
+        docs: list[list[SearchResult]] = (self.retrieve_many(answers, questions)
+                                          if self.initial_retrieval else [[] for _ in questions])
+        used = [list(d) for d in docs]
+        written = [""] * size
+        logprobs: list[list[float]] = [[] for _ in questions]
+        entropies: list[list[float]] = [[] for _ in questions]
+        last: list[Generation | None] = [None] * size
+        going = list(range(size))
         for n in range(self.max_sentences):
-            gen = self.generate([self.prompt(question, docs, closed_book=not docs,
-                                             prefix=written)])[0]
-            sentence, gen, more = _first_sentence(gen)
-            low = [t for t, lp in zip(gen.tokens, gen.token_logprobs)
-                   if math.exp(lp) < self.threshold]
-            if low and sentence.strip():
-                query = f"{question} {masked_query(gen, self.threshold)}".strip()
-                docs = self.retrieve(answer, query)
-                used += [d for d in docs if d.id not in {u.id for u in used}]
-                regen = self.generate([self.prompt(question, docs, prefix=written)])[0]
-                sentence, gen, more = _first_sentence(regen)
-            answer.add_step("sentence", index=n, text=sentence, low_prob_tokens=low,
-                            retrieved=bool(low))
-            written = f"{written} {sentence.strip()}".strip() if written else sentence.strip()
-            logprobs += gen.token_logprobs
-            entropies += gen.token_entropies
-            last = gen
-            if not more or not sentence.strip():
+            if not going:
                 break
-        assert last is not None
-        text = extract_answer(written)
-        merged = Generation(written, token_logprobs=logprobs, token_entropies=entropies)
-        return self.finish(answer, text, merged, used)
+            made = self.generate([self.prompt(questions[i], docs[i], closed_book=not docs[i],
+                                              prefix=written[i]) for i in going])
+            step = {i: _first_sentence(gen) for i, gen in zip(going, made)}
+            low = {i: [t for t, lp in zip(step[i][1].tokens, step[i][1].token_logprobs)
+                       if math.exp(lp) < self.threshold] for i in going}
+            unsure = [i for i in going if low[i] and step[i][0].strip()]
+            if unsure:
+                queries = [f"{questions[i]} {masked_query(step[i][1], self.threshold)}".strip()
+                           for i in unsure]
+                for i, found in zip(unsure, self.retrieve_many([answers[i] for i in unsure],
+                                                               queries)):
+                    docs[i] = found
+                    seen = {u.id for u in used[i]}
+                    used[i] += [d for d in found if d.id not in seen]
+                again = self.generate([self.prompt(questions[i], docs[i], prefix=written[i])
+                                       for i in unsure])
+                for i, regen in zip(unsure, again):
+                    step[i] = _first_sentence(regen)
+            still = []
+            for i in going:
+                sentence, gen, more = step[i]
+                answers[i].add_step("sentence", index=n, text=sentence, low_prob_tokens=low[i],
+                                    retrieved=bool(low[i]))
+                written[i] = (f"{written[i]} {sentence.strip()}".strip() if written[i]
+                              else sentence.strip())
+                logprobs[i] += gen.token_logprobs
+                entropies[i] += gen.token_entropies
+                last[i] = gen
+                if more and sentence.strip():
+                    still.append(i)
+            going = still
+        out = []
+        for i, answer in enumerate(answers):
+            assert last[i] is not None
+            merged = Generation(written[i], token_logprobs=logprobs[i],
+                                token_entropies=entropies[i])
+            out.append(self.finish(answer, extract_answer(written[i]), merged, used[i]))
+        return out
 
 
 def _first_sentence(gen: Generation) -> tuple[str, Generation, bool]:

@@ -49,7 +49,7 @@ OTHER: dict[str, Any] = {
     "dtype": "float16", "chat_template": True, "generation": {"temperature": 0.7},
     "gpu_memory_utilization": 0.5, "max_model_len": 1024, "base_url": "http://127.0.0.1:8/v1",
     "api_key_env": "OTHER_KEY", "timeout_s": 5.0, "max_retries": 1, "backoff_s": 2.0,
-    "max_concurrency": 2, "logprobs": False, "measure": "nll",
+    "max_concurrency": 2, "logprobs": False, "measure": "nll", "prefix_cache": False,
 }
 #: Settings that cannot change alone (another source of passages than ``corpus``).
 EXCLUSIVE = {("nyx", "index")}

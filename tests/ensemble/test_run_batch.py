@@ -15,7 +15,10 @@ from nyx.ensemble import (
     ClosedBookPipeline,
     Ensemble,
     EntropyVote,
+    FlarePipeline,
     IterRetGenPipeline,
+    ReplugPipeline,
+    SelfRagPipeline,
     SequentialPipeline,
 )
 from tests.ensemble.scripted import PassageGenerator
@@ -39,11 +42,18 @@ def systems(generator: PassageGenerator, bm25: Any) -> dict[str, Any]:
     sequential = SequentialPipeline(generator, bm25, **SMALL)
     iterative = IterRetGenPipeline(generator, bm25, rounds=2, name="iter", **SMALL)
     closed = ClosedBookPipeline(generator, name="closed", max_new_tokens=4)
+    # a threshold above every probability: each first sentence is retrieved for and rewritten
+    flare = FlarePipeline(generator, bm25, name="flare", threshold=1.0, max_sentences=2,
+                          **SMALL)
+    replug = ReplugPipeline(generator, bm25, name="replug", **SMALL)
     return {"sequential": sequential, "closed_book": closed, "iter_retgen": iterative,
-            "ensemble": Ensemble([sequential, iterative, closed], EntropyVote(tau=1.0))}
+            "flare": flare, "replug": replug,
+            "ensemble": Ensemble([sequential, iterative, closed, flare, replug],
+                                 EntropyVote(tau=1.0))}
 
 
-@pytest.mark.parametrize("name", ["sequential", "closed_book", "iter_retgen", "ensemble"])
+@pytest.mark.parametrize("name", ["sequential", "closed_book", "iter_retgen", "flare", "replug",
+                                  "ensemble"])
 @pytest.mark.parametrize("batch_size", [1, 3, 32])
 def test_run_batch_gives_the_answers_of_run(name: str, batch_size: int, generator, bm25,
                                             questions: list[str]) -> None:
@@ -73,9 +83,26 @@ def test_stagewise_batch_makes_one_retrieval_and_one_generation_call(bm25,
     assert len(seconds) == 1 and seconds.pop() > 0  # each question's share of the batch's
 
 
+@pytest.mark.parametrize("name", ["iter_retgen", "flare", "replug"])
+def test_multi_step_pipelines_batch_each_stage(name: str, bm25, questions: list[str]) -> None:
+    calls: list[int] = []
+
+    class Counting(PassageGenerator):
+        def _generate(self, prompts, config):
+            calls.append(len(prompts))
+            return super()._generate(prompts, config)
+
+    generator = Counting({"Broncos": "Denver Broncos", "Tesla": "1856", "Warsaw": "Warsaw"})
+    system = systems(generator, bm25)[name]
+    system.run_batch(questions)
+    # a few calls for the whole batch (a round, a sentence or the branches each), not one or
+    # more per question
+    assert 1 <= len(calls) <= 4 and sum(calls) >= len(questions)
+
+
 def test_the_default_loop_times_each_question_alone(generator, bm25,
                                                     questions: list[str]) -> None:
-    answers = IterRetGenPipeline(generator, bm25, **SMALL).run_batch(questions[:3])
+    answers = SelfRagPipeline(generator, bm25, **SMALL).run_batch(questions[:3])
     assert len({a.metadata["seconds"] for a in answers}) == 3
 
 

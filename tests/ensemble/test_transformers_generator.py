@@ -82,6 +82,68 @@ def test_mixture_decoding_matches_greedy_for_one_component(llm):
         llm.generate_mixture([PROMPT], [0.5, 0.5])
 
 
+def test_mixtures_decoded_together_answer_as_each_alone(llm, monkeypatch):
+    """REPLUG's batch: several questions' mixtures in one padded batch, chunked by the
+    generator's batch_size, give each question the greedy answer it gets alone."""
+    passages = [("The Eiffel Tower is in Paris.", "Rome is the capital of Italy."),
+                ("Hamlet was written by William Shakespeare.", "Mozart wrote operas."),
+                ("Water boils at 100 degrees Celsius at sea level.", "Ice is frozen water."),
+                ("The Amazon is a rainforest in South America.", "Warsaw is in Poland.")]
+    questions = ["Where is the Eiffel Tower?", "Who wrote Hamlet?",
+                 "At what temperature does water boil?", "Where is the Amazon rainforest?"]
+    groups = [([f"{p}\nQuestion: {q}\nAnswer:" for p in pair], [0.7, 0.3])
+              for pair, q in zip(passages, questions)]
+    monkeypatch.setattr(llm, "cache", None)  # both really decode
+    alone = [llm.generate_mixture(prompts, weights, max_new_tokens=4, stop=["\n"])
+             for prompts, weights in groups]
+    together = llm.generate_mixtures(groups, max_new_tokens=4, stop=["\n"])
+    assert [g.text for g in together] == [g.text for g in alone]
+    assert len({g.text for g in together}) == 4
+    for batched, single in zip(together, alone):
+        tolerance = 1e-3 if llm.dtype == "float32" else 5e-2  # padded sums round differently
+        assert batched.token_logprobs == pytest.approx(single.token_logprobs, abs=tolerance)
+        assert batched.finish_reason == single.finish_reason
+
+
+def test_a_shared_prompt_prefix_runs_once_and_changes_no_answer(llm, monkeypatch):
+    """Few-shot RAG prompts share their demonstrations: with the prefix cache on, those
+    tokens run once and every greedy answer (and REPLUG mixture) is the one without it."""
+    from nyx.ensemble.prompts import qa_prompt
+    from nyx.results import SearchResult
+
+    facts = [("Warsaw", "Warsaw is the capital and largest city of Poland."),
+             ("Tesla", "Nikola Tesla was born on 10 July 1856 in Smiljan."),
+             ("Amazon", "The Amazon rainforest covers much of the Amazon basin."),
+             ("Normandy", "The Normans gave their name to Normandy, a region in France."),
+             ("Broncos", "The Denver Broncos won Super Bowl 50 in February 2016.")]
+    docs = [SearchResult(id=t, score=1.0, text=text, metadata={"title": t})
+            for t, text in facts]
+    questions = ["What is the capital of Poland?", "When was Nikola Tesla born?",
+                 "What does the Amazon rainforest cover?", "Which region is named after the "
+                 "Normans?", "Who won Super Bowl 50?"]
+    prompts = [qa_prompt(q, [d, docs[(i + 1) % 5]], max_words=40)
+               for i, (q, d) in enumerate(zip(questions, docs))]
+    monkeypatch.setattr(llm, "cache", None)  # every call really generates
+    monkeypatch.setattr(llm, "prefix_cache", False)
+    whole = llm.generate(prompts, max_new_tokens=5, stop=["\n"])
+    mixed_whole = llm.generate_mixtures([(prompts[:2], [0.6, 0.4])], max_new_tokens=5,
+                                        stop=["\n"])
+    monkeypatch.setattr(llm, "prefix_cache", True)
+    llm._prefix.clear()
+    split = llm.generate(prompts, max_new_tokens=5, stop=["\n"])
+    demos = len(llm.tokenizer(prompts[0][:prompts[0].index("Context: [1]")],
+                              add_special_tokens=False)["input_ids"])
+    assert len(llm._prefix._ids) >= demos - 2  # the demonstrations were run once, kept
+    mixed_split = llm.generate_mixtures([(prompts[:2], [0.6, 0.4])], max_new_tokens=5,
+                                        stop=["\n"])
+    assert [g.text for g in split] == [g.text for g in whole]
+    assert len({g.text for g in split}) >= 3, [g.text for g in split]  # real, varied answers
+    assert mixed_split[0].text == mixed_whole[0].text
+    tolerance = 1e-3 if llm.dtype == "float32" else 5e-2
+    for a, b in zip([*split, *mixed_split], [*whole, *mixed_whole]):
+        assert a.token_logprobs == pytest.approx(b.token_logprobs, abs=tolerance)
+
+
 def test_mixture_entropy_is_at_least_the_mean_of_its_parts(llm):
     a = llm.generate(PROMPT, max_new_tokens=1, stop=[])[0]
     b = llm.generate(OTHER, max_new_tokens=1, stop=[])[0]
