@@ -19,7 +19,7 @@ from typing import Any, overload
 import numpy as np
 from tqdm.auto import tqdm
 
-from nyx.candidates import CandidateQuery, LocalSource, ModalityIds
+from nyx.candidates import CandidateQuery, LocalSource, ModalityIds, Ranking
 from nyx.chunking import DEFAULT_MAX_WORDS, embedding_pieces
 from nyx.content import Item, ItemLike, as_items
 from nyx.encoders import Encoder, load_encoder
@@ -50,6 +50,9 @@ from nyx.served_hybrid import ServedSource, SparseSync
 logger = logging.getLogger(__name__)
 
 __all__ = ["Group", "Modality", "Mode", "Retriever", "SearchOptions", "SearchResult"]
+
+#: queries of one search call whose hits are read from the store together
+_READ_QUERIES = 256
 
 
 class Retriever:
@@ -382,11 +385,19 @@ class Retriever:
                                      max(depth[i] for i in local_bm25), lexical_ids)
             lexical_hits = {i: dict(list(hits.items())[:depth[i]])
                             for i, hits in zip(local_bm25, found)}
-        results = [self._search_one(
-            source, CandidateQuery(item.text, vectors.get(i), flt, allowed, lexical_ids,
-                                   dense_hits.get(i), lexical_hits.get(i)),
-            item, modes[i], k, keep[i], depth[i], reranker, opts.group)
-            for i, item in enumerate(items)]
+        results: list[list[SearchResult]] = []
+        for first in range(0, len(items), _READ_QUERIES):
+            ranked = [self._rank_one(
+                source, CandidateQuery(items[i].text, vectors.get(i), flt, allowed,
+                                       lexical_ids, dense_hits.get(i), lexical_hits.get(i)),
+                modes[i], keep[i], depth[i], opts.group)
+                for i in range(first, min(first + _READ_QUERIES, len(items)))]
+            # one store read for these queries' hits (a document many queries found is read
+            # and decoded once)
+            wanted = list(dict.fromkeys(r.id for hits, _ in ranked for r in hits))
+            stored = dict(zip(wanted, self.store.get_many(wanted, skip_missing=False)))
+            results += [self._finish_one(hits, found, stored, items[i], modes[i], k, reranker)
+                        for i, (hits, found) in enumerate(ranked, first)]
         if opts.min_score is not None:
             results = [[r for r in hits if r.threshold_score >= opts.min_score]
                        for hits in results]
@@ -430,12 +441,10 @@ class Retriever:
             return self._on_request_reranker
         return self.reranker
 
-    def _search_one(self, source: LocalSource, query: CandidateQuery, item: Item, mode: Mode,
-                    k: int, keep: int, n: int, reranker: CrossEncoder | None,
-                    group: Group) -> list[SearchResult]:
-        """One query's hits: ``n``-deep rankings, grouped, ``keep`` of them read, reranked
-        and given a relevance, ``k`` returned."""
-        text = item.text
+    def _rank_one(self, source: LocalSource, query: CandidateQuery, mode: Mode, keep: int,
+                  n: int, group: Group) -> tuple[list[SearchResult], Ranking]:
+        """One query's first ``keep`` hits (not yet read from the store): ``n``-deep
+        rankings, grouped, deeper where grouping left fewer than ``keep``."""
         total = self.store.count()
         while True:
             found = source.rank(query, mode, n)
@@ -447,8 +456,15 @@ class Retriever:
             n *= 4
             # the batched hits were only ``n`` deep
             query.dense_hits = query.lexical_hits = None
-        results = hits[:keep]  # only these are read and decoded from the store
-        docs = self.store.get_many([r.id for r in results], skip_missing=False)
+        return hits[:keep], found
+
+    def _finish_one(self, results: list[SearchResult], found: Ranking,
+                    stored: dict[str, Document | None], item: Item, mode: Mode, k: int,
+                    reranker: CrossEncoder | None) -> list[SearchResult]:
+        """One query's hits given their stored documents: reranked, given a relevance, the
+        first ``k`` returned."""
+        text = item.text
+        docs = [stored.get(r.id) for r in results]
         attach(results, docs, [self.media.to_item(d) if d is not None else None for d in docs])
         for r in results:
             r.dense_score, r.lexical_score = found.dense.get(r.id), found.lexical.get(r.id)

@@ -137,10 +137,18 @@ class TransformersGenerator(Generator):
         params = inspect.signature(self._model.forward).parameters
         return "cache" if "cache" in params else "past_key_values"
 
+    def _full_attention(self) -> bool:
+        config = getattr(self._model, "config", None)
+        types = getattr(config, "layer_types", None) or ["full_attention"]
+        return all(t == "full_attention" for t in types) and \
+            not getattr(config, "sliding_window", None)
+
     def _inputs(self, texts: list[str]) -> PrefixBatch:
         """``texts`` as a left-padded batch, their shared prefix cached when that is on.
-        Call with the lock held (the prefix cache runs the model)."""
-        if self.prefix_cache:
+        Call with the lock held (the prefix cache runs the model). Models with other than
+        full attention in every layer (sliding windows, linear attention: Gemma 3) keep
+        left padding only; their caches were not checked here."""
+        if self.prefix_cache and self._full_attention():
             return self._prefix.batch(self._model, self._tokenizer, texts, self.device,
                                       self.cache_arg)
         enc = self._encode(texts)

@@ -170,3 +170,13 @@ def test_sampling_with_a_seed_is_reproducible(llm):
     one = llm.generate(OTHER, max_new_tokens=4, temperature=1.0, seed=7, stop=[])[0]
     two = llm.generate(OTHER, max_new_tokens=4, temperature=1.0, seed=7, stop=[])[0]
     assert one.text == two.text
+
+
+def test_prefix_cache_only_for_models_with_full_attention_in_every_layer(llm):
+    from types import SimpleNamespace
+
+    assert llm._full_attention()  # SmolLM2: Llama layers
+    gemma_like = TransformersGenerator(dtype="float32")
+    gemma_like._model = SimpleNamespace(config=SimpleNamespace(
+        layer_types=["sliding_attention"] * 5 + ["full_attention"], sliding_window=512))
+    assert not gemma_like._full_attention()  # its cache layers keep a window: left padding only
