@@ -42,7 +42,7 @@ class AdaptSettings:
     #: BERT layers (from the top) that get adapters (AdaptConfig.layers's default)
     layers: int = 3
     #: candidates labelled per pseudo-query (AdaptConfig.candidates)
-    candidates: int = 6
+    candidates: int = 5
     seed: int = 1
     threads: int = 2
     resamples: int = 2000

@@ -25,7 +25,7 @@ __all__ = ["register"]
 def register(subparsers: Any) -> None:
     """The ``nyx.cli`` entry point: add ``adapt`` to ``nyx-index``'s subcommands."""
     parser = subparsers.add_parser(
-        "adapt", help="adapt the text encoder to the index's own passages (opt-in, ~20-25 min "
+        "adapt", help="adapt the text encoder to the index's own passages (opt-in, ~17-20 min "
         "per 2,000 passages on 2 cores)", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("index", type=Path, help="index folder built by `nyx-index build`")
