@@ -55,6 +55,7 @@ _FORMAT_VERSION = 2
 _SCORE_CELLS = 1 << 22
 #: query texts whose tokens are remembered (see ``LexicalIndex.query_tokens``)
 _QUERY_MEMO = 4096
+_QUERY_MEMO_CHARS = 2000
 
 
 def _idf(n_docs: int, df: int) -> float:
@@ -451,9 +452,11 @@ class LexicalIndex:
         ceiling (a caller must not change the list)."""
         tokens = self._query_memo.get(text)
         if tokens is None:
-            if len(self._query_memo) >= _QUERY_MEMO:
-                self._query_memo.clear()
-            tokens = self._query_memo[text] = self.tokenizer(text)
+            tokens = self.tokenizer(text)
+            if len(text) <= _QUERY_MEMO_CHARS:  # a whole document as the query is not kept
+                if len(self._query_memo) >= _QUERY_MEMO:
+                    self._query_memo.clear()
+                self._query_memo[text] = tokens
         return tokens
 
     def score_ceiling(self, query_text: str) -> float:

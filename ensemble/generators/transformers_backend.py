@@ -340,6 +340,7 @@ class TransformersGenerator(Generator):
     def close(self) -> None:
         self._model = None
         self._tokenizer = None
+        self._prefix.clear()
 
 
 def _as_list(value: Any) -> list[int]:
