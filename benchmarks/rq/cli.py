@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", type=Path, default=None,
                         help="call cache (default <out>/cache.sqlite)")
     parser.add_argument("--seed", type=int, default=None, help="override the configs' seed")
+    parser.add_argument("--tasks", default=None,
+                        help="comma-separated task names: run only these tasks of each config "
+                             "(e.g. squad of RQ1-domains.yaml)")
     parser.add_argument("--api-url", default=None,
                         help="RQ2: OpenAI-compatible base URL (env NYX_RQ_API_URL)")
     parser.add_argument("--api-model", default=None, help="RQ2: model name (env NYX_RQ_API_MODEL)")
@@ -71,7 +74,7 @@ def expand_names(names: list[str]) -> list[str]:
 
 def _command(args: argparse.Namespace) -> str:
     parts = ["nyx-bench", "rq", *args.questions]
-    for flag in ("limit", "seed", "out", "config_dir", "cache", "api_url", "api_model"):
+    for flag in ("limit", "seed", "tasks", "out", "config_dir", "cache", "api_url", "api_model"):
         value = getattr(args, flag)
         if value is not None and not (flag == "out" and value == Path("reports/rq")):
             parts += [f"--{flag.replace('_', '-')}", str(value)]
@@ -103,16 +106,26 @@ def run(args: argparse.Namespace) -> int:
         os.environ[API_KEY_ENV] = args.api_key
         key_env = API_KEY_ENV
     cache = args.cache or args.out / "cache.sqlite"
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
     results = []
     for name in names:
         source = config_path(name, args.config_dir) if name in RQ_NAMES else Path(name)
-        config = load_rq_config(source).with_overrides(
-            limit=args.limit, seed=args.seed,
-            api_url=args.api_url or os.environ.get("NYX_RQ_API_URL"),
-            api_model=args.api_model or os.environ.get("NYX_RQ_API_MODEL"),
-            api_key_env=key_env)
+        try:
+            config = load_rq_config(source).with_overrides(
+                limit=args.limit, seed=args.seed,
+                api_url=args.api_url or os.environ.get("NYX_RQ_API_URL"),
+                api_model=args.api_model or os.environ.get("NYX_RQ_API_MODEL"),
+                api_key_env=key_env, tasks=tasks)
+        except ValueError as error:  # --tasks names a task the config does not have
+            raise SystemExit(f"nyx-bench rq: {source}: {error}") from error
+
+        def partial(result: RQResult) -> None:  # finished tasks reported while others run
+            files = write_report(result, args.out, command)
+            logger.info("%s: %s; report so far: %s", result.config.rq, result.message,
+                        files["markdown"])
+
         result = run_rq(config, cache_path=cache, progress=not args.no_progress,
-                        batch_size=args.batch_size)
+                        batch_size=args.batch_size, on_task=partial)
         files = write_report(result, args.out, command)
         results.append(result)
         print(f"\n== {config.rq}: {config.title} -- {result.message or 'done'}")

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,13 +133,23 @@ class RQConfig:
 
     def with_overrides(self, *, limit: int | None = None, seed: int | None = None,
                        api_url: str | None = None, api_model: str | None = None,
-                       api_key_env: str | None = None) -> RQConfig:
-        """A copy with the command line's ``--limit``, ``--seed`` and ``--api-*`` applied."""
-        tasks = [dataclasses.replace(t, limit=limit) if limit else t for t in self.tasks]
+                       api_key_env: str | None = None,
+                       tasks: Sequence[str] | None = None) -> RQConfig:
+        """A copy with the command line's ``--limit``, ``--seed``, ``--api-*`` and ``--tasks``
+        (only these tasks, in the config's order) applied."""
+        picked = self.tasks
+        if tasks:
+            names = [t.name for t in self.tasks]
+            unknown = [n for n in tasks if n not in names]
+            if unknown:
+                raise ValueError(f"{self.rq} has no task {unknown[0]!r}; its tasks are "
+                                 f"{', '.join(names)}")
+            picked = [t for t in self.tasks if t.name in tasks]
+        tasks_out = [dataclasses.replace(t, limit=limit) if limit else t for t in picked]
         api = self.api
         if api is not None:
             api = ApiSpec(api_url or api.url, api_model or api.model, api_key_env or api.key_env)
-        return dataclasses.replace(self, tasks=tasks, api=api,
+        return dataclasses.replace(self, tasks=tasks_out, api=api,
                                    seed=self.seed if seed is None else seed)
 
     def resolved_components(self, task: TaskSpec | None = None) -> dict[str, Any]:

@@ -9,12 +9,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import random
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,8 @@ class TaskResult:
 
 @dataclass
 class RQResult:
-    """A research question's outcome: ``status`` is ``ran``, ``not run`` or ``failed``."""
+    """A research question's outcome: ``status`` is ``ran``, ``not run`` or ``failed``
+    (``partial`` in the reports written while its later tasks still run)."""
 
     config: RQConfig
     status: str
@@ -239,11 +241,14 @@ def _transfer(tasks: list[tuple[TaskSpec, TaskResult, TaskData]], seed: int) -> 
 
 def run_rq(config: RQConfig, *, cache_path: str | os.PathLike[str],
            progress: bool = True, prebuilt: Mapping[str, Any] | None = None,
-           embed: Embedder | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> RQResult:
+           embed: Embedder | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+           on_task: Callable[[RQResult], None] | None = None) -> RQResult:
     """Run every task of ``config``; an RQ that needs an API endpoint and has none is not run.
 
     Systems answer ``batch_size`` questions at a time (stage by stage where they can); the
-    answers are the same for any ``batch_size``, 1 being one question at a time."""
+    answers are the same for any ``batch_size``, 1 being one question at a time. While tasks
+    remain, ``on_task`` is called after each one with the result so far (status ``partial``,
+    no cross-domain rows yet): a long run's finished domains can be reported before it ends."""
     start = time.perf_counter()
     environment = machine_info()
     if config.api is not None and not config.api.configured:
@@ -260,6 +265,15 @@ def run_rq(config: RQConfig, *, cache_path: str | os.PathLike[str],
                                      batch_size)
             ran.append((task, result, data))
             out.tasks.append(result)
+            left = [t.name for t in config.tasks[len(ran):]]
+            if on_task is not None and left:
+                done = ", ".join(t.name for t in out.tasks)
+                on_task(dataclasses.replace(
+                    out, tasks=list(out.tasks), status="partial",
+                    wall_s=time.perf_counter() - start,
+                    message=f"partial: {len(ran)} of {len(config.tasks)} tasks done ({done}); "
+                            f"still running: {', '.join(left)}. Cross-domain rows come at "
+                            "the end"))
         _transfer(ran, config.seed)
     except GeneratorUnavailableError as error:
         out.status = "failed"

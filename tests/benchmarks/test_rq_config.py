@@ -64,6 +64,15 @@ def test_api_placeholders_and_overrides() -> None:
     assert rq2.tasks[0].limit == 30  # the original is unchanged
 
 
+def test_tasks_picks_a_configs_tasks_by_name() -> None:
+    domains = load_rq_config(CONFIG_DIR / "RQ1-domains.yaml")
+    assert [t.name for t in domains.tasks] == ["squad", "amazon", "new-wiki"]
+    picked = domains.with_overrides(tasks=["new-wiki", "squad"], limit=5)
+    assert [(t.name, t.limit) for t in picked.tasks] == [("squad", 5), ("new-wiki", 5)]
+    with pytest.raises(ValueError, match="no task 'nyt'.*squad, amazon, new-wiki"):
+        domains.with_overrides(tasks=["nyt"])
+
+
 def test_include_merges_components_and_errors_name_the_problem(tmp_path: Path) -> None:
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(
         {"components": {"llm": {"type": "transformers"}, "bm25": {"type": "bm25",

@@ -129,9 +129,22 @@ def test_fitted_aggregators_transfer_between_tasks_of_the_same_systems(
                    "systems": members, "aggregators": AGGREGATORS}
                   for name, limit, members in (("a", 2, systems), ("b", 3, systems),
                                                ("other", 2, ["sequential", "seq_flat"]))]}))
+    partial = []  # the reports a long run writes while its later tasks still run
+
+    def report_so_far(so_far) -> None:
+        partial.append(so_far)
+        write_report(so_far, tmp_path / "partial", "nyx-bench rq RQ1.yaml")
+
     result = run_rq(load_rq_config(path), cache_path=cache, progress=False,
-                    prebuilt={"llm": llm})
+                    prebuilt={"llm": llm}, on_task=report_so_far)
     a, b, other = result.tasks
+    assert [p.status for p in partial] == ["partial", "partial"]
+    assert [[t.name for t in p.tasks] for p in partial] == [["a"], ["a", "b"]]
+    assert "still running: b, other" in partial[0].message
+    assert "still running: other" in partial[1].message
+    written = json.loads((tmp_path / "partial" / "RQ1" / "RQ1.json").read_text())
+    assert written["status"] == "partial" and [t["name"] for t in written["tasks"]] == ["a", "b"]
+    assert result.status == "ran" and len(result.tasks) == 3
     for task, source, trained_on in ((a, "b", 3), (b, "a", 2)):
         for name in (f"learned_selector (fitted on {source})",
                      f"entropy_vote (tau fitted on {source})"):
