@@ -233,6 +233,8 @@ def _answers_jsonl(result: RQResult, path: Path) -> None:
                                              "prediction": a.text, "raw": a.raw_text,
                                              "gold": task.gold.get(qid),
                                              **r.scores.get(qid, {}),
+                                             # whose answer an aggregator took, if it says
+                                             "chosen_system": a.metadata.get("chosen_system"),
                                              "error": r.errors.get(qid)}) + "\n")
 
 

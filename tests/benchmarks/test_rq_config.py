@@ -46,6 +46,13 @@ def test_the_questions_use_what_they_promise() -> None:
     assert [(t.dataset, t.limit) for t in domains.tasks] == [
         ("squad-dev", 1000), ("squad-shifts-amazon", 1000), ("squad-shifts-new-wiki", 1000)]
     assert all(t.systems == rq1.tasks[0].systems for t in domains.tasks)
+    # RQ3 and RQ4 on the same questions: RQ1-domains' call cache answers every member
+    for name in ("RQ3-domains.yaml", "RQ4-domains.yaml"):
+        same = load_rq_config(CONFIG_DIR / name)
+        assert same.seed == domains.seed and same.components == domains.components
+        assert [(t.name, t.dataset, t.limit, t.systems) for t in same.tasks] == [
+            (t.name, t.dataset, t.limit, t.systems) for t in domains.tasks]
+        assert all(t.scaling or t.preference for t in same.tasks)
     for rq in ("RQ6", "RQ7"):
         spec = load_rq_config(rq).tasks[0].retrieval
         assert spec is not None and len(spec.singles) >= 2 and spec.fused

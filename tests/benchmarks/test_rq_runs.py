@@ -95,7 +95,13 @@ def test_pipeline_rq_with_scaling_and_preference(llm, cache: Path, tmp_path: Pat
     assert saved["config"]["seed"] == 3 and saved["tasks"][0]["questions"] == 2
     assert saved["environment"]["versions"]
     assert "oracle (best single per question)" in markdown
-    assert len(files["answers"].read_text().splitlines()) == 2 * 7
+    rows = [json.loads(line) for line in files["answers"].read_text().splitlines()]
+    assert len(rows) == 2 * 7
+    for row in rows:  # whose answer each fitted aggregator took; a member takes none
+        if row["role"] == "single":
+            assert row["chosen_system"] is None
+        elif row["system"] in fitted:
+            assert row["chosen_system"] in ("sequential", "closed_book", "seq_flat")
 
     again = run_rq(config, cache_path=cache, progress=False, prebuilt={"llm": llm},
                    embed=_fake_embed)  # resumed: every generation comes from the cache
