@@ -11,8 +11,12 @@ per N, with end-to-end p50 latency of ``Retriever.search(q, k=10, rerank=True)``
 questions, and the timed searches alternate between settings question by question (so a busy
 machine slows them alike); the default is the shipped ``CrossEncoder`` default. ``--models
 minilm-l12,student-l6`` compares cross-encoders the same way (every model x window is a setting).
-Each setting is reported twice: by the cross-encoder's order alone (blend 1) and blended with the
-first stage as ``search`` does by default (:data:`nyx.rerank.DEFAULT_RERANK_BLEND`).
+Each setting is reported by the cross-encoder's order alone (blend 1) and blended with the
+first stage as ``search`` does by default (:data:`nyx.rerank.DEFAULT_RERANK_BLEND`), the blend
+both over all N and re-scoring only the top :data:`nyx.rerank.CONFIDENT_DEPTH` of a query whose
+first stage is confident (``set_reranker(confident_margin=CONFIDENT_MARGIN)``, opt-in;
+:func:`nyx.hits.confident_window`; column "window"), with the share of such questions and the
+pairs read per question; p50 is timed for both windows.
 """
 
 from __future__ import annotations
@@ -78,8 +82,8 @@ def _metrics(ranked: list[list[str]], gold: list[str]) -> dict[str, float]:
 
 def evaluate(settings: RerankSettings) -> Report:
     from nyx.benchmarks.peers import nyx_lite
-    from nyx.hits import blend_scores
-    from nyx.rerank import DEFAULT_RERANK_BLEND, CrossEncoder
+    from nyx.hits import blend_scores, confident_window
+    from nyx.rerank import CONFIDENT_DEPTH, CONFIDENT_MARGIN, DEFAULT_RERANK_BLEND, CrossEncoder
 
     clock = Stopwatch()
     encoder = nyx_lite()
@@ -109,31 +113,45 @@ def evaluate(settings: RerankSettings) -> Report:
         base = _metrics([[h.id for h in hits] for hits in first], gold)
         p50_first = _p50(retriever, {None: None}, texts[:settings.timed])[None]
         rows.append({"domain": name, "N": 0, "model": "-", "max_length": "-", "blend": "-",
-                     **base, "p50_ms": p50_first})
+                     "window": "-", **base, "confident": float("nan"), "pairs": 0.0,
+                     "p50_ms": p50_first})
+        windows_timed = {"all": None, "confident": CONFIDENT_MARGIN}
         for depth in settings.depths:
-            p50 = _p50(retriever, {key: (r, depth) for key, r in rerankers.items()},
+            p50 = _p50(retriever, {(key, name): (r, depth, DEFAULT_RERANK_BLEND, margin)
+                                   for key, r in rerankers.items()
+                                   for name, margin in windows_timed.items()},
                        texts[:settings.timed])
             for (m, w) in rerankers:
-                for blend in (1.0, DEFAULT_RERANK_BLEND):
-                    ranked = []
+                for blend, window in ((1.0, "all"), (DEFAULT_RERANK_BLEND, "all"),
+                                      (DEFAULT_RERANK_BLEND, "confident")):
+                    ranked, read, confident = [], [], []
                     for hits, s in zip(first, scores[m, w]):
                         top = hits[:depth]
-                        mixed = blend_scores(np.array([h.score for h in top]),
-                                             np.asarray(s[:depth]), blend)
-                        order = sorted(range(len(top)), key=lambda j: (-float(mixed[j]), j))
-                        ranked.append([top[j].id for j in order] + [h.id for h in hits[depth:]])
+                        n = len(top) if window == "all" else confident_window(
+                            [h.score for h in top], CONFIDENT_MARGIN,
+                            CONFIDENT_DEPTH)
+                        mixed = blend_scores(np.array([h.score for h in top[:n]]),
+                                             np.asarray(s[:n]), blend)
+                        order = sorted(range(n), key=lambda j: (-float(mixed[j]), j))
+                        ranked.append([top[j].id for j in order] + [h.id for h in hits[n:]])
+                        read.append(n)
+                        confident.append(n < len(top))
                     rows.append({"domain": name, "N": depth, "model": m, "max_length": w,
-                                 "blend": blend, **_metrics(ranked, gold),
-                                 "p50_ms": p50[m, w] if blend == DEFAULT_RERANK_BLEND
-                                 else float("nan")})
+                                 "blend": blend, "window": window, **_metrics(ranked, gold),
+                                 "confident": float(np.mean(confident)),
+                                 "pairs": float(np.mean(read)),
+                                 "p50_ms": p50[(m, w), window]
+                                 if blend == DEFAULT_RERANK_BLEND else float("nan")})
         retriever.close()
     report = Report("rerank", "Cross-encoder reranking over the shipped hybrid")
     report.add("nDCG@10, R@1, MRR@10 and p50 latency against N (N=0: no reranking)",
-               markdown_table(rows, ["domain", "N", "model", "max_length", "blend", "ndcg@10",
-                                     "recall@1", "mrr@10", "p50_ms"],
+               markdown_table(rows, ["domain", "N", "model", "max_length", "blend", "window",
+                                     "ndcg@10", "recall@1", "mrr@10", "confident", "pairs",
+                                     "p50_ms"],
                               ["domain", "N reranked", "cross-encoder", "max tokens",
-                               "CE weight", "nDCG@10", "R@1", "MRR@10", "p50 ms / query"],
-                              digits={"p50_ms": 1}))
+                               "CE weight", "window", "nDCG@10", "R@1", "MRR@10",
+                               "confident share", "pairs read / question", "p50 ms / query"],
+                              digits={"p50_ms": 1, "pairs": 1}))
     report.data = {"settings": asdict(settings), "rows": rows,
                    "rerankers": [repr(r) for r in rerankers.values()],
                    "machine": machine_info(settings.threads), "wall_s": clock.to_dict()}
@@ -142,7 +160,8 @@ def evaluate(settings: RerankSettings) -> Report:
 
 
 def _p50(retriever: Any, settings: dict[Any, Any], texts: list[str]) -> dict[Any, float]:
-    """p50 ms of ``search(text, k=10)`` per setting (``(reranker, N)``, or None: no reranking),
+    """p50 ms of ``search(text, k=10)`` per setting (the arguments of ``set_reranker``, or
+    None: no reranking),
     the settings taking turns question by question, first one rotating."""
     keys = list(settings)
     times: dict[Any, list[float]] = {key: [] for key in keys}

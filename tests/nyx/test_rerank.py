@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nyx import Item
-from nyx.hits import rerank_results
-from nyx.rerank import DEFAULT_RERANK_BLEND, CrossEncoder
+from nyx.hits import confident_window, rerank_results
+from nyx.rerank import CONFIDENT_DEPTH, CONFIDENT_MARGIN, DEFAULT_RERANK_BLEND, CrossEncoder
 from nyx.results import SearchResult
 from nyx.retriever import Retriever
 
@@ -193,3 +193,72 @@ def test_a_retriever_blends_with_its_setting_and_refuses_a_bad_weight(cross_enco
         for bad in (1.5, -0.1, True, "0.5"):
             with pytest.raises(ValueError, match="blend"):
                 r.set_reranker(cross_encoder, blend=bad)
+
+
+class CountingCrossEncoder(CrossEncoder):
+    """The real cross-encoder, counting the pairs it reads."""
+
+    pairs = 0
+
+    def score_pairs(self, pairs):
+        self.pairs += len(pairs)
+        return super().score_pairs(pairs)
+
+
+def test_confident_window_reranks_the_top_only_when_the_first_stage_leads() -> None:
+    lead = [0.95, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.0, 0.0]
+    # (0.95 - 0.5) / (0.95 - 0.1): the gap is 53% of the top ten's spread
+    assert confident_window(lead, 0.3, 3) == 3
+    assert confident_window(lead, 0.6, 3) == len(lead)
+    assert confident_window(lead, None, 3) == len(lead)
+    close = [0.9, 0.85, 0.8, 0.5, 0.4, 0.3]
+    assert confident_window(close, 0.3, 3) == len(close)  # 0.05 / 0.6 of the spread
+    assert confident_window([0.9, 0.1, 0.0], 0.3, 3) == 3  # no fewer than all
+    assert confident_window([0.5] * 6, 0.3, 3) == 6  # no spread: no confidence
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(PASSAGES), st.floats(0.0, 1.0, allow_nan=False)),
+                min_size=1, max_size=8), st.integers(0, 9), st.sampled_from([1.0, 0.7, 0.0]))
+def test_a_partly_reranked_list_keeps_its_tail_below_in_first_stage_order(
+        cross_encoder, hits, window, blend) -> None:
+    ranked = sorted(enumerate(hits), key=lambda h: -h[1][1])
+    results = [SearchResult(f"d{i}", score, text=text) for i, (text, score) in ranked]
+    before = [r.id for r in results]
+    out = rerank_results(cross_encoder, "who wrote hamlet", results, blend, window)
+    scores = [r.score for r in out]
+    assert scores == sorted(scores, reverse=True)
+    head = min(window, len(results))
+    if any(r.text.strip() for r in results[:head]):
+        assert sorted(r.id for r in out[:head]) == sorted(before[:head])
+        assert [r.id for r in out[head:]] == before[head:]  # the tail as the first stage had it
+        assert all(r.rerank_score is None for r in out[head:])
+        assert all(r.rerank_score is not None for r in out[:head])
+
+
+def test_a_confident_query_has_only_its_top_three_read(lite) -> None:
+    """Eight candidates; the first stage puts the espresso passage far ahead for a query that
+    names it: with ``confident_margin`` the cross-encoder reads three pairs, not eight, and the
+    order of the other five is the first stage's. By default it reads all eight."""
+    ce = CountingCrossEncoder(num_threads=1)
+    docs = [Item([p], {}, f"p{i}") for i, p in enumerate(PASSAGES) if p.strip()] + DOCS
+    with Retriever(encoder=lite) as r:
+        r.add(docs)
+        query = "espresso, a small strong coffee"
+        first = r.search(query, k=8, rerank=False)
+        assert confident_window([h.score for h in first], CONFIDENT_MARGIN, 3) == 3
+        r.set_reranker(ce, 8, confident_margin=CONFIDENT_MARGIN)
+        hits = r.search(query, k=8)
+        assert ce.pairs == CONFIDENT_DEPTH == 3
+        assert [h.id for h in hits[3:]] == [h.id for h in first[3:]]
+        assert hits[0].id == "p7" and all(h.rerank_score is None for h in hits[3:])
+        assert all(h.relevance is not None for h in hits)
+        r.set_reranker(ce, 8)
+        everything = r.search(query, k=8)
+        assert len(everything) == 8 and ce.pairs == 3 + 8
+        assert all(h.rerank_score is not None for h in everything)
+        for bad in (-0.1, True, "0.3"):
+            with pytest.raises(ValueError, match="confident_margin"):
+                r.set_reranker(ce, 8, confident_margin=bad)
+        with pytest.raises(ValueError, match="confident_depth"):
+            r.set_reranker(ce, 8, confident_depth=0)
