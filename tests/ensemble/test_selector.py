@@ -38,6 +38,41 @@ def test_features_of_one_questions_answers():
     assert col["top_score"] == [1.0, 1.0, 4.0, 0.0]
 
 
+def test_version_two_features_see_partial_agreement_support_and_echoes():
+    """What version 2 adds: "in 1066" half-agrees with "1066"; an answer several members'
+    passages contain has more support; an answer that repeats the question echoes it; the
+    least likely and the first token; whether the first passage holds it; digits."""
+    other = "Normandy was named in 1066 by the Normans."
+    answers = [
+        Answer("when were the normans in normandy", "in 1066", "in 1066",
+               [SearchResult("p", 1.0, text=PASSAGE), SearchResult("o", 0.5, text=other)],
+               token_logprobs=[-0.1, -2.0, -0.3], system="a"),
+        Answer("when were the normans in normandy", "1066", "1066",
+               [SearchResult("o", 0.9, text=other)], token_logprobs=[-0.5], system="b"),
+        Answer("when were the normans in normandy", "the normans in normandy", "",
+               [SearchResult("p", 1.0, text=PASSAGE)], system="c"),
+    ]
+    x = answer_features(answers)
+    col = {name: x[:, i].tolist() for i, name in enumerate(FEATURES)}
+    # token F1: "in 1066" vs "1066" 2/3, vs "normans in normandy" 0.4; "1066" vs that 0
+    assert col["soft_agreement"] == pytest.approx([(2 / 3 + 0.4) / 2, (2 / 3 + 0.0) / 2,
+                                                   (0.4 + 0.0) / 2])
+    assert col["support"] == [0.5, 0.5, 0.0]  # "1066" is in one of the two passages read
+    assert col["question_overlap"] == [0.5, 0.0, 1.0]  # "normans in normandy" echoes
+    assert col["min_logprob"] == [-2.0, -0.5, 0.0] and col["first_logprob"] == [-0.1, -0.5, 0.0]
+    assert col["in_top_passage"] == [0.0, 1.0, 0.0]  # a's first passage lacks "1066"
+    assert col["has_digit"] == [1.0, 1.0, 0.0]
+
+
+def test_a_model_fitted_on_version_one_features_is_refused():
+    train, train_f1, _ = _world(40, seed=3)
+    model = LearnedSelector.fit(train, train_f1).to_dict()
+    assert model["version"] == 2 and model["l2"] == 10.0
+    old = {**model, "version": 1, "features": list(FEATURES[:8])}
+    with pytest.raises(ValueError, match="fit it again"):
+        LearnedSelector(old)
+
+
 def test_logistic_fit_recovers_a_known_model():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(4000, 2))
