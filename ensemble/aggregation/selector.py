@@ -11,8 +11,8 @@ with "1855"), ``support`` (the share of all the passages any member read that co
 ``question_overlap`` (the share of its words that are the question's: an answer that echoes
 the question is seldom right), ``min_logprob`` and ``first_logprob`` (its least likely and its
 first token), ``in_top_passage`` (it occurs in the first passage it was given),
-``has_digit``; and
-one indicator per member system (the member's identity: some members are right more often).
+``has_digit``; and one indicator per member system (the member's identity: some members are
+right more often).
 The second group (version 2) was chosen on the 1,000 SQuAD-dev questions of
 ``RQ1-domains.yaml`` (cross-fitted gain over the best single member +1.99 F1 with version 1's
 features, +2.92 with these; in-sample for that choice, so SQuADShifts Amazon and New-Wiki are
@@ -63,8 +63,7 @@ def answer_features(answers: Sequence[Answer]) -> np.ndarray:
         nll, entropy = answer.mean_nll, answer.mean_entropy
         agreement = sum(1 for other in norms if other and other == norm) / len(answers) \
             if norm else 0.0
-        in_passages = bool(norm) and any(norm in normalize_answer(d.text)
-                                         for d in answer.documents)
+        in_passages = bool(norm) and any(norm in passages[d.id] for d in answer.documents)
         top = max((d.score for d in answer.documents), default=0.0)
         others = [_overlap(norm, other) for j, other in enumerate(norms) if j != i]
         words = norm.split()
@@ -78,8 +77,7 @@ def answer_features(answers: Sequence[Answer]) -> np.ndarray:
                      / max(1, len(passages)),
                      sum(1 for w in words if w in question) / len(words) if words else 0.0,
                      min(logprobs) if logprobs else 0.0, logprobs[0] if logprobs else 0.0,
-                     float(bool(norm) and first is not None
-                           and norm in normalize_answer(first.text)),
+                     float(bool(norm) and first is not None and norm in passages[first.id]),
                      float(any(c.isdigit() for c in norm))])
     return np.asarray(rows, dtype=np.float64).reshape(len(answers), len(FEATURES))
 
