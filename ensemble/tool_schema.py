@@ -61,11 +61,13 @@ def _function(name: str, description: str, properties: dict[str, Any],
 
 def search_option_properties() -> dict[str, Any]:
     """The search options (:class:`nyx.SearchOptions`) as tool arguments: an option without a
-    default may be null."""
+    default may be null (a choice among names then has null among its choices too)."""
     out = {}
     for name, spec in option_schema().items():
         if "default" not in spec:
             spec = {**spec, "type": [spec["type"], "null"], "default": None}
+            if "enum" in spec:
+                spec["enum"] = [*spec["enum"], None]
         out[name] = spec
     return out
 

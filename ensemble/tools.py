@@ -115,7 +115,8 @@ class SearchTool:
                filter: dict[str, Any] | str | None = None, image: Any = None,
                mode: str = "auto",
                group: str = "document", min_score: float | None = None,
-               rerank: int | None = None, full_text: bool = False) -> dict[str, Any]:
+               rerank: int | None = None, rerank_scope: str | None = None,
+               full_text: bool = False) -> dict[str, Any]:
         """The top ``k`` documents for ``query`` (and/or an ``image``: bytes, a PIL image or
         base64 text): one row per hit (:meth:`nyx.results.SearchResult.to_dict`, with a
         ``snippet`` in place of the text, image references as file names, the hit's
@@ -124,14 +125,17 @@ class SearchTool:
         ``mode`` ``auto`` uses the retriever's own setting; ``group="document"`` returns each
         file once (its best passage), ``"chunk"`` every passage; ``min_score`` drops weaker
         hits; ``modality`` searches among documents with text or with images only;
-        ``rerank=N`` re-scores the top ``N`` hits with the cross-encoder (Nyx retrievers).
+        ``rerank=N`` re-scores the top ``N`` hits with the cross-encoder (Nyx retrievers);
+        ``rerank_scope="unsure"`` re-scores only the top few of a query whose first stage is
+        confident, ``"all"`` every one.
         ``filter`` is a dict or a string of expressions (``"year>=2024; source=doc/*"``),
         in the grammar of :mod:`nyx.indexes.filters`. ``full_text`` adds each hit's whole
         ``text`` to its row (clients that show documents, such as ``nyx-index search
         --json``, then need no request per hit).
         """
         arguments = {"query": query, "k": k, "modality": modality, "filter": filter,
-                     "mode": mode, "group": group, "min_score": min_score, "rerank": rerank}
+                     "mode": mode, "group": group, "min_score": min_score, "rerank": rerank,
+                     "rerank_scope": rerank_scope}
         if isinstance(image, str):
             arguments["image"] = image
         self._check("search", arguments, has_image=image is not None)
@@ -143,7 +147,8 @@ class SearchTool:
                 filter = parsed.to_dict() or None
             # checked against the tool schema above, so the choices hold
             options = SearchOptions(mode=mode, group=group, modality=modality,  # type: ignore[arg-type]
-                                    min_score=min_score, rerank=rerank)
+                                    min_score=min_score, rerank=rerank,
+                                    rerank_scope=rerank_scope)  # type: ignore[arg-type]
             with self._lock:
                 hits = self.retriever.retrieve(self._query(query, image), k, filter or None,
                                                options)

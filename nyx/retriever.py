@@ -44,12 +44,13 @@ from nyx.prepared import PreparedItem, all_prepared
 from nyx.relevance import estimate
 from nyx.rerank import (
     CONFIDENT_DEPTH,
+    CONFIDENT_MARGIN,
     DEFAULT_RERANK_BLEND,
     DEFAULT_RERANK_CANDIDATES,
     CrossEncoder,
 )
 from nyx.results import SearchResult
-from nyx.search_options import Group, Modality, Mode, SearchOptions
+from nyx.search_options import Group, Modality, Mode, RerankScope, SearchOptions
 from nyx.served_hybrid import ServedSource, SparseSync
 
 logger = logging.getLogger(__name__)
@@ -338,7 +339,7 @@ class Retriever:
                mode: Mode = "auto", *, rerank: bool | int | None = None,
                batch_size: int = 64, group: Group = "document",
                min_score: float | None = None, modality: Modality = "any",
-               options: SearchOptions | None = None
+               rerank_scope: RerankScope | None = None, options: SearchOptions | None = None
                ) -> list[SearchResult] | list[list[SearchResult]]:
         """Top-``k`` documents for one query (a list of results) or for a list of queries.
 
@@ -348,6 +349,10 @@ class Retriever:
         ``rerank`` overrides the retriever's reranker setting for this call: ``True`` reranks
         (with the reranker set, or the default cross-encoder, loaded once), a number ``N``
         reranks the top ``N`` hits instead of ``rerank_candidates``, ``False`` turns it off.
+        ``rerank_scope="unsure"`` re-scores only the top :data:`~nyx.rerank.CONFIDENT_DEPTH`
+        of a query whose first stage is confident (see :meth:`set_reranker`; the retriever's
+        margin, else :data:`~nyx.rerank.CONFIDENT_MARGIN`), ``"all"`` every one of the N;
+        left out, the retriever's setting decides.
 
         ``group="document"`` (the default) returns each file of a ``nyx-index build`` index
         once, scored by its best chunk (``SearchResult.chunk`` says which), and folds files
@@ -359,15 +364,16 @@ class Retriever:
         documents with an image (``"image"``) or with text (``"text"``), searching among
         those rather than filtering the top hits.
 
-        ``options`` (a :class:`~nyx.SearchOptions`) gives ``mode``, ``rerank``, ``group``,
-        ``min_score`` and ``modality`` in one object, in place of those keywords.
+        ``options`` (a :class:`~nyx.SearchOptions`) gives ``mode``, ``rerank``,
+        ``rerank_scope``, ``group``, ``min_score`` and ``modality`` in one object, in place of
+        those keywords.
         """
         single = isinstance(query, (str, Item, Path, bytes)) or not isinstance(query, Sequence)
         items = as_items(query)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         given = SearchOptions(mode=mode, group=group, modality=modality, min_score=min_score,
-                              rerank=rerank)
+                              rerank=rerank, rerank_scope=rerank_scope)
         if options is not None and given != SearchOptions():
             raise ValueError("give the search options as keywords or as options=, not both")
         opts = options or given
@@ -382,6 +388,7 @@ class Retriever:
                                                   batch_size=batch_size)
             vectors = dict(zip(need, encoded))
         reranker = self._reranker_for(opts.rerank)
+        margin = self._confident_margin_for(opts.rerank_scope)
         # how many hits each query keeps for the reranker, and how deep its rankings go
         keep = [max(k, opts.rerank_depth or self.rerank_candidates)
                 if reranker is not None and item.text else k for item in items]
@@ -419,7 +426,8 @@ class Retriever:
             # and decoded once)
             wanted = list(dict.fromkeys(r.id for hits, _ in ranked for r in hits))
             stored = dict(zip(wanted, self.store.get_many(wanted, skip_missing=False)))
-            results += [self._finish_one(hits, found, stored, items[i], modes[i], k, reranker)
+            results += [self._finish_one(hits, found, stored, items[i], modes[i], k, reranker,
+                                         margin)
                         for i, (hits, found) in enumerate(ranked, first)]
         if opts.min_score is not None:
             results = [[r for r in hits if r.threshold_score >= opts.min_score]
@@ -464,6 +472,17 @@ class Retriever:
             return self._on_request_reranker
         return self.reranker
 
+    def _confident_margin_for(self, scope: RerankScope | None) -> float | None:
+        """The confident-window margin of one call: the retriever's unless ``scope`` says
+        (``"all"``: none, every candidate re-scored; ``"unsure"``: the retriever's margin or
+        :data:`~nyx.rerank.CONFIDENT_MARGIN`)."""
+        if scope is None:
+            return self.rerank_confident_margin
+        if scope == "all":
+            return None
+        return CONFIDENT_MARGIN if self.rerank_confident_margin is None else \
+            self.rerank_confident_margin
+
     def _rank_one(self, source: LocalSource, query: CandidateQuery, mode: Mode, keep: int,
                   n: int, group: Group) -> tuple[list[SearchResult], Ranking]:
         """One query's first ``keep`` hits (not yet read from the store): ``n``-deep
@@ -483,9 +502,9 @@ class Retriever:
 
     def _finish_one(self, results: list[SearchResult], found: Ranking,
                     stored: dict[str, Document | None], item: Item, mode: Mode, k: int,
-                    reranker: CrossEncoder | None) -> list[SearchResult]:
-        """One query's hits given their stored documents: reranked, given a relevance, the
-        first ``k`` returned."""
+                    reranker: CrossEncoder | None, margin: float | None) -> list[SearchResult]:
+        """One query's hits given their stored documents: reranked (only the confident
+        window when ``margin`` is set), given a relevance, the first ``k`` returned."""
         text = item.text
         docs = [stored.get(r.id) for r in results]
         attach(results, docs, [self.media.to_item(d) if d is not None else None for d in docs])
@@ -494,8 +513,8 @@ class Retriever:
         reranked = reranker is not None and bool(text)
         if reranked:
             assert reranker is not None
-            window = confident_window([r.score for r in results],
-                                      self.rerank_confident_margin, self.rerank_confident_depth)
+            window = confident_window([r.score for r in results], margin,
+                                      self.rerank_confident_depth)
             results = rerank_results(reranker, text, results, self.rerank_blend, window)
         if text and not item.images:
             self._estimate_relevance(text, mode, results[:k], reranked)

@@ -288,7 +288,7 @@ def _search(args: argparse.Namespace) -> int:
     try:
         results = retriever.search(Item(parts), k=args.k, filter=flt, mode=args.mode,
                                    group=args.group, min_score=args.min_score,
-                                   modality=args.modality)
+                                   modality=args.modality, rerank_scope=args.rerank_scope)
     finally:
         retriever.close()
     rows = [_row(rank, hit) for rank, hit in enumerate(results, 1)]
@@ -314,6 +314,7 @@ def _search_running_server(args: argparse.Namespace,
     found = search_server(url, {
         "q": args.query, "k": args.k, "mode": args.mode, "group": args.group,
         "min_score": args.min_score, "modality": args.modality, "rerank": args.rerank,
+        "rerank_scope": args.rerank_scope,
         "filter": json.dumps(flt.to_dict()) if flt is not None else None,
         "full_text": "true"}, args.image)
     if found is None:
@@ -347,6 +348,9 @@ def _row(rank: int, hit: SearchResult) -> dict[str, Any]:
         row.update(source=hit.source, chunk=hit.chunk, matched_chunks=hit.matched_chunks)
     if hit.duplicates:
         row["duplicates"] = hit.duplicates
+    if hit.first_stage_score is not None:  # reranked: both judges' scores (None: not re-scored)
+        row.update(first_stage_score=round(hit.first_stage_score, 4),
+                   rerank_score=None if hit.rerank_score is None else round(hit.rerank_score, 4))
     return row
 
 

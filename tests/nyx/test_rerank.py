@@ -12,6 +12,7 @@ from nyx.hits import confident_window, rerank_results
 from nyx.rerank import CONFIDENT_DEPTH, CONFIDENT_MARGIN, DEFAULT_RERANK_BLEND, CrossEncoder
 from nyx.results import SearchResult
 from nyx.retriever import Retriever
+from nyx.search_options import SearchOptions
 
 DOCS = [
     Item(["Hamlet play. The play Hamlet. Who wrote plays? Hamlet, the play, was played."],
@@ -262,3 +263,33 @@ def test_a_confident_query_has_only_its_top_three_read(lite) -> None:
                 r.set_reranker(ce, 8, confident_margin=bad)
         with pytest.raises(ValueError, match="confident_depth"):
             r.set_reranker(ce, 8, confident_depth=0)
+
+
+def test_rerank_scope_chooses_the_window_per_call(lite) -> None:
+    """``rerank_scope="unsure"`` gives one call the confident window of a retriever set to
+    rerank everything (three pairs read, the tail in first-stage order); ``"all"`` turns a
+    retriever's window off for one call; left out, the retriever's setting decides."""
+    ce = CountingCrossEncoder(num_threads=1)
+    docs = [Item([p], {}, f"p{i}") for i, p in enumerate(PASSAGES) if p.strip()] + DOCS
+    query = "espresso, a small strong coffee"
+    with Retriever(encoder=lite) as r:
+        r.add(docs)
+        first = r.search(query, k=8, rerank=False)
+        r.set_reranker(ce, 8)
+        hits = r.search(query, k=8, rerank_scope="unsure")
+        assert ce.pairs == CONFIDENT_DEPTH
+        assert [h.id for h in hits[3:]] == [h.id for h in first[3:]]
+        assert all(h.rerank_score is None for h in hits[3:])
+        assert hits == r.search(query, k=8, options=SearchOptions(rerank_scope="unsure"))
+        ce.pairs = 0
+        r.search(query, k=8)  # the retriever's setting: every candidate
+        assert ce.pairs == 8
+        r.set_reranker(ce, 8, confident_margin=CONFIDENT_MARGIN)
+        ce.pairs = 0
+        everything = r.search(query, k=8, rerank_scope="all")
+        assert ce.pairs == 8 and all(h.rerank_score is not None for h in everything)
+        ce.pairs = 0
+        r.search([query, query], k=8)  # a batch keeps the retriever's window for each
+        assert ce.pairs == 2 * CONFIDENT_DEPTH
+        with pytest.raises(ValueError, match="rerank_scope 'some'.*all or unsure"):
+            r.search(query, rerank_scope="some")  # type: ignore[arg-type]

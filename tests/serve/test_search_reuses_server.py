@@ -55,6 +55,11 @@ def test_search_asks_the_running_server(page_server: ThreadedServer, demo_index:
         assert seen == SERVED, err[-2000:]
         assert f"answered by nyx-index serve at {page_server.url}" in err
         assert "notes/coffee.md" in out
+        # --rerank-scope unsure: the confident coffee query has only its top 3 re-scored
+        seen, out, err = _search(demo_index, "a cup of coffee", "-k", "5", "--rerank", "10",
+                                 "--rerank-scope", "unsure", "--json", "--min-score", "0")
+        assert seen == SERVED, err[-2000:]
+        assert [r["rerank_score"] is not None for r in json.loads(out)] == [True] * 3 + [False] * 2
         images, _, _ = _search(demo_index, "opening hours", "--modality", "image", "-k", "1")
         assert images == SERVED
         rocket = str(DEMO_CORPUS / "photos" / "rocket-launch.jpg")

@@ -217,3 +217,20 @@ def test_rerank_per_request(client: httpx.Client) -> None:
     for bad in (0, 101, "many"):
         refused = client.get("/search", params={"q": "coffee", "rerank": bad})
         assert refused.status_code == 422 and "rerank" in refused.json()["error"]
+
+
+def test_rerank_scope_per_request(client: httpx.Client) -> None:
+    """``rerank_scope=unsure``: the demo's coffee query is confident (its best hit leads
+    clearly), so only its top 3 are re-scored and the rest keep their first-stage order below
+    them; ``all`` re-scores every hit; an unknown scope is a 422 naming the choices."""
+    query = {"q": "a cup of coffee", "k": 5, "rerank": 10}
+    plain = client.get("/search", params={"q": "a cup of coffee", "k": 5}).json()["results"]
+    unsure = client.get("/search", params={**query, "rerank_scope": "unsure"}).json()["results"]
+    assert [r["rerank_score"] is not None for r in unsure] == [True] * 3 + [False] * 2
+    assert [r["id"] for r in unsure[3:]] == [r["id"] for r in plain
+                                             if r["id"] not in {u["id"] for u in unsure[:3]}][:2]
+    every = client.post("/search", json={"query": "a cup of coffee", "k": 5, "rerank": 10,
+                                         "rerank_scope": "all"}).json()["results"]
+    assert all(r["rerank_score"] is not None for r in every)
+    refused = client.get("/search", params={**query, "rerank_scope": "some"})
+    assert refused.status_code == 422 and "rerank_scope" in refused.json()["error"]
