@@ -9,7 +9,10 @@ per N, with end-to-end p50 latency of ``Retriever.search(q, k=10, rerank=True)``
 
 ``--max-length 256,128`` compares cross-encoder windows in one run: every setting scores the same
 questions, and the timed searches alternate between settings question by question (so a busy
-machine slows them alike); the default is the shipped ``CrossEncoder`` default. ``--models
+machine slows them alike); the default is the shipped ``CrossEncoder`` default.
+``--passage-windows head,focus`` compares how a passage longer than the window is cut (its
+head, or the part around the query's words: :mod:`nyx.passage_window`) at every window; column
+"passage read". ``--models
 minilm-l12,student-l6`` compares cross-encoders the same way (every model x window is a setting).
 Each setting is reported by the cross-encoder's order alone (blend 1) and blended with the
 first stage as ``search`` does by default (:data:`nyx.rerank.DEFAULT_RERANK_BLEND`), the blend
@@ -50,6 +53,9 @@ class RerankSettings:
     out: str = "reports/rerank"
     #: cross-encoder windows (tokens) to compare; empty: the CrossEncoder default
     max_lengths: tuple[int, ...] = ()
+    #: how passages longer than the window are cut, each compared at every window
+    #: (``nyx.rerank.PASSAGE_WINDOWS``); empty: the CrossEncoder default
+    passage_windows: tuple[str, ...] = ()
     #: cross-encoders to compare (``CrossEncoder(model=...)``); empty: the default
     models: tuple[str, ...] = ()
 
@@ -87,11 +93,15 @@ def evaluate(settings: RerankSettings) -> Report:
 
     clock = Stopwatch()
     encoder = nyx_lite()
-    windows = settings.max_lengths or (CrossEncoder().max_length,)
-    models = settings.models or (CrossEncoder().model,)
-    rerankers = {(m, w): CrossEncoder(model=m, max_length=w,
-                                      num_threads=settings.threads).load()
-                 for m in models for w in windows}
+    default = CrossEncoder()
+    lengths = settings.max_lengths or (default.max_length,)
+    cuts = settings.passage_windows or (default.passage_window,)
+    models = settings.models or (default.model,)
+    # one reranker per model and window, the window labelled "focus 128" (cut, tokens)
+    rerankers = {(m, f"{cut} {length}"): CrossEncoder(model=m, max_length=length,
+                                                      passage_window=cut,
+                                                      num_threads=settings.threads).load()
+                 for m in models for length in lengths for cut in cuts}
     rows: list[dict[str, Any]] = []
     for name in settings.domains:
         with clock.phase(f"{name}: build"):
@@ -148,7 +158,7 @@ def evaluate(settings: RerankSettings) -> Report:
                markdown_table(rows, ["domain", "N", "model", "max_length", "blend", "window",
                                      "ndcg@10", "recall@1", "mrr@10", "confident", "pairs",
                                      "p50_ms"],
-                              ["domain", "N reranked", "cross-encoder", "max tokens",
+                              ["domain", "N reranked", "cross-encoder", "passage read",
                                "CE weight", "window", "nDCG@10", "R@1", "MRR@10",
                                "confident share", "pairs read / question", "p50 ms / query"],
                               digits={"p50_ms": 1, "pairs": 1}))
@@ -184,6 +194,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-length", default="",
                         help="cross-encoder windows in tokens to compare, e.g. 256,128 "
                              "(default: the CrossEncoder default)")
+    parser.add_argument("--passage-windows", default="",
+                        help="how a passage longer than the window is cut, compared at every "
+                             "--max-length: focus (around the query's words), head; e.g. "
+                             "head,focus (default: the CrossEncoder default)")
     parser.add_argument("--models", default="",
                         help="cross-encoders to compare, e.g. minilm-l12,student-l6 "
                              "(default: the CrossEncoder default)")
@@ -196,7 +210,9 @@ def run(args: argparse.Namespace) -> int:
                               timed=args.timed, threads=args.threads, out=args.out,
                               max_lengths=tuple(int(x) for x in args.max_length.split(",")
                                                 if x.strip()),
-                              models=tuple(x for x in args.models.split(",") if x.strip()))
+                              models=tuple(x for x in args.models.split(",") if x.strip()),
+                              passage_windows=tuple(x for x in args.passage_windows.split(",")
+                                                    if x.strip()))
     limit_threads(settings.threads)
     print(evaluate(settings).markdown())
     return 0

@@ -49,9 +49,12 @@ class CrossEncoderReranker(Reranker):
 
     def load(self) -> CrossEncoderReranker:
         if self._session is None:
+            # the passage's head, as this component has always read it (its cached calls
+            # in the RQ runs were made so)
             self._session = CrossEncoder(self.model_dir, max_length=self.max_length,
                                          batch_size=self.batch_size,
-                                         num_threads=self.num_threads).load()
+                                         num_threads=self.num_threads,
+                                         passage_window="head").load()
         return self
 
     def score(self, query: str, passages: Sequence[str]) -> list[float]:

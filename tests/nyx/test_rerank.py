@@ -49,18 +49,24 @@ def test_long_passages_are_cut_to_the_window():
 
 
 def test_the_default_window_cuts_the_passage_and_keeps_the_query(cross_encoder):
-    """Pairs are cut to max_length (256 by default) tokens: text past the window changes nothing,
-    and the query is never the part cut."""
-    assert CrossEncoder().max_length == cross_encoder.max_length == 256
+    """Pairs are cut to max_length (128 by default) tokens, around the query's words; with
+    ``passage_window="head"`` the passage's head is read and text past the window changes
+    nothing; the query is never the part cut."""
+    assert CrossEncoder().max_length == cross_encoder.max_length == 128
+    assert CrossEncoder().passage_window == "focus"
     assert CrossEncoder().batch_size == 1  # one pair per run: no padding at all
+    head_reader = CrossEncoder(max_length=256, passage_window="head", num_threads=1)
     query = "who wrote hamlet"
     head = "Shakespeare wrote Hamlet. " + "filler words " * 150  # > 256 tokens
     tail = "The author of Hamlet was in fact Christopher Marlowe. " * 50
-    pair = cross_encoder.load()._tokenizer.encode(query, head + tail)
+    pair = head_reader.load()._tokenizer.encode(query, head + tail)
     assert len(pair.ids) == 256 and pair.type_ids.count(0) == len(
-        cross_encoder._tokenizer.encode(query).ids)
-    scores = cross_encoder.score(query, [head, head + tail, head + " " + tail[::-1]])
+        head_reader._tokenizer.encode(query).ids)
+    scores = head_reader.score(query, [head, head + tail, head + " " + tail[::-1]])
     assert np.allclose(scores, scores[0], atol=1e-4)
+    # the focused window reads the tail, where "hamlet" is named again and again
+    focused = cross_encoder.score(query, [head, head + tail])
+    assert abs(focused[1] - focused[0]) > 1.0
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 16])
