@@ -50,8 +50,8 @@ __all__ = ["WORK_FOLDER", "AdaptConfig", "AdaptReport", "adapt", "undo_adapt"]
 
 #: the cross-encoder that labels the pseudo-queries and re-chooses the fused weight: 256 tokens
 #: of each passage's head, the setting every adapt number in the README was measured with (the
-#: library's default became a 128-token window around the query's words afterwards, ~0.66x the
-#: time; adapt has not been measured with it)
+#: library's cross-encoder reads the window around the query's words since; adapt has not been
+#: measured with it)
 TEACHER_MAX_LENGTH, TEACHER_PASSAGE_WINDOW = 256, "head"
 
 #: Where an adaptation keeps its stages (inside the index folder; removed when it commits).

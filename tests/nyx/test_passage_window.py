@@ -47,7 +47,7 @@ def test_the_chosen_window_holds_the_most_wanted_pieces(ids, room, wanted) -> No
 
 @pytest.fixture(scope="module")
 def encoders() -> dict[str, CrossEncoder]:
-    return {window: CrossEncoder(num_threads=1, passage_window=window).load()
+    return {window: CrossEncoder(num_threads=1, max_length=128, passage_window=window).load()
             for window in ("focus", "head")}
 
 

@@ -49,10 +49,10 @@ def test_long_passages_are_cut_to_the_window():
 
 
 def test_the_default_window_cuts_the_passage_and_keeps_the_query(cross_encoder):
-    """Pairs are cut to max_length (128 by default) tokens, around the query's words; with
+    """Pairs are cut to max_length (256 by default) tokens, around the query's words; with
     ``passage_window="head"`` the passage's head is read and text past the window changes
     nothing; the query is never the part cut."""
-    assert CrossEncoder().max_length == cross_encoder.max_length == 128
+    assert CrossEncoder().max_length == cross_encoder.max_length == 256
     assert CrossEncoder().passage_window == "focus"
     assert CrossEncoder().batch_size == 1  # one pair per run: no padding at all
     head_reader = CrossEncoder(max_length=256, passage_window="head", num_threads=1)
