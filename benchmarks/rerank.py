@@ -127,9 +127,9 @@ def evaluate(settings: RerankSettings) -> Report:
                      "p50_ms": p50_first})
         windows_timed = {"all": None, "confident": CONFIDENT_MARGIN}
         for depth in settings.depths:
-            p50 = _p50(retriever, {(key, name): (r, depth, DEFAULT_RERANK_BLEND, margin)
+            p50 = _p50(retriever, {(key, scope): (r, depth, DEFAULT_RERANK_BLEND, margin)
                                    for key, r in rerankers.items()
-                                   for name, margin in windows_timed.items()},
+                                   for scope, margin in windows_timed.items()},
                        texts[:settings.timed])
             for (m, w) in rerankers:
                 for blend, window in ((1.0, "all"), (DEFAULT_RERANK_BLEND, "all"),

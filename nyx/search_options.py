@@ -64,11 +64,12 @@ class SearchOptions:
         enum=list(RERANK_SCOPES))
 
     def __post_init__(self) -> None:
-        for name, choices in (("mode", MODES), ("group", GROUPS), ("modality", MODALITIES),
-                              ("rerank_scope", RERANK_SCOPES)):
-            value = getattr(self, name)
-            if value not in choices and not (name == "rerank_scope" and value is None):
-                raise ValueError(f"unknown {name} {value!r}: use {_choices(choices)}")
+        for f in fields(self):  # every option with choices; None where that is the default
+            choices = f.metadata["schema"].get("enum")
+            value = getattr(self, f.name)
+            if choices is not None and value not in choices and not (
+                    value is None and f.default is None):
+                raise ValueError(f"unknown {f.name} {value!r}: use {_choices(tuple(choices))}")
         if self.min_score is not None and (isinstance(self.min_score, bool)
                                            or not isinstance(self.min_score, (int, float))):
             raise ValueError(f"min_score must be a number, got {self.min_score!r}")
